@@ -1,0 +1,392 @@
+//! The TOML configuration, validated once at start.
+//!
+//! Every key is listed here with its default; unknown keys are errors (a typo must not silently
+//! turn encryption off). Errors name the file, the key, the value and what was expected.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::pki::KeyAlgorithm;
+
+/// Where the configuration lives unless `--config` or `SMIMEGW_CONFIG` says otherwise.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/smimegw/smimegw.toml";
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration file {path}: {source} (pass --config PATH or set SMIMEGW_CONFIG)")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// TOML syntax error, wrong type, or unknown key (toml's message names the key and line).
+    #[error("configuration file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names the key, line and column.
+        message: String,
+    },
+    /// A value parsed but makes no sense.
+    #[error("configuration file {path}: key `{key}` = {value}: {expected}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The dotted key.
+        key: String,
+        /// The offending value as written.
+        value: String,
+        /// What would be accepted.
+        expected: String,
+    },
+}
+
+/// When to encrypt outgoing mail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncryptMode {
+    /// Never encrypt.
+    Never,
+    /// Encrypt when every recipient's certificate is known; otherwise send signed only.
+    Opportunistic,
+    /// Encrypt always; refuse the message (or recipient) when a certificate is missing.
+    Required,
+}
+
+/// STARTTLS towards the next hop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartTls {
+    /// Plain SMTP (typical for a loopback re-injection port).
+    Off,
+    /// Use STARTTLS when the next hop offers it.
+    Opportunistic,
+    /// Refuse to relay unless STARTTLS succeeds.
+    Required,
+}
+
+/// `[listen]`: the SMTP side the MTA talks to.
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenConfig {
+    /// Address and port to listen on.
+    pub address: SocketAddr,
+    /// Networks allowed to connect (CIDR). Everything else is refused at connect.
+    pub allowed_clients: Vec<IpNet>,
+    /// Largest message accepted, in bytes (advertised with SIZE).
+    pub max_message_size: u64,
+    /// PEM certificate chain for STARTTLS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for STARTTLS.
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        Self {
+            address: SocketAddr::from(([127, 0, 0, 1], 10025)),
+            allowed_clients: vec![
+                "127.0.0.0/8".parse().expect("static CIDR"),
+                "::1/128".parse().expect("static CIDR"),
+            ],
+            max_message_size: 50 * 1024 * 1024,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+/// `[relay]`: where processed mail goes.
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayConfig {
+    /// Next hop, `host:port`.
+    pub next_hop: String,
+    /// STARTTLS towards the next hop.
+    pub starttls: StartTls,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            next_hop: "127.0.0.1:10026".into(),
+            starttls: StartTls::Off,
+        }
+    }
+}
+
+/// `[ca]`: the built-in certificate authority.
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaConfig {
+    /// Create the CA on first start of `serve` when none exists.
+    pub auto_init: bool,
+    /// The CA's common name.
+    pub name: String,
+    /// The CA key type.
+    pub key: KeyAlgorithm,
+    /// CA certificate lifetime in days.
+    pub days: u32,
+    /// Default lifetime of user certificates in days (the CA/B Forum S/MIME baseline caps it at 825).
+    pub user_days: u32,
+    /// Days between CRL updates (nextUpdate).
+    pub crl_days: u32,
+}
+
+impl Default for CaConfig {
+    fn default() -> Self {
+        Self {
+            auto_init: false,
+            name: "smimegw CA".into(),
+            key: KeyAlgorithm::Rsa3072,
+            days: 3650,
+            user_days: 730,
+            crl_days: 7,
+        }
+    }
+}
+
+/// Signing and encryption policy at one level (global, domain or user). Unset fields inherit.
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRule {
+    /// Sign outgoing mail.
+    pub sign: Option<bool>,
+    /// When to encrypt outgoing mail.
+    pub encrypt: Option<EncryptMode>,
+}
+
+/// `[policy]` with its per-domain and per-user overrides.
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Sign outgoing mail (default true).
+    pub sign: Option<bool>,
+    /// When to encrypt (default opportunistic).
+    pub encrypt: Option<EncryptMode>,
+    /// Overrides per recipient domain.
+    #[serde(default)]
+    pub domains: BTreeMap<String, PolicyRule>,
+    /// Overrides per user address.
+    #[serde(default)]
+    pub users: BTreeMap<String, PolicyRule>,
+}
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Directory holding the store, the key-encryption key (by default) and nothing else.
+    pub data_dir: Option<PathBuf>,
+    /// Key-encryption key file (default `<data_dir>/kek`).
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// Domains whose users this gateway serves.
+    #[serde(default)]
+    pub internal_domains: Vec<String>,
+    /// authserv-id written into Authentication-Results (default: the host name).
+    pub authserv_id: Option<String>,
+    /// SMTP listener.
+    #[serde(default)]
+    pub listen: ListenConfig,
+    /// Next hop.
+    #[serde(default)]
+    pub relay: RelayConfig,
+    /// Built-in CA.
+    #[serde(default)]
+    pub ca: CaConfig,
+    /// Signing and encryption policy.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// The file this was read from (not a key).
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+impl Config {
+    /// Reads and validates a configuration file; `data_dir_override` is `--data-dir`.
+    pub fn load(path: &Path, data_dir_override: Option<&Path>) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path, data_dir_override)
+    }
+
+    /// Parses and validates configuration text; `path` is only used in messages.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        data_dir_override: Option<&Path>,
+    ) -> Result<Self, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        cfg.source = path.to_path_buf();
+        if let Some(d) = data_dir_override {
+            cfg.data_dir = Some(d.to_path_buf());
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn invalid(&self, key: &str, value: impl std::fmt::Display, expected: &str) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.source.clone(),
+            key: key.into(),
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        if self.data_dir.is_none() {
+            return Err(self.invalid(
+                "data_dir",
+                "(missing)",
+                "set data_dir = \"/var/lib/smimegw\" in the file, or pass --data-dir / SMIMEGW_DATA_DIR",
+            ));
+        }
+        if self.internal_domains.is_empty() {
+            return Err(self.invalid(
+                "internal_domains",
+                "[]",
+                "list the mail domains this gateway serves, e.g. internal_domains = [\"acme.test\"]",
+            ));
+        }
+        let mut domains = Vec::with_capacity(self.internal_domains.len());
+        for d in &self.internal_domains {
+            let norm = d.trim().trim_end_matches('.').to_ascii_lowercase();
+            if norm.is_empty() || norm.contains('@') || norm.contains(' ') || !norm.contains('.') {
+                return Err(self.invalid(
+                    "internal_domains",
+                    format!("\"{d}\""),
+                    "a domain name such as \"acme.test\" (no @, no spaces)",
+                ));
+            }
+            domains.push(norm);
+        }
+        self.internal_domains = domains;
+        for (k, v) in [
+            ("ca.days", self.ca.days),
+            ("ca.user_days", self.ca.user_days),
+            ("ca.crl_days", self.ca.crl_days),
+        ] {
+            if v == 0 {
+                return Err(self.invalid(k, v, "a number of days greater than 0"));
+            }
+        }
+        if self.ca.name.trim().is_empty() {
+            return Err(self.invalid("ca.name", "\"\"", "a non-empty CA name"));
+        }
+        if self.listen.max_message_size < 1024 {
+            return Err(self.invalid(
+                "listen.max_message_size",
+                self.listen.max_message_size,
+                "a size in bytes of at least 1024",
+            ));
+        }
+        if self.listen.tls_cert.is_some() != self.listen.tls_key.is_some() {
+            return Err(self.invalid(
+                "listen.tls_cert / listen.tls_key",
+                "only one of them set",
+                "set both (a PEM certificate chain and its PEM key) or neither",
+            ));
+        }
+        if !self.relay.next_hop.contains(':') {
+            return Err(self.invalid(
+                "relay.next_hop",
+                format!("\"{}\"", self.relay.next_hop),
+                "host:port, e.g. \"127.0.0.1:10026\"",
+            ));
+        }
+        for addr in self.policy.users.keys() {
+            if !addr.contains('@') {
+                return Err(self.invalid(
+                    &format!("policy.users.\"{addr}\""),
+                    addr,
+                    "an e-mail address",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The data directory (validated to be set).
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.as_deref().unwrap_or(Path::new("."))
+    }
+
+    /// The key-encryption key file.
+    pub fn kek_path(&self) -> PathBuf {
+        self.key_encryption_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir().join("kek"))
+    }
+
+    /// Whether `address` belongs to one of the internal domains (case-insensitive).
+    pub fn is_internal(&self, address: &str) -> bool {
+        let Some((_, domain)) = address.rsplit_once('@') else {
+            return false;
+        };
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        self.internal_domains.iter().any(|d| *d == domain)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(t: &str) -> Result<Config, ConfigError> {
+        Config::parse(t, Path::new("test.toml"), None)
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse("data_dir = \"/tmp/x\"\ninternal_domains = [\"Acme.Test\"]\n").unwrap();
+        assert_eq!(c.listen.address.to_string(), "127.0.0.1:10025");
+        assert_eq!(c.relay.next_hop, "127.0.0.1:10026");
+        assert_eq!(c.kek_path(), PathBuf::from("/tmp/x/kek"));
+        assert!(c.is_internal("alice@acme.TEST"));
+        assert!(!c.is_internal("bob@partner.test"));
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let e = parse("data_dir = \"/x\"\ninternal_domains = [\"a.test\"]\n[relay]\nnext_hopp = \"x:1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("next_hopp"), "{e}");
+        assert!(e.contains("test.toml"), "{e}");
+    }
+
+    #[test]
+    fn bad_enum_value_names_the_key() {
+        let e = parse("data_dir = \"/x\"\ninternal_domains = [\"a.test\"]\n[policy]\nencrypt = \"always\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("encrypt") && e.contains("always"), "{e}");
+    }
+
+    #[test]
+    fn missing_data_dir_says_how_to_fix() {
+        let e = parse("internal_domains = [\"a.test\"]\n").unwrap_err().to_string();
+        assert!(e.contains("data_dir") && e.contains("--data-dir"), "{e}");
+        let c = Config::parse(
+            "internal_domains = [\"a.test\"]\n",
+            Path::new("t"),
+            Some(Path::new("/d")),
+        )
+        .unwrap();
+        assert_eq!(c.data_dir(), Path::new("/d"));
+    }
+}

@@ -1,0 +1,103 @@
+//! Every object identifier smimegw speaks, in one place, each with the document that defines it.
+//!
+//! Keeping them together makes it easy to audit which algorithms we accept (and which we refuse).
+
+use const_oid::ObjectIdentifier as Oid;
+
+// ---- Public-key algorithms ----------------------------------------------------------------
+/// rsaEncryption, RFC 8017 appendix A.1.
+pub const RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
+/// id-ecPublicKey, RFC 5480 section 2.1.1.
+pub const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
+/// secp256r1 (NIST P-256), RFC 5480 section 2.1.1.1.
+pub const SECP256R1: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
+/// secp384r1 (NIST P-384), RFC 5480 section 2.1.1.1.
+pub const SECP384R1: Oid = Oid::new_unwrap("1.3.132.0.34");
+
+// ---- Signature algorithms -----------------------------------------------------------------
+/// sha1WithRSAEncryption, RFC 8017 appendix A.2.4 (legacy: accepted only for verification of old data).
+pub const SHA1_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.5");
+/// sha256WithRSAEncryption, RFC 8017 appendix A.2.4.
+pub const SHA256_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.11");
+/// sha384WithRSAEncryption, RFC 8017 appendix A.2.4.
+pub const SHA384_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.12");
+/// sha512WithRSAEncryption, RFC 8017 appendix A.2.4.
+pub const SHA512_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");
+/// id-RSASSA-PSS, RFC 8017 appendix A.2.3 / RFC 4055 section 3.
+pub const RSASSA_PSS: Oid = Oid::new_unwrap("1.2.840.113549.1.1.10");
+/// id-mgf1, RFC 8017 appendix B.2.1.
+pub const MGF1: Oid = Oid::new_unwrap("1.2.840.113549.1.1.8");
+/// ecdsa-with-SHA256, RFC 5758 section 3.2.
+pub const ECDSA_WITH_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
+/// ecdsa-with-SHA384, RFC 5758 section 3.2.
+pub const ECDSA_WITH_SHA384: Oid = Oid::new_unwrap("1.2.840.10045.4.3.3");
+/// ecdsa-with-SHA512, RFC 5758 section 3.2.
+pub const ECDSA_WITH_SHA512: Oid = Oid::new_unwrap("1.2.840.10045.4.3.4");
+
+// ---- Digests ------------------------------------------------------------------------------
+/// id-sha1, RFC 3279 section 2.2.1 (legacy).
+pub const SHA1: Oid = Oid::new_unwrap("1.3.14.3.2.26");
+/// id-sha256, RFC 5754 section 2.2.
+pub const SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.1");
+/// id-sha384, RFC 5754 section 2.3.
+pub const SHA384: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.2");
+/// id-sha512, RFC 5754 section 2.4.
+pub const SHA512: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.3");
+/// hmacWithSHA256, RFC 8018 appendix B.1.2.
+pub const HMAC_WITH_SHA256: Oid = Oid::new_unwrap("1.2.840.113549.2.9");
+
+// ---- Ciphers ------------------------------------------------------------------------------
+/// id-aes128-CBC, RFC 3565 section 4.1.
+pub const AES128_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.2");
+/// id-aes256-CBC, RFC 3565 section 4.1.
+pub const AES256_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.42");
+/// id-aes128-GCM, RFC 5084 section 3.2.
+pub const AES128_GCM: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.6");
+/// id-aes256-GCM, RFC 5084 section 3.2.
+pub const AES256_GCM: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.46");
+
+// ---- X.509 extensions (RFC 5280 section 4.2) ---------------------------------------------
+/// id-ce-subjectKeyIdentifier, RFC 5280 section 4.2.1.2.
+pub const SUBJECT_KEY_IDENTIFIER: Oid = Oid::new_unwrap("2.5.29.14");
+/// id-ce-keyUsage, RFC 5280 section 4.2.1.3.
+pub const KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.15");
+/// id-ce-subjectAltName, RFC 5280 section 4.2.1.6.
+pub const SUBJECT_ALT_NAME: Oid = Oid::new_unwrap("2.5.29.17");
+/// id-ce-basicConstraints, RFC 5280 section 4.2.1.9.
+pub const BASIC_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.19");
+/// id-ce-cRLNumber, RFC 5280 section 5.2.3.
+pub const CRL_NUMBER: Oid = Oid::new_unwrap("2.5.29.20");
+/// id-ce-cRLReasons, RFC 5280 section 5.3.1.
+pub const CRL_REASON: Oid = Oid::new_unwrap("2.5.29.21");
+/// id-ce-nameConstraints, RFC 5280 section 4.2.1.10.
+pub const NAME_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.30");
+/// id-ce-certificatePolicies, RFC 5280 section 4.2.1.4.
+pub const CERTIFICATE_POLICIES: Oid = Oid::new_unwrap("2.5.29.32");
+/// id-ce-authorityKeyIdentifier, RFC 5280 section 4.2.1.1.
+pub const AUTHORITY_KEY_IDENTIFIER: Oid = Oid::new_unwrap("2.5.29.35");
+/// id-ce-extKeyUsage, RFC 5280 section 4.2.1.12.
+pub const EXT_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.37");
+/// anyExtendedKeyUsage, RFC 5280 section 4.2.1.12.
+pub const ANY_EXTENDED_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.37.0");
+/// id-kp-emailProtection, RFC 5280 section 4.2.1.12.
+pub const KP_EMAIL_PROTECTION: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.4");
+/// id-kp-serverAuth, RFC 5280 section 4.2.1.12 (for the STARTTLS server certificate).
+pub const KP_SERVER_AUTH: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.1");
+/// id-kp-clientAuth, RFC 5280 section 4.2.1.12 (for MTA client certificates).
+pub const KP_CLIENT_AUTH: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.2");
+
+// ---- Names (RFC 5280 appendix A.1, RFC 4519) ---------------------------------------------
+/// id-at-commonName.
+pub const AT_COMMON_NAME: Oid = Oid::new_unwrap("2.5.4.3");
+/// id-at-organizationName.
+pub const AT_ORGANIZATION: Oid = Oid::new_unwrap("2.5.4.10");
+/// emailAddress (PKCS #9), legacy e-mail in the subject; RFC 8550 section 3 says to prefer the SAN.
+pub const AT_EMAIL_ADDRESS: Oid = Oid::new_unwrap("1.2.840.113549.1.9.1");
+
+// ---- PKCS #9 / PKCS #10 ------------------------------------------------------------------
+/// extensionRequest, RFC 2985 section 5.4.2 (extensions asked for in a CSR).
+pub const EXTENSION_REQUEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.14");
+/// friendlyName, RFC 2985 section 5.5.1 (PKCS #12 bag attribute).
+pub const FRIENDLY_NAME: Oid = Oid::new_unwrap("1.2.840.113549.1.9.20");
+/// localKeyID, RFC 2985 section 5.5.2 (PKCS #12 bag attribute).
+pub const LOCAL_KEY_ID: Oid = Oid::new_unwrap("1.2.840.113549.1.9.21");

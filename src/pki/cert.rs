@@ -1,0 +1,412 @@
+//! A parsed certificate with the questions the gateway keeps asking of it.
+//!
+//! x509-cert gives the ASN.1 view; [`Cert`] keeps the original DER next to it (signatures are over
+//! the bytes as received, never over a re-encoding) and answers "which addresses", "which usages",
+//! "is it a CA" in one place so path validation, issuance and the CLI agree.
+
+use std::fmt;
+use std::path::Path;
+
+use der::{Decode, DecodePem, Encode, Reader, SliceReader};
+use spki::SubjectPublicKeyInfoOwned;
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, NameConstraints,
+    SubjectAltName, SubjectKeyIdentifier,
+};
+
+use crate::oid;
+use crate::pki::keys::HashAlgorithm;
+
+/// Why bytes could not be read as certificates.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertError {
+    /// The DER does not decode as an X.509 certificate.
+    #[error("{source_name}: not a valid X.509 certificate: {reason}")]
+    Malformed {
+        /// File name or other description of where the bytes came from.
+        source_name: String,
+        /// The decoder's complaint.
+        reason: String,
+    },
+    /// The input held no certificate at all.
+    #[error("{0}: no certificate found (expected PEM 'BEGIN CERTIFICATE' blocks or one DER certificate)")]
+    Empty(String),
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// An extension is present but cannot be decoded (RFC 5280 says reject such certificates).
+    #[error("certificate {subject}: extension {oid} is malformed: {reason}")]
+    BadExtension {
+        /// Subject of the certificate.
+        subject: String,
+        /// The extension.
+        oid: der::asn1::ObjectIdentifier,
+        /// The decoder's complaint.
+        reason: String,
+    },
+}
+
+/// A certificate: its exact DER bytes, the decoded structure and its SHA-256 fingerprint.
+#[derive(Clone)]
+pub struct Cert {
+    der: Vec<u8>,
+    x509: Certificate,
+    fingerprint: [u8; 32],
+}
+
+impl fmt::Debug for Cert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cert({}, serial {})", self.subject(), self.serial_hex())
+    }
+}
+
+impl PartialEq for Cert {
+    fn eq(&self, other: &Self) -> bool {
+        self.fingerprint == other.fingerprint
+    }
+}
+impl Eq for Cert {}
+
+impl Cert {
+    /// Parses one DER certificate; `source_name` is used in error messages.
+    pub fn from_der_named(der: &[u8], source_name: &str) -> Result<Self, CertError> {
+        let x509 = Certificate::from_der(der).map_err(|e| CertError::Malformed {
+            source_name: source_name.to_string(),
+            reason: e.to_string(),
+        })?;
+        let mut fingerprint = [0u8; 32];
+        fingerprint.copy_from_slice(&HashAlgorithm::Sha256.digest(der));
+        Ok(Self {
+            der: der.to_vec(),
+            x509,
+            fingerprint,
+        })
+    }
+
+    /// Parses one DER certificate.
+    pub fn from_der(der: &[u8]) -> Result<Self, CertError> {
+        Self::from_der_named(der, "certificate")
+    }
+
+    /// Wraps a decoded certificate (re-encoding it to DER).
+    pub fn from_x509(x509: Certificate) -> Result<Self, CertError> {
+        let der = x509.to_der().map_err(|e| CertError::Malformed {
+            source_name: "certificate".into(),
+            reason: e.to_string(),
+        })?;
+        Self::from_der(&der)
+    }
+
+    /// The certificate exactly as received.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The decoded structure.
+    pub fn x509(&self) -> &Certificate {
+        &self.x509
+    }
+
+    /// SHA-256 over the DER: the identity of a certificate in the directory and in caches.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
+    /// The fingerprint as lowercase hex.
+    pub fn fingerprint_hex(&self) -> String {
+        hex::encode(self.fingerprint)
+    }
+
+    /// The serial number's content bytes.
+    pub fn serial(&self) -> &[u8] {
+        self.x509.tbs_certificate().serial_number().as_bytes()
+    }
+
+    /// The serial number as lowercase hex (the form `openssl x509 -serial` prints, lowercased).
+    pub fn serial_hex(&self) -> String {
+        hex::encode(self.serial())
+    }
+
+    /// Subject distinguished name.
+    pub fn subject(&self) -> &x509_cert::name::Name {
+        self.x509.tbs_certificate().subject()
+    }
+
+    /// Issuer distinguished name.
+    pub fn issuer(&self) -> &x509_cert::name::Name {
+        self.x509.tbs_certificate().issuer()
+    }
+
+    /// Subject as an RFC 4514 string.
+    pub fn subject_string(&self) -> String {
+        self.subject().to_string()
+    }
+
+    /// Issuer as an RFC 4514 string.
+    pub fn issuer_string(&self) -> String {
+        self.issuer().to_string()
+    }
+
+    /// Start of validity, seconds since the Unix epoch.
+    pub fn not_before(&self) -> i64 {
+        self.x509
+            .tbs_certificate()
+            .validity()
+            .not_before
+            .to_unix_duration()
+            .as_secs() as i64
+    }
+
+    /// End of validity, seconds since the Unix epoch.
+    pub fn not_after(&self) -> i64 {
+        self.x509
+            .tbs_certificate()
+            .validity()
+            .not_after
+            .to_unix_duration()
+            .as_secs() as i64
+    }
+
+    /// The subject public key.
+    pub fn spki(&self) -> &SubjectPublicKeyInfoOwned {
+        self.x509.tbs_certificate().subject_public_key_info()
+    }
+
+    /// The raw bytes of the `tbsCertificate`, exactly as signed.
+    pub fn tbs_der(&self) -> &[u8] {
+        raw_first_element(&self.der).unwrap_or(&[])
+    }
+
+    /// The issuer's signature over [`Self::tbs_der`].
+    pub fn signature_bytes(&self) -> &[u8] {
+        self.x509.signature().raw_bytes()
+    }
+
+    /// Whether subject and issuer are the same name (a root or a self-issued key rollover).
+    pub fn is_self_issued(&self) -> bool {
+        self.subject() == self.issuer()
+    }
+
+    fn ext<'a, T: Decode<'a, Error = der::Error> + const_oid::AssociatedOid>(
+        &'a self,
+    ) -> Result<Option<(bool, T)>, CertError> {
+        self.x509
+            .tbs_certificate()
+            .get_extension::<T>()
+            .map_err(|e| CertError::BadExtension {
+                subject: self.subject_string(),
+                oid: T::OID,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Checks that every extension we interpret decodes; path validation calls this so a broken
+    /// extension is a rejection rather than a silently ignored constraint.
+    pub fn check_extensions(&self) -> Result<(), CertError> {
+        self.key_usage()?;
+        self.extended_key_usage()?;
+        self.basic_constraints()?;
+        self.name_constraints()?;
+        self.subject_alt_name()?;
+        self.subject_key_id()?;
+        self.authority_key_id()?;
+        Ok(())
+    }
+
+    /// keyUsage, when present.
+    pub fn key_usage(&self) -> Result<Option<KeyUsage>, CertError> {
+        Ok(self.ext::<KeyUsage>()?.map(|(_, k)| k))
+    }
+
+    /// extKeyUsage purposes, when present.
+    pub fn extended_key_usage(&self) -> Result<Option<Vec<der::asn1::ObjectIdentifier>>, CertError> {
+        Ok(self.ext::<ExtendedKeyUsage>()?.map(|(_, k)| k.0))
+    }
+
+    /// basicConstraints, when present.
+    pub fn basic_constraints(&self) -> Result<Option<BasicConstraints>, CertError> {
+        Ok(self.ext::<BasicConstraints>()?.map(|(_, k)| k))
+    }
+
+    /// Whether this certificate may issue others (basicConstraints cA = TRUE).
+    pub fn is_ca(&self) -> bool {
+        matches!(self.basic_constraints(), Ok(Some(bc)) if bc.ca)
+    }
+
+    /// nameConstraints, when present.
+    pub fn name_constraints(&self) -> Result<Option<NameConstraints>, CertError> {
+        Ok(self.ext::<NameConstraints>()?.map(|(_, k)| k))
+    }
+
+    /// subjectAltName entries, when present.
+    pub fn subject_alt_name(&self) -> Result<Option<Vec<GeneralName>>, CertError> {
+        Ok(self.ext::<SubjectAltName>()?.map(|(_, k)| k.0))
+    }
+
+    /// subjectKeyIdentifier, when present.
+    pub fn subject_key_id(&self) -> Result<Option<Vec<u8>>, CertError> {
+        Ok(self
+            .ext::<SubjectKeyIdentifier>()?
+            .map(|(_, k)| k.0.as_bytes().to_vec()))
+    }
+
+    /// authorityKeyIdentifier's keyIdentifier, when present.
+    pub fn authority_key_id(&self) -> Result<Option<Vec<u8>>, CertError> {
+        Ok(self
+            .ext::<AuthorityKeyIdentifier>()?
+            .and_then(|(_, k)| k.key_identifier.map(|o| o.as_bytes().to_vec())))
+    }
+
+    /// The e-mail addresses the certificate is for: rfc822Name entries of the subjectAltName, or,
+    /// only when there is no such entry, emailAddress attributes of the subject (RFC 8550 section 3
+    /// allows the legacy form for reading). Lowercased, since the domain part is case-insensitive
+    /// and no mail system we meet treats the local part case-sensitively.
+    pub fn email_addresses(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .subject_alt_name()
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|g| match g {
+                GeneralName::Rfc822Name(s) => Some(s.as_str().to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect();
+        if out.is_empty() {
+            for atv in self.subject().iter() {
+                if atv.oid == oid::AT_EMAIL_ADDRESS {
+                    if let Ok(s) = atv.value.decode_as::<der::asn1::Ia5String>() {
+                        out.push(s.as_str().to_ascii_lowercase());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The subject's common name, if any (for display).
+    pub fn common_name(&self) -> Option<String> {
+        self.subject()
+            .common_name()
+            .ok()
+            .flatten()
+            .map(String::from)
+    }
+
+    /// PEM encoding.
+    pub fn to_pem(&self) -> String {
+        pem_encode("CERTIFICATE", &self.der)
+    }
+}
+
+/// Encodes `der` as one PEM block with the given label (64-column base64, LF line ends).
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
+    der::pem::encode_string(label, der::pem::LineEnding::LF, der).unwrap_or_default()
+}
+
+/// Slices out the first TLV inside an outer SEQUENCE (the signed part of a certificate, CRL or
+/// CSR), so signatures are checked over the received bytes rather than a re-encoding.
+pub fn raw_first_element(outer: &[u8]) -> Option<&[u8]> {
+    let mut r = SliceReader::new(outer).ok()?;
+    let header = der::Header::decode(&mut r).ok()?;
+    let _ = header;
+    let start = usize::try_from(r.position()).ok()?;
+    let inner_header = der::Header::decode(&mut r).ok()?;
+    let hdr_len = usize::try_from(r.position()).ok()? - start;
+    let body_len = usize::try_from(inner_header.length()).ok()?;
+    outer.get(start..start + hdr_len + body_len)
+}
+
+/// Parses every certificate in `bytes`: one or more PEM blocks, or a single DER certificate.
+pub fn parse_certs(bytes: &[u8], source_name: &str) -> Result<Vec<Cert>, CertError> {
+    if looks_like_pem(bytes) {
+        let mut out = Vec::new();
+        for (label, der) in pem_blocks(bytes) {
+            if label == "CERTIFICATE" || label == "X509 CERTIFICATE" || label == "TRUSTED CERTIFICATE" {
+                out.push(Cert::from_der_named(&der, source_name)?);
+            }
+        }
+        if out.is_empty() {
+            return Err(CertError::Empty(source_name.to_string()));
+        }
+        Ok(out)
+    } else if bytes.is_empty() {
+        Err(CertError::Empty(source_name.to_string()))
+    } else {
+        Ok(vec![Cert::from_der_named(bytes, source_name)?])
+    }
+}
+
+/// Reads every certificate in a file (PEM or DER); errors name the file.
+pub fn read_certs_file(path: &Path) -> Result<Vec<Cert>, CertError> {
+    let bytes = std::fs::read(path).map_err(|source| CertError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse_certs(&bytes, &path.display().to_string())
+}
+
+/// Whether the bytes look like PEM text rather than DER.
+pub fn looks_like_pem(bytes: &[u8]) -> bool {
+    bytes
+        .windows(11)
+        .take(4096)
+        .any(|w| w == b"-----BEGIN ")
+}
+
+/// Every PEM block in `bytes` (label, decoded DER), skipping text between blocks and blocks whose
+/// base64 is broken (they simply do not appear; callers check for what they expected).
+pub fn pem_blocks(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = Vec::new();
+    let mut rest: &str = &text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let after = &rest[start..];
+        let Some(end_rel) = after.find("-----END ") else { break };
+        let Some(close) = after[end_rel + 9..].find("-----") else { break };
+        let block_end = end_rel + 9 + close + 5;
+        let block = &after[..block_end];
+        if let Ok((label, der)) = der::pem::decode_vec(block.as_bytes()) {
+            out.push((label.to_string(), der));
+        } else if let Some(label) = block
+            .strip_prefix("-----BEGIN ")
+            .and_then(|b| b.split("-----").next())
+        {
+            // Tolerate CRLF and trailing spaces by normalising and retrying once.
+            let norm: String = block
+                .lines()
+                .map(|l| l.trim_end())
+                .collect::<Vec<_>>()
+                .join("\n");
+            if let Ok((_, der)) = der::pem::decode_vec(norm.as_bytes()) {
+                out.push((label.to_string(), der));
+            }
+        }
+        rest = &after[block_end..];
+    }
+    out
+}
+
+/// Decodes one PEM-or-DER object of a given type (CRL, CSR...), for callers that accept both.
+pub fn pem_or_der<T>(bytes: &[u8], label: &str) -> Option<Vec<u8>>
+where
+    T: for<'a> Decode<'a> + DecodePem,
+{
+    if looks_like_pem(bytes) {
+        pem_blocks(bytes)
+            .into_iter()
+            .find(|(l, _)| l == label)
+            .map(|(_, d)| d)
+    } else {
+        Some(bytes.to_vec())
+    }
+}
