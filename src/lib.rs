@@ -10,3 +10,4 @@
 pub mod oid;
 pub mod config;
 pub mod pki;
+pub mod store;

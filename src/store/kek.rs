@@ -1,0 +1,284 @@
+//! The key-encryption key: every private key is sealed with AES-256-GCM under it before it is
+//! stored, so a copy of the database alone reveals no key.
+//!
+//! The KEK lives in a file of its own (mode 0600, or a systemd credential), outside the database,
+//! so backups of the two can be kept apart. The key id is the AEAD's associated data: a sealed
+//! key copied onto another record's id does not open.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use zeroize::Zeroizing;
+
+use super::records::SealedKey;
+
+/// The id under which the KEK check value is sealed (see [`Kek::check_value`]).
+const CHECK_ID: &str = "smimegw-kek-check";
+const CHECK_PLAINTEXT: &[u8] = b"smimegw key-encryption key check v1";
+
+/// Problems with the key-encryption key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KekError {
+    /// The file does not exist.
+    #[error("key-encryption key {0} is missing: if this directory is new run `smimegw ca init` (it creates the key); if the directory holds keys, restore the file from your backup (without it the stored private keys cannot be opened)")]
+    Missing(PathBuf),
+    /// The file exists but cannot be read.
+    #[error("cannot read key-encryption key {path}: {source} (smimegw must run as the user that owns it)")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is readable by group or others.
+    #[error("key-encryption key {path} has mode {mode:04o}, readable by other users: run `chmod 600 {path}` (and check who may have read it)")]
+    TooOpen {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The file does not hold a 256-bit key.
+    #[error("key-encryption key {0} is not 64 hexadecimal digits (or 32 raw bytes): restore it from your backup")]
+    Malformed(PathBuf),
+    /// The file holds a key, but not the one this directory was sealed with.
+    #[error("key-encryption key {kek} does not match the directory {store}: restore the key file that belongs to this directory")]
+    WrongKey {
+        /// The key file.
+        kek: PathBuf,
+        /// The store.
+        store: String,
+    },
+    /// A sealed private key does not open (tampered, or sealed under another key).
+    #[error("sealed private key '{0}' does not open under the key-encryption key (damaged record or wrong key)")]
+    Unseal(String),
+    /// The file could not be created.
+    #[error("cannot create key-encryption key {path}: {source}")]
+    Create {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// The key-encryption key, held in memory only while the process runs.
+pub struct Kek {
+    key: LessSafeKey,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Kek({}, <redacted>)", self.path.display())
+    }
+}
+
+impl Kek {
+    /// Where the KEK is looked for: the configured file, else a systemd credential named `kek`
+    /// (`LoadCredential=kek:...`), else `<data_dir>/kek`.
+    pub fn resolve_path(configured: Option<&Path>, data_dir: &Path) -> PathBuf {
+        if let Some(p) = configured {
+            return p.to_path_buf();
+        }
+        if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+            let p = Path::new(&dir).join("kek");
+            if p.exists() {
+                return p;
+            }
+        }
+        data_dir.join("kek")
+    }
+
+    /// Reads the KEK, refusing a file that other users can read.
+    pub fn load(path: &Path) -> Result<Self, KekError> {
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(KekError::Missing(path.to_path_buf()));
+            }
+            Err(source) => {
+                return Err(KekError::Unreadable {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KekError::TooOpen {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+        let raw = Zeroizing::new(std::fs::read(path).map_err(|source| KekError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })?);
+        let bytes: Zeroizing<Vec<u8>> = if raw.len() == 32 {
+            Zeroizing::new(raw.to_vec())
+        } else {
+            let text = std::str::from_utf8(&raw).map_err(|_| KekError::Malformed(path.to_path_buf()))?;
+            let decoded = hex::decode(text.trim()).map_err(|_| KekError::Malformed(path.to_path_buf()))?;
+            Zeroizing::new(decoded)
+        };
+        Self::from_bytes(&bytes, path)
+    }
+
+    fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, KekError> {
+        if bytes.len() != 32 {
+            return Err(KekError::Malformed(path.to_path_buf()));
+        }
+        let unbound =
+            UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| KekError::Malformed(path.to_path_buf()))?;
+        Ok(Self {
+            key: LessSafeKey::new(unbound),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Creates a new random KEK file with mode 0600 (never overwriting an existing file).
+    pub fn create(path: &Path) -> Result<Self, KekError> {
+        let err = |source| KekError::Create {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut key = Zeroizing::new([0u8; 32]);
+        SystemRandom::new()
+            .fill(&mut key[..])
+            .map_err(|_| err(std::io::Error::other("no randomness")))?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(err)?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(err)?;
+        let text = Zeroizing::new(format!("{}\n", hex::encode(&key[..])));
+        f.write_all(text.as_bytes()).map_err(err)?;
+        f.sync_all().map_err(err)?;
+        Self::from_bytes(&key[..], path)
+    }
+
+    /// The file it came from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Seals a private key (PKCS #8 DER) for storage under `key_id`.
+    pub fn seal(&self, key_id: &str, plaintext: &[u8], exportable: bool) -> SealedKey {
+        let mut nonce = [0u8; NONCE_LEN];
+        // A failing system RNG is unrecoverable for a CA: refuse loudly rather than reuse nonces.
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .expect("system random number generator failed");
+        let mut buf = plaintext.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(key_id.as_bytes()),
+                &mut buf,
+            )
+            .expect("AES-GCM sealing of an in-memory buffer cannot fail");
+        SealedKey {
+            nonce: nonce.to_vec(),
+            ciphertext: buf,
+            exportable,
+        }
+    }
+
+    /// Opens a sealed key; the result is wiped from memory when dropped.
+    pub fn open(&self, key_id: &str, sealed: &SealedKey) -> Result<Zeroizing<Vec<u8>>, KekError> {
+        let nonce: [u8; NONCE_LEN] = sealed
+            .nonce
+            .as_slice()
+            .try_into()
+            .map_err(|_| KekError::Unseal(key_id.to_string()))?;
+        let mut buf = Zeroizing::new(sealed.ciphertext.clone());
+        let len = self
+            .key
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(key_id.as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| KekError::Unseal(key_id.to_string()))?
+            .len();
+        buf.truncate(len);
+        Ok(buf)
+    }
+
+    /// A sealed constant stored beside the keys, so a wrong KEK is reported when the directory
+    /// is opened rather than at the first signature.
+    pub fn check_value(&self) -> SealedKey {
+        self.seal(CHECK_ID, CHECK_PLAINTEXT, false)
+    }
+
+    /// Verifies a check value made by [`Self::check_value`].
+    pub fn verify_check(&self, sealed: &SealedKey, store: &str) -> Result<(), KekError> {
+        match self.open(CHECK_ID, sealed) {
+            Ok(p) if p.as_slice() == CHECK_PLAINTEXT => Ok(()),
+            _ => Err(KekError::WrongKey {
+                kek: self.path.clone(),
+                store: store.to_string(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_load_seal_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kek");
+        let k = Kek::create(&p).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        let s = k.seal("k1", b"secret key bytes", true);
+        assert!(!s.ciphertext.windows(6).any(|w| w == b"secret"));
+        let k2 = Kek::load(&p).unwrap();
+        assert_eq!(k2.open("k1", &s).unwrap().as_slice(), b"secret key bytes");
+        // Bound to its id.
+        assert!(matches!(k2.open("k2", &s), Err(KekError::Unseal(_))));
+        // Never overwrites.
+        assert!(Kek::create(&p).is_err());
+    }
+
+    #[test]
+    fn world_readable_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kek");
+        Kek::create(&p).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = Kek::load(&p).unwrap_err().to_string();
+        assert!(e.contains("chmod 600") && e.contains(&p.display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn missing_and_malformed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kek");
+        assert!(matches!(Kek::load(&p), Err(KekError::Missing(_))));
+        std::fs::write(&p, "not hex").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(matches!(Kek::load(&p), Err(KekError::Malformed(_))));
+    }
+
+    #[test]
+    fn wrong_kek_is_detected_by_check_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Kek::create(&dir.path().join("a")).unwrap();
+        let b = Kek::create(&dir.path().join("b")).unwrap();
+        let check = a.check_value();
+        a.verify_check(&check, "s").unwrap();
+        assert!(matches!(b.verify_check(&check, "s"), Err(KekError::WrongKey { .. })));
+    }
+}
