@@ -283,10 +283,10 @@ impl Cert {
             .collect();
         if out.is_empty() {
             for atv in self.subject().iter() {
-                if atv.oid == oid::AT_EMAIL_ADDRESS {
-                    if let Ok(s) = atv.value.decode_as::<der::asn1::Ia5String>() {
-                        out.push(s.as_str().to_ascii_lowercase());
-                    }
+                if atv.oid == oid::AT_EMAIL_ADDRESS
+                    && let Ok(s) = atv.value.decode_as::<der::asn1::Ia5String>()
+                {
+                    out.push(s.as_str().to_ascii_lowercase());
                 }
             }
         }
