@@ -2,6 +2,10 @@
 
 pub mod cert;
 pub mod keys;
+pub mod revocation;
+#[cfg(test)]
+pub(crate) mod testpki;
 
 pub use cert::{Cert, CertError};
 pub use keys::{HashAlgorithm, KeyAlgorithm, KeyError, PrivateKey, SignatureAlgorithm};
+pub use revocation::{Crl, CrlError, RevocationReason, RevokedEntry};
