@@ -2,6 +2,7 @@
 
 pub mod cert;
 pub mod keys;
+pub mod name_constraints;
 pub mod revocation;
 #[cfg(test)]
 pub(crate) mod testpki;
