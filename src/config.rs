@@ -338,7 +338,7 @@ impl Config {
             return false;
         };
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-        self.internal_domains.iter().any(|d| *d == domain)
+        self.internal_domains.contains(&domain)
     }
 }
 

@@ -77,6 +77,32 @@ pub const CERTIFICATE_POLICIES: Oid = Oid::new_unwrap("2.5.29.32");
 pub const AUTHORITY_KEY_IDENTIFIER: Oid = Oid::new_unwrap("2.5.29.35");
 /// id-ce-extKeyUsage, RFC 5280 section 4.2.1.12.
 pub const EXT_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.37");
+/// id-ce-issuerAltName, RFC 5280 section 4.2.1.7 (also a CRL extension, section 5.2.2).
+pub const ISSUER_ALT_NAME: Oid = Oid::new_unwrap("2.5.29.18");
+/// id-ce-invalidityDate, RFC 5280 section 5.3.2 (CRL entry extension).
+pub const INVALIDITY_DATE: Oid = Oid::new_unwrap("2.5.29.24");
+/// id-ce-deltaCRLIndicator, RFC 5280 section 5.2.4.
+pub const DELTA_CRL_INDICATOR: Oid = Oid::new_unwrap("2.5.29.27");
+/// id-ce-issuingDistributionPoint, RFC 5280 section 5.2.5.
+pub const ISSUING_DISTRIBUTION_POINT: Oid = Oid::new_unwrap("2.5.29.28");
+/// id-ce-certificateIssuer, RFC 5280 section 5.3.3 (indirect CRL entry extension).
+pub const CERTIFICATE_ISSUER: Oid = Oid::new_unwrap("2.5.29.29");
+/// id-ce-cRLDistributionPoints, RFC 5280 section 4.2.1.13.
+pub const CRL_DISTRIBUTION_POINTS: Oid = Oid::new_unwrap("2.5.29.31");
+/// id-ce-policyMappings, RFC 5280 section 4.2.1.5.
+pub const POLICY_MAPPINGS: Oid = Oid::new_unwrap("2.5.29.33");
+/// id-ce-policyConstraints, RFC 5280 section 4.2.1.11.
+pub const POLICY_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.36");
+/// id-ce-freshestCRL, RFC 5280 section 4.2.1.15 / 5.2.6.
+pub const FRESHEST_CRL: Oid = Oid::new_unwrap("2.5.29.46");
+/// id-ce-inhibitAnyPolicy, RFC 5280 section 4.2.1.14.
+pub const INHIBIT_ANY_POLICY: Oid = Oid::new_unwrap("2.5.29.54");
+/// id-pe-authorityInfoAccess, RFC 5280 section 4.2.2.1.
+pub const AUTHORITY_INFO_ACCESS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.1.1");
+/// id-pe-subjectInfoAccess, RFC 5280 section 4.2.2.2.
+pub const SUBJECT_INFO_ACCESS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.1.11");
+/// id-on-SmtpUTF8Mailbox, RFC 9598 section 3 (internationalised address as an otherName).
+pub const ON_SMTP_UTF8_MAILBOX: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.8.9");
 /// anyExtendedKeyUsage, RFC 5280 section 4.2.1.12.
 pub const ANY_EXTENDED_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.37.0");
 /// id-kp-emailProtection, RFC 5280 section 4.2.1.12.

@@ -283,10 +283,10 @@ impl Cert {
             .collect();
         if out.is_empty() {
             for atv in self.subject().iter() {
-                if atv.oid == oid::AT_EMAIL_ADDRESS {
-                    if let Ok(s) = atv.value.decode_as::<der::asn1::Ia5String>() {
-                        out.push(s.as_str().to_ascii_lowercase());
-                    }
+                if atv.oid == oid::AT_EMAIL_ADDRESS
+                    && let Ok(s) = atv.value.decode_as::<der::asn1::Ia5String>()
+                {
+                    out.push(s.as_str().to_ascii_lowercase());
                 }
             }
         }
@@ -306,6 +306,83 @@ impl Cert {
     pub fn to_pem(&self) -> String {
         pem_encode("CERTIFICATE", &self.der)
     }
+}
+
+/// Whether two distinguished names denote the same entity, for chaining a certificate to its
+/// issuer and a CRL to its issuer (RFC 5280 section 7.1).
+///
+/// Identical encodings match; otherwise string attributes are compared after the
+/// simplifications RFC 5280 section 7.1 asks for (case folding, insignificant space removal),
+/// regardless of which string type encodes them, so a CA that re-encodes its own name from
+/// PrintableString to UTF8String still chains.
+pub fn same_name(a: &x509_cert::name::Name, b: &x509_cert::name::Name) -> bool {
+    if a == b {
+        return true;
+    }
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter_rdn().zip(b.iter_rdn()).all(|(ra, rb)| {
+        ra.len() == rb.len() && ra.iter().all(|x| rb.iter().any(|y| same_attribute(x, y)))
+    })
+}
+
+/// One attribute of a distinguished name compared as [`same_name`] describes.
+pub fn same_attribute(
+    x: &x509_cert::attr::AttributeTypeAndValue,
+    y: &x509_cert::attr::AttributeTypeAndValue,
+) -> bool {
+    if x.oid != y.oid {
+        return false;
+    }
+    if x.value == y.value {
+        return true;
+    }
+    match (attribute_text(&x.value), attribute_text(&y.value)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// The text of a string-valued attribute, case-folded with leading, trailing and repeated
+/// interior spaces removed (the LDAP string preparation RFC 5280 section 7.1 points to, without
+/// its Unicode normalisation step).
+fn attribute_text(v: &der::Any) -> Option<String> {
+    use der::{Tag, Tagged};
+    let bytes = v.value();
+    let raw = match v.tag() {
+        Tag::Utf8String | Tag::PrintableString | Tag::Ia5String | Tag::VisibleString => {
+            String::from_utf8(bytes.to_vec()).ok()?
+        }
+        Tag::TeletexString => bytes.iter().map(|&b| char::from(b)).collect(),
+        Tag::BmpString => {
+            if !bytes.len().is_multiple_of(2) {
+                return None;
+            }
+            let units: Vec<u16> = bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
+            String::from_utf16(&units).ok()?
+        }
+        _ => return None,
+    };
+    Some(
+        raw.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase(),
+    )
+}
+
+/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC`, for messages a mail administrator reads.
+pub fn format_time(unix: i64) -> String {
+    let fmt =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_else(|| format!("@{unix}"))
 }
 
 /// Encodes `der` as one PEM block with the given label (64-column base64, LF line ends).

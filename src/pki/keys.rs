@@ -131,6 +131,7 @@ impl HashAlgorithm {
     }
 
     /// Output length in bytes.
+    #[allow(clippy::len_without_is_empty)] // a digest length, never zero: is_empty would mean nothing
     pub fn len(self) -> usize {
         self.aws().output_len()
     }
@@ -503,7 +504,7 @@ impl PrivateKey {
 }
 
 /// Why a signature did not verify.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SignatureError {
     /// The signature does not match the data and key.

@@ -1,0 +1,567 @@
+//! Name constraints (RFC 5280 section 4.2.1.10): which names a CA may vouch for.
+//!
+//! They matter here because a cross-certificate for a partner's root is normally restricted to
+//! the partner's mail domain: without this check the partner CA could issue a certificate for
+//! any address, ours included.
+//!
+//! Implemented forms: rfc822Name (the one S/MIME needs), directoryName, dNSName and iPAddress.
+//! A constraint of any other form only fails the check when the certificate actually carries a
+//! name of that form (we cannot say whether it complies, so we do not vouch for it).
+
+use std::fmt;
+
+use x509_cert::ext::pkix::NameConstraints;
+use x509_cert::ext::pkix::constraints::name::GeneralSubtree;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::name::Name;
+
+use crate::oid;
+use crate::pki::cert::{Cert, CertError, same_attribute};
+
+/// One name a certificate claims, in the form constraints are matched against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertName {
+    /// rfc822Name of the subjectAltName, or an emailAddress attribute of the subject DN.
+    Email(String),
+    /// dNSName.
+    Dns(String),
+    /// iPAddress: 4 or 16 octets.
+    Ip(Vec<u8>),
+    /// The subject DN (when not empty) or a directoryName of the subjectAltName.
+    Directory(Name),
+    /// A form we do not match: (form name, printable value).
+    Other(&'static str, String),
+}
+
+impl fmt::Display for CertName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Email(s) => write!(f, "email:{s}"),
+            Self::Dns(s) => write!(f, "DNS:{s}"),
+            Self::Ip(b) => write!(f, "IP:{}", ip_text(b)),
+            Self::Directory(n) => write!(f, "DirName:{n}"),
+            Self::Other(form, v) => write!(f, "{form}:{v}"),
+        }
+    }
+}
+
+/// Why a certificate's names are outside a CA's constraints.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Violation {
+    /// The CA lists permitted subtrees of this name's form and none contains it.
+    #[error("{name} is outside every permitted {form} subtree ({permitted})")]
+    NotPermitted {
+        /// The offending name, e.g. `email:eve@evil.test`.
+        name: String,
+        /// The name form, e.g. `rfc822Name`.
+        form: &'static str,
+        /// The permitted subtrees of that form, comma-separated.
+        permitted: String,
+    },
+    /// The name lies in an excluded subtree.
+    #[error("{name} is in the excluded subtree {subtree}")]
+    Excluded {
+        /// The offending name.
+        name: String,
+        /// The excluded subtree that contains it.
+        subtree: String,
+    },
+    /// The CA constrains a name form we do not evaluate, and the certificate has such a name.
+    #[error("{name} cannot be checked against the CA's {form} constraints (not supported)")]
+    Unsupported {
+        /// The name we cannot judge.
+        name: String,
+        /// Its form.
+        form: &'static str,
+    },
+    /// A subtree uses minimum/maximum, which RFC 5280 section 4.2.1.10 forbids.
+    #[error("name constraint {subtree} uses minimum/maximum, which RFC 5280 forbids")]
+    BadSubtree {
+        /// The subtree.
+        subtree: String,
+    },
+}
+
+impl Violation {
+    /// The broken rule without the name, e.g. `is outside the permitted rfc822Name subtrees
+    /// (email:partner.test)`, for messages that name the certificate themselves.
+    pub fn rule(&self) -> String {
+        match self {
+            Self::NotPermitted {
+                form, permitted, ..
+            } => format!("is outside the permitted {form} subtrees ({permitted})"),
+            Self::Excluded { subtree, .. } => format!("is in the excluded subtree {subtree}"),
+            Self::Unsupported { form, .. } => {
+                format!("cannot be checked against {form} constraints (not supported)")
+            }
+            Self::BadSubtree { subtree } => {
+                format!(
+                    "meets a constraint {subtree} using minimum/maximum, which RFC 5280 forbids"
+                )
+            }
+        }
+    }
+
+    /// The name the violation is about (`its names` for [`Violation::BadSubtree`], which
+    /// concerns the constraint rather than one name).
+    pub fn name(&self) -> &str {
+        match self {
+            Self::NotPermitted { name, .. }
+            | Self::Excluded { name, .. }
+            | Self::Unsupported { name, .. } => name,
+            Self::BadSubtree { .. } => "its names",
+        }
+    }
+}
+
+/// Every name of `cert` that constraints apply to (RFC 5280 section 4.2.1.10): the subject DN
+/// when not empty, each subjectAltName entry, and each emailAddress attribute of the subject.
+///
+/// The emailAddress attributes are checked even when a subjectAltName is present (RFC 5280
+/// only requires it without one), as OpenSSL does: a legacy mail client may still read them.
+pub fn names_of(cert: &Cert) -> Result<Vec<CertName>, CertError> {
+    let mut out = Vec::new();
+    if !cert.subject().is_empty() {
+        out.push(CertName::Directory(cert.subject().clone()));
+    }
+    for atv in cert.subject().iter() {
+        if atv.oid == oid::AT_EMAIL_ADDRESS {
+            // Any string type: a constraint must not be dodged by an unusual encoding.
+            let text = String::from_utf8_lossy(atv.value.value()).into_owned();
+            out.push(CertName::Email(text));
+        }
+    }
+    for g in cert.subject_alt_name()?.unwrap_or_default() {
+        out.push(match g {
+            GeneralName::Rfc822Name(s) => CertName::Email(s.as_str().to_string()),
+            GeneralName::DnsName(s) => CertName::Dns(s.as_str().to_string()),
+            GeneralName::IpAddress(o) => CertName::Ip(o.as_bytes().to_vec()),
+            GeneralName::DirectoryName(n) => CertName::Directory(n),
+            GeneralName::UniformResourceIdentifier(s) => {
+                CertName::Other("uniformResourceIdentifier", s.as_str().to_string())
+            }
+            GeneralName::OtherName(o) if o.type_id == oid::ON_SMTP_UTF8_MAILBOX => {
+                // RFC 9598 section 6: rfc822Name constraints govern SmtpUTF8Mailbox too; we do
+                // not compare internationalised addresses, so treat it as an e-mail name that
+                // can never satisfy a permitted subtree (see `matches`).
+                CertName::Other("SmtpUTF8Mailbox", hex::encode(o.value.value()))
+            }
+            GeneralName::OtherName(o) => CertName::Other("otherName", o.type_id.to_string()),
+            GeneralName::EdiPartyName(_) => CertName::Other("ediPartyName", String::new()),
+            GeneralName::RegisteredId(id) => CertName::Other("registeredID", id.to_string()),
+        });
+    }
+    Ok(out)
+}
+
+/// Checks every name of `cert` against one CA's name constraints.
+pub fn check(constraints: &NameConstraints, cert: &Cert) -> Result<(), Violation> {
+    let names = names_of(cert).map_err(|e| Violation::Unsupported {
+        name: e.to_string(),
+        form: "subjectAltName",
+    })?;
+    check_names(constraints, &names)
+}
+
+/// Checks names against one CA's constraints: no name may fall in an excluded subtree, and
+/// every name of a form for which permitted subtrees exist must fall in one of them.
+pub fn check_names(constraints: &NameConstraints, names: &[CertName]) -> Result<(), Violation> {
+    let permitted = constraints
+        .permitted_subtrees
+        .as_deref()
+        .unwrap_or_default();
+    let excluded = constraints.excluded_subtrees.as_deref().unwrap_or_default();
+    for st in permitted.iter().chain(excluded) {
+        // RFC 5280: minimum MUST be zero and maximum MUST be absent.
+        if st.minimum != 0 || st.maximum.is_some() {
+            return Err(Violation::BadSubtree {
+                subtree: subtree_text(&st.base),
+            });
+        }
+    }
+    for name in names {
+        for st in excluded {
+            match matches(&st.base, name) {
+                Match::Yes => {
+                    return Err(Violation::Excluded {
+                        name: name.to_string(),
+                        subtree: subtree_text(&st.base),
+                    });
+                }
+                Match::Unknown(form) => {
+                    return Err(Violation::Unsupported {
+                        name: name.to_string(),
+                        form,
+                    });
+                }
+                Match::No | Match::OtherForm => {}
+            }
+        }
+        let same_form: Vec<&GeneralSubtree> = permitted
+            .iter()
+            .filter(|st| !matches!(matches(&st.base, name), Match::OtherForm))
+            .collect();
+        if same_form.is_empty() {
+            continue;
+        }
+        let mut unknown = None;
+        let mut ok = false;
+        for st in &same_form {
+            match matches(&st.base, name) {
+                Match::Yes => ok = true,
+                Match::Unknown(form) => unknown = Some(form),
+                Match::No | Match::OtherForm => {}
+            }
+        }
+        if ok {
+            continue;
+        }
+        if let Some(form) = unknown {
+            return Err(Violation::Unsupported {
+                name: name.to_string(),
+                form,
+            });
+        }
+        return Err(Violation::NotPermitted {
+            name: name.to_string(),
+            form: form_of(&same_form[0].base),
+            permitted: same_form
+                .iter()
+                .map(|st| subtree_text(&st.base))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    Ok(())
+}
+
+/// Result of matching one name against one subtree.
+enum Match {
+    /// Same form, inside the subtree.
+    Yes,
+    /// Same form, outside.
+    No,
+    /// The subtree constrains another form; it says nothing about this name.
+    OtherForm,
+    /// The subtree concerns this name, but we cannot evaluate it (fail closed).
+    Unknown(&'static str),
+}
+
+fn form_of(g: &GeneralName) -> &'static str {
+    match g {
+        GeneralName::OtherName(_) => "otherName",
+        GeneralName::Rfc822Name(_) => "rfc822Name",
+        GeneralName::DnsName(_) => "dNSName",
+        GeneralName::DirectoryName(_) => "directoryName",
+        GeneralName::EdiPartyName(_) => "ediPartyName",
+        GeneralName::UniformResourceIdentifier(_) => "uniformResourceIdentifier",
+        GeneralName::IpAddress(_) => "iPAddress",
+        GeneralName::RegisteredId(_) => "registeredID",
+    }
+}
+
+fn subtree_text(g: &GeneralName) -> String {
+    match g {
+        GeneralName::Rfc822Name(s) => format!("email:{}", s.as_str()),
+        GeneralName::DnsName(s) => format!("DNS:{}", s.as_str()),
+        GeneralName::DirectoryName(n) => format!("DirName:{n}"),
+        GeneralName::UniformResourceIdentifier(s) => format!("URI:{}", s.as_str()),
+        GeneralName::IpAddress(o) => format!("IP:{}", ip_text(o.as_bytes())),
+        other => form_of(other).to_string(),
+    }
+}
+
+fn ip_text(b: &[u8]) -> String {
+    let addr = |b: &[u8]| -> String {
+        match b.len() {
+            4 => std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string(),
+            16 => {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(b);
+                std::net::Ipv6Addr::from(a).to_string()
+            }
+            _ => hex::encode(b),
+        }
+    };
+    match b.len() {
+        8 | 32 => format!("{}/{}", addr(&b[..b.len() / 2]), addr(&b[b.len() / 2..])),
+        _ => addr(b),
+    }
+}
+
+fn matches(base: &GeneralName, name: &CertName) -> Match {
+    let yes = |b: bool| if b { Match::Yes } else { Match::No };
+    match (base, name) {
+        (GeneralName::Rfc822Name(c), CertName::Email(e)) => yes(email_matches(c.as_str(), e)),
+        (GeneralName::Rfc822Name(_), CertName::Other("SmtpUTF8Mailbox", _)) => {
+            Match::Unknown("rfc822Name")
+        }
+        (GeneralName::DnsName(c), CertName::Dns(d)) => yes(dns_matches(c.as_str(), d)),
+        (GeneralName::IpAddress(c), CertName::Ip(ip)) => yes(ip_matches(c.as_bytes(), ip)),
+        (GeneralName::DirectoryName(c), CertName::Directory(n)) => yes(dn_matches(c, n)),
+        (GeneralName::UniformResourceIdentifier(_), CertName::Other(f, _))
+            if *f == "uniformResourceIdentifier" =>
+        {
+            Match::Unknown("uniformResourceIdentifier")
+        }
+        (GeneralName::OtherName(_), CertName::Other(f, _))
+            if *f == "otherName" || *f == "SmtpUTF8Mailbox" =>
+        {
+            Match::Unknown("otherName")
+        }
+        (GeneralName::EdiPartyName(_), CertName::Other("ediPartyName", _)) => {
+            Match::Unknown("ediPartyName")
+        }
+        (GeneralName::RegisteredId(_), CertName::Other("registeredID", _)) => {
+            Match::Unknown("registeredID")
+        }
+        _ => Match::OtherForm,
+    }
+}
+
+/// rfc822Name matching (RFC 5280 section 4.2.1.10): `user@host` is that mailbox, `host` every
+/// mailbox at that host, `.domain` every mailbox at a host below the domain.
+///
+/// The whole comparison ignores ASCII case. RFC 5280 section 7.5 keeps local parts
+/// case-sensitive, but the gateway treats addresses case-insensitively everywhere (a mailbox
+/// constraint must not be dodged by `Eve@` versus `eve@`), and [`Cert::email_addresses`]
+/// lowercases.
+pub fn email_matches(constraint: &str, email: &str) -> bool {
+    let Some((_, host)) = email.rsplit_once('@') else {
+        return false; // not an address: nothing vouches for it
+    };
+    if constraint.contains('@') {
+        constraint.eq_ignore_ascii_case(email)
+    } else if constraint.starts_with('.') {
+        host.len() > constraint.len()
+            && host.is_char_boundary(host.len() - constraint.len())
+            && host[host.len() - constraint.len()..].eq_ignore_ascii_case(constraint)
+    } else {
+        host.eq_ignore_ascii_case(constraint)
+    }
+}
+
+/// dNSName matching (RFC 5280 section 4.2.1.10): the name itself or any name with labels added
+/// on the left; a leading dot (a common extension, as OpenSSL reads it) means subdomains only.
+pub fn dns_matches(constraint: &str, name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let c = constraint.trim_end_matches('.').to_ascii_lowercase();
+    if c.is_empty() {
+        return true;
+    }
+    if c.starts_with('.') {
+        name.len() > c.len() && name.ends_with(&c)
+    } else {
+        name == c || name.ends_with(&format!(".{c}"))
+    }
+}
+
+/// iPAddress matching: the constraint is address then mask (8 or 32 octets); the name, 4 or 16.
+pub fn ip_matches(constraint: &[u8], ip: &[u8]) -> bool {
+    if constraint.len() != ip.len() * 2 || !(ip.len() == 4 || ip.len() == 16) {
+        return false;
+    }
+    let (addr, mask) = constraint.split_at(ip.len());
+    ip.iter()
+        .zip(addr)
+        .zip(mask)
+        .all(|((i, a), m)| i & m == a & m)
+}
+
+/// directoryName matching: the name's RDN sequence starts with the constraint's (RFC 5280
+/// section 4.2.1.10), RDNs compared as for name chaining.
+pub fn dn_matches(constraint: &Name, name: &Name) -> bool {
+    if constraint.len() > name.len() {
+        return false;
+    }
+    constraint.iter_rdn().zip(name.iter_rdn()).all(|(c, n)| {
+        c.len() == n.len() && c.iter().all(|x| n.iter().any(|y| same_attribute(x, y)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use der::asn1::{Ia5String, OctetString};
+    use std::str::FromStr;
+
+    fn email(s: &str) -> GeneralName {
+        GeneralName::Rfc822Name(Ia5String::new(s).unwrap())
+    }
+    fn dns(s: &str) -> GeneralName {
+        GeneralName::DnsName(Ia5String::new(s).unwrap())
+    }
+    fn subtree(base: GeneralName) -> GeneralSubtree {
+        GeneralSubtree {
+            base,
+            minimum: 0,
+            maximum: None,
+        }
+    }
+    fn nc(permitted: Vec<GeneralName>, excluded: Vec<GeneralName>) -> NameConstraints {
+        let wrap = |v: Vec<GeneralName>| {
+            (!v.is_empty()).then(|| v.into_iter().map(subtree).collect::<Vec<_>>())
+        };
+        NameConstraints {
+            permitted_subtrees: wrap(permitted),
+            excluded_subtrees: wrap(excluded),
+        }
+    }
+    fn mail(s: &str) -> CertName {
+        CertName::Email(s.into())
+    }
+
+    #[test]
+    fn rfc822_mailbox_constraint_is_exact() {
+        assert!(email_matches("alice@acme.test", "alice@acme.test"));
+        assert!(email_matches("alice@acme.test", "ALICE@Acme.Test"));
+        assert!(!email_matches("alice@acme.test", "bob@acme.test"));
+        assert!(!email_matches("alice@acme.test", "alice@sub.acme.test"));
+    }
+
+    #[test]
+    fn rfc822_host_constraint_is_that_host_only() {
+        assert!(email_matches("acme.test", "bob@acme.test"));
+        assert!(email_matches("acme.test", "bob@ACME.TEST"));
+        assert!(!email_matches("acme.test", "bob@mail.acme.test"));
+        assert!(!email_matches("acme.test", "bob@notacme.test"));
+        // The last @ separates the host, even with a quoted local part.
+        assert!(email_matches("acme.test", "\"x@evil.test\"@acme.test"));
+        assert!(!email_matches("evil.test", "\"x@evil.test\"@acme.test"));
+    }
+
+    #[test]
+    fn rfc822_domain_constraint_is_subdomains_only() {
+        assert!(email_matches(".acme.test", "bob@mail.acme.test"));
+        assert!(email_matches(".acme.test", "bob@a.b.ACME.test"));
+        assert!(!email_matches(".acme.test", "bob@acme.test"));
+        assert!(!email_matches(".acme.test", "bob@evilacme.test"));
+    }
+
+    #[test]
+    fn not_an_address_matches_nothing() {
+        assert!(!email_matches("acme.test", "acme.test"));
+        assert!(!email_matches(".acme.test", "x"));
+    }
+
+    #[test]
+    fn permitted_rfc822_rejects_other_addresses() {
+        let c = nc(vec![email("partner.test"), email(".partner.test")], vec![]);
+        check_names(&c, &[mail("bob@partner.test")]).unwrap();
+        check_names(&c, &[mail("bob@eu.partner.test")]).unwrap();
+        let err = check_names(&c, &[mail("bob@partner.test"), mail("eve@evil.test")]).unwrap_err();
+        assert!(
+            matches!(&err, Violation::NotPermitted { name, form: "rfc822Name", .. }
+            if name == "email:eve@evil.test"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("email:partner.test"));
+    }
+
+    #[test]
+    fn permitted_rfc822_ignores_other_forms_of_name() {
+        // A DNS name is not governed by rfc822Name subtrees (RFC 5280 section 4.2.1.10).
+        let c = nc(vec![email("partner.test")], vec![]);
+        check_names(&c, &[CertName::Dns("www.evil.test".into())]).unwrap();
+        check_names(&c, &[]).unwrap();
+    }
+
+    #[test]
+    fn excluded_rfc822_wins_over_permitted() {
+        let c = nc(vec![email("partner.test")], vec![email("ceo@partner.test")]);
+        check_names(&c, &[mail("bob@partner.test")]).unwrap();
+        let err = check_names(&c, &[mail("CEO@partner.test")]).unwrap_err();
+        assert!(matches!(err, Violation::Excluded { .. }));
+        let only_excluded = nc(vec![], vec![email(".evil.test")]);
+        check_names(&only_excluded, &[mail("x@evil.test")]).unwrap();
+        assert!(check_names(&only_excluded, &[mail("x@mx.evil.test")]).is_err());
+    }
+
+    #[test]
+    fn dns_constraints() {
+        assert!(dns_matches("acme.test", "acme.test"));
+        assert!(dns_matches("acme.test", "mx.ACME.test."));
+        assert!(!dns_matches("acme.test", "evilacme.test"));
+        assert!(dns_matches(".acme.test", "mx.acme.test"));
+        assert!(!dns_matches(".acme.test", "acme.test"));
+        let c = nc(vec![dns("acme.test")], vec![]);
+        check_names(
+            &c,
+            &[CertName::Dns("mx.acme.test".into()), mail("x@evil.test")],
+        )
+        .unwrap();
+        assert!(check_names(&c, &[CertName::Dns("evil.test".into())]).is_err());
+    }
+
+    #[test]
+    fn ip_constraints() {
+        assert!(ip_matches(&[10, 0, 0, 0, 255, 0, 0, 0], &[10, 1, 2, 3]));
+        assert!(!ip_matches(&[10, 0, 0, 0, 255, 0, 0, 0], &[11, 1, 2, 3]));
+        assert!(!ip_matches(&[10, 0, 0, 0, 255, 0, 0, 0], &[0; 16]));
+        let c = NameConstraints {
+            permitted_subtrees: None,
+            excluded_subtrees: Some(vec![subtree(GeneralName::IpAddress(
+                OctetString::new(vec![192, 168, 0, 0, 255, 255, 0, 0]).unwrap(),
+            ))]),
+        };
+        let err = check_names(&c, &[CertName::Ip(vec![192, 168, 4, 4])]).unwrap_err();
+        assert!(err.to_string().contains("192.168.0.0/255.255.0.0"), "{err}");
+    }
+
+    #[test]
+    fn directory_name_is_a_prefix_match() {
+        let base = Name::from_str("O=Partner,C=DE").unwrap();
+        let inside = Name::from_str("CN=Bob,OU=Sales,O=Partner,C=DE").unwrap();
+        let outside = Name::from_str("CN=Eve,O=Evil,C=DE").unwrap();
+        let case = Name::from_str("CN=Bob,O=PARTNER,C=de").unwrap();
+        assert!(dn_matches(&base, &inside));
+        assert!(dn_matches(&base, &case));
+        assert!(!dn_matches(&base, &outside));
+        assert!(!dn_matches(&inside, &base));
+        let c = nc(vec![GeneralName::DirectoryName(base)], vec![]);
+        check_names(&c, &[CertName::Directory(inside), mail("x@anything.test")]).unwrap();
+        assert!(matches!(
+            check_names(&c, &[CertName::Directory(outside)]),
+            Err(Violation::NotPermitted {
+                form: "directoryName",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn unsupported_forms_fail_closed_only_when_present() {
+        let uri = GeneralName::UniformResourceIdentifier(Ia5String::new(".acme.test").unwrap());
+        let c = nc(vec![uri.clone()], vec![]);
+        // The certificate has no URI: nothing to judge.
+        check_names(&c, &[mail("bob@acme.test")]).unwrap();
+        let with_uri = [CertName::Other(
+            "uniformResourceIdentifier",
+            "https://acme.test".into(),
+        )];
+        assert!(matches!(
+            check_names(&c, &with_uri),
+            Err(Violation::Unsupported {
+                form: "uniformResourceIdentifier",
+                ..
+            })
+        ));
+        assert!(check_names(&nc(vec![], vec![uri]), &with_uri).is_err());
+        // An internationalised address under rfc822Name constraints cannot be vouched for.
+        let c = nc(vec![email("partner.test")], vec![]);
+        assert!(check_names(&c, &[CertName::Other("SmtpUTF8Mailbox", "00".into())]).is_err());
+    }
+
+    #[test]
+    fn minimum_and_maximum_are_refused() {
+        let mut c = nc(vec![email("acme.test")], vec![]);
+        if let Some(p) = c.permitted_subtrees.as_mut() {
+            p[0].maximum = Some(1);
+        }
+        assert!(matches!(
+            check_names(&c, &[mail("a@acme.test")]),
+            Err(Violation::BadSubtree { .. })
+        ));
+    }
+}

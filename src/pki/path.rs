@@ -1,0 +1,974 @@
+//! Certificate path validation (RFC 5280 section 6) for S/MIME: may this certificate be trusted
+//! for this address and this use, now?
+//!
+//! A path runs from the leaf through intermediates to a trust anchor: our own root or a root an
+//! administrator trusts outright. A foreign root we *cross-certified* is not an anchor: the
+//! cross-certificate (issued by our root for the foreign root's name and key, usually with name
+//! constraints) is an intermediate, so the foreign CA's certificates chain to our root and the
+//! constraints apply to them.
+//!
+//! Paths are built by depth-first search over every candidate issuer (same name, compatible key
+//! identifiers), with backtracking, and each complete path is checked in full. When none is
+//! valid, the failure of the path that got furthest is reported, so an administrator reads
+//! "revoked" rather than "no issuer" when one path was merely revoked.
+//!
+//! [`ChainCache`] remembers successful validations, since the same chains arrive in mail all day.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::oid;
+use crate::pki::cert::{Cert, format_time, same_name};
+use crate::pki::keys::{HashAlgorithm, SignatureAlgorithm, SignatureError, verify_signature};
+use crate::pki::name_constraints;
+use crate::pki::revocation::{Crl, RevocationReason};
+
+/// Longest path searched, leaf and anchor included.
+const MAX_DEPTH: usize = 8;
+/// Bound on the search, so a message carrying many look-alike certificates cannot make path
+/// building expensive.
+const MAX_STEPS: usize = 2_000;
+
+/// What the leaf certificate is going to be used for (RFC 8550 section 4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Usage {
+    /// Verifying a signature: keyUsage digitalSignature or nonRepudiation.
+    Signing,
+    /// Encrypting to it: keyUsage keyEncipherment (RSA) or keyAgreement (EC).
+    Encryption,
+}
+
+impl fmt::Display for Usage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Signing => "S/MIME signing",
+            Self::Encryption => "S/MIME encryption",
+        })
+    }
+}
+
+/// Where an anchor's trust comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AnchorKind {
+    /// The gateway's own root CA.
+    OwnRoot,
+    /// A root an administrator added as trusted outright.
+    TrustedRoot,
+}
+
+/// A certificate trusted without further proof; its name constraints, if any, still apply.
+#[derive(Debug, Clone)]
+pub struct TrustAnchor {
+    /// The root certificate.
+    pub cert: Cert,
+    /// Own or imported.
+    pub kind: AnchorKind,
+    /// A name for reports and logs.
+    pub label: String,
+}
+
+/// Everything trust decisions depend on, as loaded from the directory.
+#[derive(Debug, Clone, Default)]
+pub struct TrustContext {
+    /// Trust anchors.
+    pub anchors: Vec<TrustAnchor>,
+    /// Cross-certificates, our CA chain and other known intermediates (not trusted by
+    /// themselves: they must chain to an anchor).
+    pub intermediates: Vec<Cert>,
+    /// CRLs; each is used for the certificates its issuer signed, once its signature verifies.
+    pub crls: Vec<Crl>,
+}
+
+/// One validation request.
+#[derive(Debug, Clone, Copy)]
+pub struct Query<'a> {
+    /// The certificate to validate.
+    pub leaf: &'a Cert,
+    /// Certificates that came with it (e.g. from the CMS message), unauthenticated.
+    pub untrusted: &'a [Cert],
+    /// The time of validation, Unix seconds.
+    pub at: i64,
+    /// When set, the leaf must carry this address (compared case-insensitively).
+    pub email: Option<&'a str>,
+    /// When set, the leaf's keyUsage and extendedKeyUsage must allow this use.
+    pub usage: Option<Usage>,
+}
+
+/// A path that passed every check.
+#[derive(Debug, Clone)]
+pub struct ValidatedPath {
+    /// Label of the anchor the path ends at.
+    pub anchor_label: String,
+    /// Kind of that anchor.
+    pub anchor_kind: AnchorKind,
+    /// Leaf first, anchor last.
+    pub path: Vec<Cert>,
+    /// For each certificate of `path`: whether a usable CRL of its issuer was consulted
+    /// (always `false` for the anchor, which nobody above it can revoke).
+    pub revocation_checked: Vec<bool>,
+    /// Things an administrator may want to know that did not make the path invalid
+    /// (an out-of-date CRL, a CRL that could not be used, a version 1 root...).
+    pub warnings: Vec<String>,
+}
+
+impl ValidatedPath {
+    /// The validated leaf.
+    pub fn leaf(&self) -> Option<&Cert> {
+        self.path.first()
+    }
+
+    /// The earliest notAfter of the path: the path stays valid (time-wise) until then.
+    pub fn valid_until(&self) -> i64 {
+        self.path
+            .iter()
+            .map(Cert::not_after)
+            .min()
+            .unwrap_or(i64::MIN)
+    }
+
+    /// The latest notBefore of the path.
+    pub fn valid_from(&self) -> i64 {
+        self.path
+            .iter()
+            .map(Cert::not_before)
+            .max()
+            .unwrap_or(i64::MAX)
+    }
+}
+
+/// Why a certificate is not trusted. Each variant names the certificate concerned by subject
+/// and serial, so an administrator can find it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathError {
+    /// A certificate of the path is past its notAfter.
+    #[error("certificate {subject} (serial {serial}) expired on {}", format_time(*not_after))]
+    Expired {
+        /// Subject DN.
+        subject: String,
+        /// Serial, hex.
+        serial: String,
+        /// notAfter, Unix seconds.
+        not_after: i64,
+    },
+    /// A certificate of the path is before its notBefore.
+    #[error("certificate {subject} (serial {serial}) is not valid before {}", format_time(*not_before))]
+    NotYetValid {
+        /// Subject DN.
+        subject: String,
+        /// Serial, hex.
+        serial: String,
+        /// notBefore, Unix seconds.
+        not_before: i64,
+    },
+    /// A CRL of the certificate's issuer lists it.
+    #[error(
+        "certificate {subject} (serial {serial}) was revoked on {}{}",
+        format_time(*revoked_at),
+        reason.map(|r| format!(" (reason: {r})")).unwrap_or_default()
+    )]
+    Revoked {
+        /// Subject DN.
+        subject: String,
+        /// Serial, hex.
+        serial: String,
+        /// The reasonCode of the CRL entry.
+        reason: Option<RevocationReason>,
+        /// revocationDate, Unix seconds.
+        revoked_at: i64,
+    },
+    /// The chain ends at a self-issued certificate that is not a trust anchor.
+    #[error(
+        "certificate chain ends at {subject} (serial {serial}), which is not a trusted root \
+         (add it as a trusted root or cross-certify it)"
+    )]
+    UntrustedRoot {
+        /// Subject DN of the untrusted root.
+        subject: String,
+        /// Serial, hex.
+        serial: String,
+    },
+    /// No known or presented certificate is the issuer of this one.
+    #[error(
+        "issuer {issuer} of certificate {subject} (serial {serial}) is not among the trusted, \
+         known or presented certificates"
+    )]
+    NoIssuer {
+        /// Subject DN of the certificate whose issuer is missing.
+        subject: String,
+        /// Serial, hex.
+        serial: String,
+        /// The missing issuer's name.
+        issuer: String,
+    },
+    /// keyUsage or extendedKeyUsage does not allow the requested use.
+    #[error(
+        "certificate {subject} (serial {serial}) may not be used for {usage}: it lacks {needed}"
+    )]
+    WrongUsage {
+        /// Subject DN.
+        subject: String,
+        /// Serial, hex.
+        serial: String,
+        /// The use asked for.
+        usage: Usage,
+        /// What the certificate would need.
+        needed: String,
+    },
+    /// A name of the certificate is outside a CA's name constraints.
+    #[error(
+        "certificate {subject} (serial {serial}): {email} {detail}, as required by the name \
+         constraints of {constraint_from}"
+    )]
+    NameConstraintViolated {
+        /// Subject DN of the constrained certificate.
+        subject: String,
+        /// Serial, hex.
+        serial: String,
+        /// The offending name (`email:...` for addresses).
+        email: String,
+        /// The CA certificate whose constraints it violates: subject, serial and (for a
+        /// cross-certificate, whose subject is the foreign root's) its issuer.
+        constraint_from: String,
+        /// The rule, in words (`is outside the permitted rfc822Name subtrees (...)`).
+        detail: String,
+    },
+    /// The issuer's signature does not verify.
+    #[error(
+        "certificate {subject} (serial {serial}): the signature does not verify with the key of \
+         its issuer {issuer}"
+    )]
+    BadSignature {
+        /// Subject DN.
+        subject: String,
+        /// Serial, hex.
+        serial: String,
+        /// Subject DN of the issuer tried.
+        issuer: String,
+    },
+    /// The leaf is not for the address asked about.
+    #[error(
+        "certificate {subject} (serial {serial}) is for {}, not {email}",
+        if cert_addresses.is_empty() { "no e-mail address".to_string() } else { cert_addresses.join(", ") }
+    )]
+    AddressMismatch {
+        /// The address asked about.
+        email: String,
+        /// The certificate's addresses.
+        cert_addresses: Vec<String>,
+        /// Subject DN.
+        subject: String,
+        /// Serial, hex.
+        serial: String,
+    },
+    /// A CA's pathLenConstraint is exceeded.
+    #[error(
+        "CA certificate {ca_subject} (serial {ca_serial}) allows {max} intermediate CA \
+         certificate(s) below it, the chain has {found}"
+    )]
+    PathLenExceeded {
+        /// Subject DN of the CA.
+        ca_subject: String,
+        /// Serial, hex.
+        ca_serial: String,
+        /// Its pathLenConstraint.
+        max: u8,
+        /// Intermediates found below it.
+        found: usize,
+    },
+    /// A certificate that issued another is not allowed to.
+    #[error(
+        "certificate {subject} (serial {serial}) is not a CA but issued a certificate: {reason}"
+    )]
+    NotACa {
+        /// Subject DN.
+        subject: String,
+        /// Serial, hex.
+        serial: String,
+        /// basicConstraints or keyUsage, in words.
+        reason: String,
+    },
+    /// The certificate cannot be processed safely.
+    #[error("certificate {subject} (serial {serial}) is malformed: {reason}")]
+    Malformed {
+        /// Subject DN.
+        subject: String,
+        /// Serial, hex.
+        serial: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The signature algorithm or key is one we do not accept.
+    #[error("certificate {subject} (serial {serial}): {reason}")]
+    UnsupportedAlgorithm {
+        /// Subject DN.
+        subject: String,
+        /// Serial, hex.
+        serial: String,
+        /// Which algorithm, in words.
+        reason: String,
+    },
+}
+
+impl PathError {
+    /// A short stable code for machine-readable output and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Expired { .. } => "expired",
+            Self::NotYetValid { .. } => "not-yet-valid",
+            Self::Revoked { .. } => "revoked",
+            Self::UntrustedRoot { .. } => "untrusted",
+            Self::NoIssuer { .. } => "no-issuer",
+            Self::WrongUsage { .. } => "wrong-usage",
+            Self::NameConstraintViolated { .. } => "name-constraints",
+            Self::BadSignature { .. } => "bad-signature",
+            Self::AddressMismatch { .. } => "address-mismatch",
+            Self::PathLenExceeded { .. } => "pathlen",
+            Self::NotACa { .. } => "not-ca",
+            Self::Malformed { .. } => "malformed",
+            Self::UnsupportedAlgorithm { .. } => "unsupported-algorithm",
+        }
+    }
+
+    /// How far validation of a complete path got before this failure: among several candidate
+    /// paths, the failure with the highest rank is the most useful one to report.
+    fn rank(&self) -> u8 {
+        match self {
+            Self::NoIssuer { .. } | Self::UntrustedRoot { .. } => 0,
+            Self::Malformed { .. } => 1,
+            Self::UnsupportedAlgorithm { .. } | Self::BadSignature { .. } => 2,
+            Self::NotACa { .. } | Self::PathLenExceeded { .. } => 3,
+            Self::NameConstraintViolated { .. } => 4,
+            Self::Revoked { .. } => 5,
+            Self::Expired { .. } | Self::NotYetValid { .. } => 6,
+            Self::WrongUsage { .. } => 7,
+            Self::AddressMismatch { .. } => 8,
+        }
+    }
+}
+
+/// Subject for messages: the DN, or the addresses when the DN is empty.
+fn who(c: &Cert) -> String {
+    if c.subject().is_empty() {
+        format!("<empty subject> ({})", c.email_addresses().join(", "))
+    } else {
+        c.subject_string()
+    }
+}
+
+/// A CA certificate for messages: a cross-certificate carries the foreign root's subject, so
+/// its issuer is what tells it apart from that root.
+fn describe_ca(c: &Cert) -> String {
+    if c.is_self_issued() {
+        format!("{} (serial {})", who(c), c.serial_hex())
+    } else {
+        format!(
+            "{} (serial {}, issued by {})",
+            who(c),
+            c.serial_hex(),
+            c.issuer_string()
+        )
+    }
+}
+
+/// Extensions whose criticality we can honour (RFC 5280 section 4.2: any other critical
+/// extension makes the certificate unusable). certificatePolicies is accepted because we run
+/// with initial-policy-set anyPolicy and no explicit-policy requirement, where its content
+/// cannot invalidate a path; policyConstraints and policyMappings, which can, are not.
+const UNDERSTOOD_EXTENSIONS: [der::asn1::ObjectIdentifier; 9] = [
+    oid::KEY_USAGE,
+    oid::EXT_KEY_USAGE,
+    oid::BASIC_CONSTRAINTS,
+    oid::NAME_CONSTRAINTS,
+    oid::SUBJECT_ALT_NAME,
+    oid::SUBJECT_KEY_IDENTIFIER,
+    oid::AUTHORITY_KEY_IDENTIFIER,
+    oid::CERTIFICATE_POLICIES,
+    oid::ISSUER_ALT_NAME,
+];
+
+fn malformed(c: &Cert, reason: impl Into<String>) -> PathError {
+    PathError::Malformed {
+        subject: who(c),
+        serial: c.serial_hex(),
+        reason: reason.into(),
+    }
+}
+
+/// Structural checks on one certificate: decodable extensions we use, no duplicate and no
+/// unknown critical extension, matching signature algorithm fields (RFC 5280 4.1.1.2).
+fn check_structure(c: &Cert) -> Result<(), PathError> {
+    c.check_extensions()
+        .map_err(|e| malformed(c, e.to_string()))?;
+    let tbs = c.x509().tbs_certificate();
+    if tbs.signature() != c.x509().signature_algorithm() {
+        return Err(malformed(
+            c,
+            "the signature algorithm inside the certificate differs from the outer one",
+        ));
+    }
+    let exts = tbs.extensions().map(Vec::as_slice).unwrap_or_default();
+    for (i, e) in exts.iter().enumerate() {
+        if exts[..i].iter().any(|p| p.extn_id == e.extn_id) {
+            return Err(malformed(
+                c,
+                format!("extension {} appears twice", e.extn_id),
+            ));
+        }
+        if e.critical && !UNDERSTOOD_EXTENSIONS.contains(&e.extn_id) {
+            return Err(malformed(
+                c,
+                format!("unsupported critical extension {}", e.extn_id),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `issuer` may be the issuer of `child` by name and key identifier (RFC 5280
+/// section 4.2.1.1: when both identifiers are present they must agree).
+fn could_issue(child: &Cert, issuer: &Cert) -> bool {
+    if !same_name(child.issuer(), issuer.subject()) {
+        return false;
+    }
+    match (
+        child.authority_key_id().ok().flatten(),
+        issuer.subject_key_id().ok().flatten(),
+    ) {
+        (Some(aki), Some(ski)) => aki == ski,
+        _ => true,
+    }
+}
+
+fn usage_of_leaf(leaf: &Cert, usage: Usage) -> Result<(), String> {
+    let ku = leaf.key_usage().map_err(|e| e.to_string())?;
+    if let Some(ku) = ku {
+        match usage {
+            Usage::Signing => {
+                if !(ku.digital_signature() || ku.non_repudiation()) {
+                    return Err("keyUsage digitalSignature or nonRepudiation".into());
+                }
+            }
+            Usage::Encryption => {
+                let alg = leaf.spki().algorithm.oid;
+                let ok = if alg == oid::RSA_ENCRYPTION {
+                    ku.key_encipherment()
+                } else if alg == oid::EC_PUBLIC_KEY {
+                    ku.key_agreement()
+                } else {
+                    ku.key_encipherment() || ku.key_agreement()
+                };
+                if !ok {
+                    return Err(if alg == oid::EC_PUBLIC_KEY {
+                        "keyUsage keyAgreement".into()
+                    } else {
+                        "keyUsage keyEncipherment".into()
+                    });
+                }
+            }
+        }
+    }
+    eku_allows_email(leaf)
+}
+
+/// RFC 5280 section 4.2.1.12: when extendedKeyUsage is present it must list
+/// emailProtection or anyExtendedKeyUsage.
+fn eku_allows_email(c: &Cert) -> Result<(), String> {
+    match c.extended_key_usage().map_err(|e| e.to_string())? {
+        Some(ekus)
+            if !ekus
+                .iter()
+                .any(|o| *o == oid::KP_EMAIL_PROTECTION || *o == oid::ANY_EXTENDED_KEY_USAGE) =>
+        {
+            Err("extendedKeyUsage emailProtection".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Validates `q` against `ctx`: the first path found that passes every check, or the most
+/// specific failure among the candidate paths.
+pub fn validate(ctx: &TrustContext, q: &Query<'_>) -> Result<ValidatedPath, PathError> {
+    let mut pool: Vec<&Cert> = Vec::new();
+    for c in q.untrusted.iter().chain(&ctx.intermediates) {
+        let is_anchor = ctx.anchors.iter().any(|a| a.cert == *c);
+        if !is_anchor && *c != *q.leaf && !pool.contains(&c) {
+            pool.push(c);
+        }
+    }
+    let mut b = Builder {
+        ctx,
+        q,
+        pool,
+        sig_memo: RefCell::new(HashMap::new()),
+        best: None,
+        dead_end: None,
+        steps: 0,
+    };
+    // The leaf may itself be an anchor (someone checks our root, or a trusted self-signed
+    // certificate): the path is that certificate alone.
+    if let Some(a) = ctx.anchors.iter().find(|a| a.cert == *q.leaf) {
+        match b.check(&[], a) {
+            Ok(p) => return Ok(p),
+            Err(e) => b.record(e),
+        }
+    }
+    let mut chain = vec![q.leaf];
+    if let Some(p) = b.extend(&mut chain) {
+        return Ok(p);
+    }
+    Err(b
+        .best
+        .or(b.dead_end.map(|(_, e)| e))
+        .unwrap_or_else(|| PathError::NoIssuer {
+            subject: who(q.leaf),
+            serial: q.leaf.serial_hex(),
+            issuer: q.leaf.issuer_string(),
+        }))
+}
+
+/// (child, issuer) certificate fingerprints.
+type FingerprintPair = ([u8; 32], [u8; 32]);
+
+struct Builder<'a> {
+    ctx: &'a TrustContext,
+    q: &'a Query<'a>,
+    pool: Vec<&'a Cert>,
+    /// (child, issuer) fingerprints -> signature verdict, so backtracking does not repeat work.
+    sig_memo: RefCell<HashMap<FingerprintPair, Result<(), SignatureError>>>,
+    /// Most specific failure of a complete path.
+    best: Option<PathError>,
+    /// Failure of the longest incomplete path: (chain length, error).
+    dead_end: Option<(usize, PathError)>,
+    steps: usize,
+}
+
+impl<'a> Builder<'a> {
+    fn record(&mut self, e: PathError) {
+        if self.best.as_ref().is_none_or(|b| e.rank() > b.rank()) {
+            self.best = Some(e);
+        }
+    }
+
+    fn record_dead_end(&mut self, len: usize, e: PathError) {
+        if self.dead_end.as_ref().is_none_or(|(l, _)| len > *l) {
+            self.dead_end = Some((len, e));
+        }
+    }
+
+    /// Extends `chain` (leaf first) towards an anchor; returns the first valid path.
+    fn extend(&mut self, chain: &mut Vec<&'a Cert>) -> Option<ValidatedPath> {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return None;
+        }
+        let cur = *chain.last()?;
+        let mut found_issuer = false;
+        for a in &self.ctx.anchors {
+            if could_issue(cur, &a.cert) {
+                found_issuer = true;
+                match self.check(chain, a) {
+                    Ok(p) => return Some(p),
+                    Err(e) => self.record(e),
+                }
+            }
+        }
+        if chain.len() + 1 < MAX_DEPTH {
+            let at = self.q.at;
+            let mut candidates: Vec<&'a Cert> = self
+                .pool
+                .iter()
+                .copied()
+                .filter(|c| could_issue(cur, c) && !chain.contains(c))
+                .collect();
+            // Try the likeliest issuers first: matching key identifier, currently valid, not a
+            // self-issued certificate (a root presented alongside its cross-certificate).
+            candidates.sort_by_key(|c| {
+                let ski_match = matches!(
+                    (cur.authority_key_id(), c.subject_key_id()),
+                    (Ok(Some(a)), Ok(Some(s))) if a == s
+                );
+                let valid = c.not_before() <= at && at <= c.not_after();
+                (!ski_match, !valid, c.is_self_issued())
+            });
+            for c in candidates {
+                found_issuer = true;
+                chain.push(c);
+                if let Some(p) = self.extend(chain) {
+                    return Some(p);
+                }
+                chain.pop();
+            }
+        } else {
+            found_issuer = true; // too long: not a missing issuer
+        }
+        if !found_issuer {
+            let e = if cur.is_self_issued() {
+                PathError::UntrustedRoot {
+                    subject: who(cur),
+                    serial: cur.serial_hex(),
+                }
+            } else {
+                PathError::NoIssuer {
+                    subject: who(cur),
+                    serial: cur.serial_hex(),
+                    issuer: cur.issuer_string(),
+                }
+            };
+            self.record_dead_end(chain.len(), e);
+        }
+        None
+    }
+
+    fn verify_sig(&self, child: &Cert, issuer: &Cert) -> Result<(), SignatureError> {
+        let key = (child.fingerprint(), issuer.fingerprint());
+        if let Some(r) = self.sig_memo.borrow().get(&key) {
+            return r.clone();
+        }
+        let r = verify_signature(
+            issuer.spki(),
+            child.x509().signature_algorithm(),
+            child.tbs_der(),
+            child.signature_bytes(),
+        );
+        self.sig_memo.borrow_mut().insert(key, r.clone());
+        r
+    }
+
+    /// Every check of RFC 5280 section 6.1 we implement, on the path `certs` + `anchor`, in the
+    /// order of [`PathError::rank`].
+    fn check(&self, certs: &[&'a Cert], anchor: &TrustAnchor) -> Result<ValidatedPath, PathError> {
+        let mut full: Vec<&Cert> = certs.to_vec();
+        full.push(&anchor.cert);
+        let n = full.len();
+        let q = self.q;
+        let mut warnings = Vec::new();
+
+        for c in &full {
+            check_structure(c)?;
+        }
+
+        // Signatures, each with the next certificate's key (the anchor's for the last one).
+        for i in 0..n - 1 {
+            let (c, issuer) = (full[i], full[i + 1]);
+            let alg = SignatureAlgorithm::from_algorithm_identifier(c.x509().signature_algorithm());
+            if let Ok(a) = alg
+                && a.hash() == HashAlgorithm::Sha1
+            {
+                // SHA-1 certificate signatures can be forged by chosen-prefix collision.
+                return Err(PathError::UnsupportedAlgorithm {
+                    subject: who(c),
+                    serial: c.serial_hex(),
+                    reason: "signed with SHA-1, which is no longer accepted for certificates"
+                        .into(),
+                });
+            }
+            match self.verify_sig(c, issuer) {
+                Ok(()) => {}
+                Err(SignatureError::Invalid) => {
+                    return Err(PathError::BadSignature {
+                        subject: who(c),
+                        serial: c.serial_hex(),
+                        issuer: who(issuer),
+                    });
+                }
+                Err(e) => {
+                    return Err(PathError::UnsupportedAlgorithm {
+                        subject: who(c),
+                        serial: c.serial_hex(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+
+        // Issuers must be CAs allowed to sign certificates (RFC 5280 6.1.4 (k), (n)), within
+        // their pathLenConstraint (6.1.4 (l), (m)); self-issued intermediates do not count.
+        for i in 1..n {
+            let c = full[i];
+            let not_ca = |reason: &str| PathError::NotACa {
+                subject: who(c),
+                serial: c.serial_hex(),
+                reason: reason.into(),
+            };
+            let bc = c
+                .basic_constraints()
+                .map_err(|e| malformed(c, e.to_string()))?;
+            let is_v1_anchor = i == n - 1 && c.x509().tbs_certificate().extensions().is_none();
+            match &bc {
+                Some(bc) if bc.ca => {}
+                None if is_v1_anchor => warnings.push(format!(
+                    "trust anchor {} has no extensions (version 1 certificate); it is trusted as a CA",
+                    who(c)
+                )),
+                Some(_) => return Err(not_ca("basicConstraints cA is FALSE")),
+                None => return Err(not_ca("no basicConstraints extension")),
+            }
+            if let Some(ku) = c.key_usage().map_err(|e| malformed(c, e.to_string()))?
+                && !ku.key_cert_sign()
+            {
+                return Err(not_ca("keyUsage lacks keyCertSign"));
+            }
+            if let Some(max) = bc.as_ref().and_then(|b| b.path_len_constraint) {
+                let found = (1..i).filter(|&j| !full[j].is_self_issued()).count();
+                if found > usize::from(max) {
+                    return Err(PathError::PathLenExceeded {
+                        ca_subject: who(c),
+                        ca_serial: c.serial_hex(),
+                        max,
+                        found,
+                    });
+                }
+            }
+        }
+
+        // Name constraints of every CA (the anchor's too) on every certificate below it, except
+        // self-issued intermediates (RFC 5280 6.1.3 (b), 6.1.4 (g)).
+        for i in 1..n {
+            let ca = full[i];
+            let Some(nc) = ca
+                .name_constraints()
+                .map_err(|e| malformed(ca, e.to_string()))?
+            else {
+                continue;
+            };
+            for (j, c) in full.iter().enumerate().take(i) {
+                if j > 0 && c.is_self_issued() {
+                    continue;
+                }
+                if let Err(v) = name_constraints::check(&nc, c) {
+                    return Err(PathError::NameConstraintViolated {
+                        subject: who(c),
+                        serial: c.serial_hex(),
+                        email: v.name().to_string(),
+                        constraint_from: describe_ca(ca),
+                        detail: v.rule(),
+                    });
+                }
+            }
+        }
+
+        // Revocation, from the top so a revoked CA is named rather than its leaf.
+        let mut revocation_checked = vec![false; n];
+        for i in (0..n - 1).rev() {
+            revocation_checked[i] = self.crl_status(full[i], full[i + 1], &mut warnings)?;
+        }
+
+        // Validity of every certificate, the anchor's included (as OpenSSL does).
+        for c in &full {
+            if q.at < c.not_before() {
+                return Err(PathError::NotYetValid {
+                    subject: who(c),
+                    serial: c.serial_hex(),
+                    not_before: c.not_before(),
+                });
+            }
+            if q.at > c.not_after() {
+                return Err(PathError::Expired {
+                    subject: who(c),
+                    serial: c.serial_hex(),
+                    not_after: c.not_after(),
+                });
+            }
+        }
+
+        // Usage: the leaf's keyUsage/EKU, and (as OpenSSL and Windows do) an EKU on a CA
+        // certificate restricts what it may certify.
+        let leaf = full[0];
+        if let Some(usage) = q.usage {
+            let wrong = |c: &Cert, needed: String| PathError::WrongUsage {
+                subject: who(c),
+                serial: c.serial_hex(),
+                usage,
+                needed,
+            };
+            usage_of_leaf(leaf, usage).map_err(|needed| wrong(leaf, needed))?;
+            for c in full.iter().skip(1) {
+                eku_allows_email(c).map_err(|needed| wrong(c, needed))?;
+            }
+        }
+
+        if let Some(email) = q.email {
+            let addrs = leaf.email_addresses();
+            let want = email.trim().to_ascii_lowercase();
+            if !addrs.contains(&want) {
+                return Err(PathError::AddressMismatch {
+                    email: email.to_string(),
+                    cert_addresses: addrs,
+                    subject: who(leaf),
+                    serial: leaf.serial_hex(),
+                });
+            }
+        }
+
+        Ok(ValidatedPath {
+            anchor_label: anchor.label.clone(),
+            anchor_kind: anchor.kind,
+            path: full.into_iter().cloned().collect(),
+            revocation_checked,
+            warnings,
+        })
+    }
+
+    /// Consults the newest usable CRL of `issuer` that verifies with its key (RFC 5280 6.3);
+    /// returns whether one was found.
+    fn crl_status(
+        &self,
+        c: &Cert,
+        issuer: &Cert,
+        warnings: &mut Vec<String>,
+    ) -> Result<bool, PathError> {
+        let mut newest: Option<&Crl> = None;
+        let mut rejected = Vec::new();
+        for crl in &self.ctx.crls {
+            if !same_name(crl.issuer(), c.issuer()) {
+                continue;
+            }
+            if let Some(why) = crl.unusable_reason() {
+                rejected.push(format!("a CRL of {} is not used: {why}", crl.issuer()));
+                continue;
+            }
+            match crl.verify_signature(issuer) {
+                Ok(()) => {
+                    if newest.is_none_or(|n| crl.is_newer_than(n)) {
+                        newest = Some(crl);
+                    }
+                }
+                Err(e) => rejected.push(format!("a CRL is not used: {e}")),
+            }
+        }
+        let Some(crl) = newest else {
+            warnings.extend(rejected);
+            return Ok(false);
+        };
+        if let Some(entry) = crl.revoked(c.serial()) {
+            return Err(PathError::Revoked {
+                subject: who(c),
+                serial: c.serial_hex(),
+                reason: entry.reason,
+                revoked_at: entry.revoked_at,
+            });
+        }
+        if let Some(next) = crl.next_update()
+            && next < self.q.at
+        {
+            warnings.push(format!(
+                "the newest CRL of {} is out of date (nextUpdate {})",
+                crl.issuer(),
+                format_time(next)
+            ));
+        }
+        Ok(true)
+    }
+}
+
+/// Cache key: everything the verdict depends on, with time reduced to the hour.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    leaf: [u8; 32],
+    untrusted: Vec<[u8; 32]>,
+    usage: Option<Usage>,
+    email: Option<String>,
+    hour: i64,
+    generation: u64,
+}
+
+/// Remembers successful validations so the mail hot path validates a chain about once an hour.
+///
+/// Callers bump `generation` whenever the [`TrustContext`] changes (new CRL, anchor or
+/// cross-certificate); entries of older generations are never returned. A hit is also
+/// re-checked against the path's validity period, so a certificate that expires within the
+/// hour is not served from the cache after it expired. Failures are not cached.
+#[derive(Debug)]
+pub struct ChainCache {
+    entries: Mutex<HashMap<CacheKey, ValidatedPath>>,
+    capacity: usize,
+    validations: AtomicU64,
+}
+
+impl Default for ChainCache {
+    fn default() -> Self {
+        Self::new(10_000)
+    }
+}
+
+impl ChainCache {
+    /// A cache holding at most `capacity` paths.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+            validations: AtomicU64::new(0),
+        }
+    }
+
+    /// [`validate`], answered from the cache when the same question was answered successfully
+    /// in the same hour and context generation.
+    pub fn validate(
+        &self,
+        ctx: &TrustContext,
+        generation: u64,
+        q: &Query<'_>,
+    ) -> Result<ValidatedPath, PathError> {
+        let key = CacheKey {
+            leaf: q.leaf.fingerprint(),
+            untrusted: q.untrusted.iter().map(Cert::fingerprint).collect(),
+            usage: q.usage,
+            email: q.email.map(|e| e.trim().to_ascii_lowercase()),
+            hour: q.at.div_euclid(3600),
+            generation,
+        };
+        {
+            let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(p) = map.get(&key)
+                && p.valid_from() <= q.at
+                && q.at <= p.valid_until()
+            {
+                return Ok(p.clone());
+            }
+        }
+        self.validations.fetch_add(1, Ordering::Relaxed);
+        let p = validate(ctx, q)?;
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.capacity {
+            // Drop what can no longer be hit (older generation or hour), then everything.
+            map.retain(|k, _| k.generation == generation && k.hour >= key.hour);
+            if map.len() >= self.capacity {
+                map.clear();
+            }
+        }
+        map.insert(key, p.clone());
+        Ok(p)
+    }
+
+    /// How many validations actually ran (cache misses).
+    pub fn validations(&self) -> u64 {
+        self.validations.load(Ordering::Relaxed)
+    }
+
+    /// Number of cached paths.
+    pub fn len(&self) -> usize {
+        self.entries.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets everything.
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+#[cfg(test)]
+mod openssl_agreement;
+#[cfg(test)]
+mod tests;
