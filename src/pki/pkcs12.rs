@@ -14,6 +14,8 @@
 mod asn1;
 mod ber;
 mod pbe;
+#[cfg(test)]
+mod tests;
 
 use std::borrow::Cow;
 use std::fmt;
