@@ -43,14 +43,24 @@ pub const SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.1");
 pub const SHA384: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.2");
 /// id-sha512, RFC 5754 section 2.4.
 pub const SHA512: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.3");
+/// hmacWithSHA1, RFC 8018 appendix B.1.1 (the PBKDF2 default PRF).
+pub const HMAC_WITH_SHA1: Oid = Oid::new_unwrap("1.2.840.113549.2.7");
 /// hmacWithSHA256, RFC 8018 appendix B.1.2.
 pub const HMAC_WITH_SHA256: Oid = Oid::new_unwrap("1.2.840.113549.2.9");
+/// hmacWithSHA384, RFC 8018 appendix B.1.2.
+pub const HMAC_WITH_SHA384: Oid = Oid::new_unwrap("1.2.840.113549.2.10");
+/// hmacWithSHA512, RFC 8018 appendix B.1.2.
+pub const HMAC_WITH_SHA512: Oid = Oid::new_unwrap("1.2.840.113549.2.11");
 
 // ---- Ciphers ------------------------------------------------------------------------------
 /// id-aes128-CBC, RFC 3565 section 4.1.
 pub const AES128_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.2");
+/// id-aes192-CBC, RFC 3565 section 4.1.
+pub const AES192_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.22");
 /// id-aes256-CBC, RFC 3565 section 4.1.
 pub const AES256_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.42");
+/// des-ede3-cbc, RFC 8018 appendix B.2.2 (legacy: read in PBES2, never written).
+pub const DES_EDE3_CBC: Oid = Oid::new_unwrap("1.2.840.113549.3.7");
 /// id-aes128-GCM, RFC 5084 section 3.2.
 pub const AES128_GCM: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.6");
 /// id-aes256-GCM, RFC 5084 section 3.2.
@@ -127,3 +137,31 @@ pub const EXTENSION_REQUEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.14");
 pub const FRIENDLY_NAME: Oid = Oid::new_unwrap("1.2.840.113549.1.9.20");
 /// localKeyID, RFC 2985 section 5.5.2 (PKCS #12 bag attribute).
 pub const LOCAL_KEY_ID: Oid = Oid::new_unwrap("1.2.840.113549.1.9.21");
+
+// ---- Password-based cryptography (RFC 8018) ------------------------------------------------
+/// id-PBKDF2, RFC 8018 appendix A.2.
+pub const PBKDF2: Oid = Oid::new_unwrap("1.2.840.113549.1.5.12");
+/// id-PBES2, RFC 8018 appendix A.4.
+pub const PBES2: Oid = Oid::new_unwrap("1.2.840.113549.1.5.13");
+
+// ---- PKCS #12 (RFC 7292) and the CMS content types it uses (RFC 5652) ----------------------
+/// id-data, RFC 5652 section 4.
+pub const CMS_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.1");
+/// id-encryptedData, RFC 5652 section 8.
+pub const CMS_ENCRYPTED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.6");
+/// pbeWithSHAAnd3-KeyTripleDES-CBC, RFC 7292 appendix C (legacy: read, never written).
+pub const PBE_SHA1_3DES: Oid = Oid::new_unwrap("1.2.840.113549.1.12.1.3");
+/// pbeWithSHAAnd128BitRC2-CBC, RFC 7292 appendix C (legacy: read, never written).
+pub const PBE_SHA1_RC2_128: Oid = Oid::new_unwrap("1.2.840.113549.1.12.1.5");
+/// pbewithSHAAnd40BitRC2-CBC, RFC 7292 appendix C (legacy: read, never written).
+pub const PBE_SHA1_RC2_40: Oid = Oid::new_unwrap("1.2.840.113549.1.12.1.6");
+/// keyBag, RFC 7292 section 4.2.1.
+pub const KEY_BAG: Oid = Oid::new_unwrap("1.2.840.113549.1.12.10.1.1");
+/// pkcs8ShroudedKeyBag, RFC 7292 section 4.2.2.
+pub const PKCS8_SHROUDED_KEY_BAG: Oid = Oid::new_unwrap("1.2.840.113549.1.12.10.1.2");
+/// certBag, RFC 7292 section 4.2.3.
+pub const CERT_BAG: Oid = Oid::new_unwrap("1.2.840.113549.1.12.10.1.3");
+/// safeContentsBag, RFC 7292 section 4.2.6.
+pub const SAFE_CONTENTS_BAG: Oid = Oid::new_unwrap("1.2.840.113549.1.12.10.1.6");
+/// x509Certificate (the certBag type holding a DER certificate), RFC 7292 section 4.2.3.
+pub const X509_CERTIFICATE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.22.1");

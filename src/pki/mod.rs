@@ -1,9 +1,13 @@
 //! Public-key infrastructure: keys, certificates, the CA, path validation, revocation, PKCS #12.
 
+pub mod ca;
 pub mod cert;
+pub mod csr;
 pub mod keys;
 pub mod name_constraints;
 pub mod path;
+pub mod pkcs12;
+pub mod profile;
 pub mod revocation;
 #[cfg(test)]
 pub(crate) mod testpki;
@@ -14,4 +18,5 @@ pub use path::{
     AnchorKind, ChainCache, PathError, Query, TrustAnchor, TrustContext, Usage, ValidatedPath,
     validate,
 };
+pub use pkcs12::{Pkcs12Contents, Pkcs12Error};
 pub use revocation::{Crl, CrlError, RevocationReason, RevokedEntry};
