@@ -3,11 +3,15 @@
 //! The modules follow the message path and the certificate model (see DESIGN.md):
 //! [`config`] is read first; [`pki`] holds keys, certificate profiles, the CA, path validation,
 //! revocation and PKCS #12; [`store`] is the directory's storage; [`directory`] is the certificate
-//! lifecycle an administrator drives through the [`cli`].
+//! lifecycle an administrator drives through the [`cli`]; [`serve`] starts the gateway.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
-pub mod oid;
+pub mod ber;
+pub mod cli;
 pub mod config;
+pub mod directory;
+pub mod oid;
 pub mod pki;
+pub mod serve;
 pub mod store;

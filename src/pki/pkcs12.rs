@@ -12,7 +12,7 @@
 //! default, so that anything that reads OpenSSL's files reads ours.
 
 mod asn1;
-mod ber;
+use crate::ber;
 mod pbe;
 #[cfg(test)]
 mod tests;
@@ -712,4 +712,10 @@ fn seal(auth_safe: &[u8], password: &str) -> Result<Vec<u8>, Pkcs12Error> {
             iterations: u64::from(EXPORT_ITERATIONS.get()),
         }),
     })
+}
+
+impl From<ber::BerError> for Pkcs12Error {
+    fn from(e: ber::BerError) -> Self {
+        Pkcs12Error::Malformed(e.to_string())
+    }
 }
