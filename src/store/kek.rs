@@ -24,10 +24,14 @@ const CHECK_PLAINTEXT: &[u8] = b"smimegw key-encryption key check v1";
 #[non_exhaustive]
 pub enum KekError {
     /// The file does not exist.
-    #[error("key-encryption key {0} is missing: if this directory is new run `smimegw ca init` (it creates the key); if the directory holds keys, restore the file from your backup (without it the stored private keys cannot be opened)")]
+    #[error(
+        "key-encryption key {0} is missing: if this directory is new run `smimegw ca init` (it creates the key); if the directory holds keys, restore the file from your backup (without it the stored private keys cannot be opened)"
+    )]
     Missing(PathBuf),
     /// The file exists but cannot be read.
-    #[error("cannot read key-encryption key {path}: {source} (smimegw must run as the user that owns it)")]
+    #[error(
+        "cannot read key-encryption key {path}: {source} (smimegw must run as the user that owns it)"
+    )]
     Unreadable {
         /// The file.
         path: PathBuf,
@@ -35,7 +39,9 @@ pub enum KekError {
         source: std::io::Error,
     },
     /// The file is readable by group or others.
-    #[error("key-encryption key {path} has mode {mode:04o}, readable by other users: run `chmod 600 {path}` (and check who may have read it)")]
+    #[error(
+        "key-encryption key {path} has mode {mode:04o}, readable by other users: run `chmod 600 {path}` (and check who may have read it)"
+    )]
     TooOpen {
         /// The file.
         path: PathBuf,
@@ -43,10 +49,14 @@ pub enum KekError {
         mode: u32,
     },
     /// The file does not hold a 256-bit key.
-    #[error("key-encryption key {0} is not 64 hexadecimal digits (or 32 raw bytes): restore it from your backup")]
+    #[error(
+        "key-encryption key {0} is not 64 hexadecimal digits (or 32 raw bytes): restore it from your backup"
+    )]
     Malformed(PathBuf),
     /// The file holds a key, but not the one this directory was sealed with.
-    #[error("key-encryption key {kek} does not match the directory {store}: restore the key file that belongs to this directory")]
+    #[error(
+        "key-encryption key {kek} does not match the directory {store}: restore the key file that belongs to this directory"
+    )]
     WrongKey {
         /// The key file.
         kek: PathBuf,
@@ -54,7 +64,9 @@ pub enum KekError {
         store: String,
     },
     /// A sealed private key does not open (tampered, or sealed under another key).
-    #[error("sealed private key '{0}' does not open under the key-encryption key (damaged record or wrong key)")]
+    #[error(
+        "sealed private key '{0}' does not open under the key-encryption key (damaged record or wrong key)"
+    )]
     Unseal(String),
     /// The file could not be created.
     #[error("cannot create key-encryption key {path}: {source}")]
@@ -122,8 +134,10 @@ impl Kek {
         let bytes: Zeroizing<Vec<u8>> = if raw.len() == 32 {
             Zeroizing::new(raw.to_vec())
         } else {
-            let text = std::str::from_utf8(&raw).map_err(|_| KekError::Malformed(path.to_path_buf()))?;
-            let decoded = hex::decode(text.trim()).map_err(|_| KekError::Malformed(path.to_path_buf()))?;
+            let text =
+                std::str::from_utf8(&raw).map_err(|_| KekError::Malformed(path.to_path_buf()))?;
+            let decoded =
+                hex::decode(text.trim()).map_err(|_| KekError::Malformed(path.to_path_buf()))?;
             Zeroizing::new(decoded)
         };
         Self::from_bytes(&bytes, path)
@@ -133,8 +147,8 @@ impl Kek {
         if bytes.len() != 32 {
             return Err(KekError::Malformed(path.to_path_buf()));
         }
-        let unbound =
-            UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| KekError::Malformed(path.to_path_buf()))?;
+        let unbound = UnboundKey::new(&AES_256_GCM, bytes)
+            .map_err(|_| KekError::Malformed(path.to_path_buf()))?;
         Ok(Self {
             key: LessSafeKey::new(unbound),
             path: path.to_path_buf(),
@@ -241,7 +255,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("kek");
         let k = Kek::create(&p).unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let s = k.seal("k1", b"secret key bytes", true);
         assert!(!s.ciphertext.windows(6).any(|w| w == b"secret"));
         let k2 = Kek::load(&p).unwrap();
@@ -259,7 +276,10 @@ mod tests {
         Kek::create(&p).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = Kek::load(&p).unwrap_err().to_string();
-        assert!(e.contains("chmod 600") && e.contains(&p.display().to_string()), "{e}");
+        assert!(
+            e.contains("chmod 600") && e.contains(&p.display().to_string()),
+            "{e}"
+        );
     }
 
     #[test]
@@ -279,6 +299,9 @@ mod tests {
         let b = Kek::create(&dir.path().join("b")).unwrap();
         let check = a.check_value();
         a.verify_check(&check, "s").unwrap();
-        assert!(matches!(b.verify_check(&check, "s"), Err(KekError::WrongKey { .. })));
+        assert!(matches!(
+            b.verify_check(&check, "s"),
+            Err(KekError::WrongKey { .. })
+        ));
     }
 }

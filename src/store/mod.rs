@@ -73,10 +73,14 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[non_exhaustive]
 pub enum StoreError {
     /// No directory has been created at this path yet.
-    #[error("no smimegw directory at {0}: run `smimegw ca init` (or start `smimegw serve` with ca.auto_init = true) to create it")]
+    #[error(
+        "no smimegw directory at {0}: run `smimegw ca init` (or start `smimegw serve` with ca.auto_init = true) to create it"
+    )]
     NotInitialised(PathBuf),
     /// The data directory was written by another, incompatible version.
-    #[error("the directory at {path} has schema version {found}, but this smimegw reads version {expected}: run the smimegw version that wrote it, or restore a backup made for this version; nothing was changed")]
+    #[error(
+        "the directory at {path} has schema version {found}, but this smimegw reads version {expected}: run the smimegw version that wrote it, or restore a backup made for this version; nothing was changed"
+    )]
     IncompatibleVersion {
         /// The database file.
         path: PathBuf,
@@ -153,13 +157,15 @@ pub trait ReadTxExt: ReadTx {
     ) -> Result<Option<T>, StoreError> {
         match self.get(table, key)? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt {
-                    table: table.name(),
-                    key: key.to_string(),
-                    message: e.to_string(),
-                }),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt {
+                        table: table.name(),
+                        key: key.to_string(),
+                        message: e.to_string(),
+                    })
+            }
         }
     }
 

@@ -87,7 +87,9 @@ impl std::str::FromStr for CertRole {
             "signing" => Ok(Self::Signing),
             "encryption" => Ok(Self::Encryption),
             "both" => Ok(Self::Both),
-            o => Err(format!("unknown role '{o}': expected signing, encryption or both")),
+            o => Err(format!(
+                "unknown role '{o}': expected signing, encryption or both"
+            )),
         }
     }
 }

@@ -79,13 +79,18 @@ impl RedbStore {
             .map_err(|e| backend(&path, e))?;
         let db = builder().create(&path).map_err(|e| backend(&path, e))?;
         let store = Self { db, path };
-        let tx = store.db.begin_write().map_err(|e| backend(&store.path, e))?;
+        let tx = store
+            .db
+            .begin_write()
+            .map_err(|e| backend(&store.path, e))?;
         {
             for t in Table::ALL {
                 tx.open_table(def(t)).map_err(|e| backend(&store.path, e))?;
             }
             tx.open_table(AUDIT).map_err(|e| backend(&store.path, e))?;
-            let mut meta = tx.open_table(def(Table::Meta)).map_err(|e| backend(&store.path, e))?;
+            let mut meta = tx
+                .open_table(def(Table::Meta))
+                .map_err(|e| backend(&store.path, e))?;
             meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes())
                 .map_err(|e| backend(&store.path, e))?;
         }
@@ -218,7 +223,10 @@ impl ReadTx for RedbWrite<'_> {
     }
 
     fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError> {
-        let t = self.tx.open_table(AUDIT).map_err(|e| backend(self.path, e))?;
+        let t = self
+            .tx
+            .open_table(AUDIT)
+            .map_err(|e| backend(self.path, e))?;
         audit_of(&t, self.path)
     }
 }
@@ -254,7 +262,10 @@ impl WriteTx for RedbWrite<'_> {
     }
 
     fn append_audit(&mut self, entry: &AuditEntry) -> Result<u64, StoreError> {
-        let mut t = self.tx.open_table(AUDIT).map_err(|e| backend(self.path, e))?;
+        let mut t = self
+            .tx
+            .open_table(AUDIT)
+            .map_err(|e| backend(self.path, e))?;
         let next = t
             .last()
             .map_err(|e| backend(self.path, e))?
@@ -308,7 +319,13 @@ mod tests {
             w.put_json(Table::Users, "a@x.test", &1u32).unwrap();
             // dropped without commit
         }
-        assert!(s.read().unwrap().get(Table::Users, "a@x.test").unwrap().is_none());
+        assert!(
+            s.read()
+                .unwrap()
+                .get(Table::Users, "a@x.test")
+                .unwrap()
+                .is_none()
+        );
         let mut w = s.write().unwrap();
         assert!(w.insert_new_json(Table::Issued, "01", &1u32).unwrap());
         assert!(!w.insert_new_json(Table::Issued, "01", &2u32).unwrap());
@@ -339,7 +356,10 @@ mod tests {
         w.commit().unwrap();
         drop(s);
         let e = RedbStore::open(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("schema version 99") && e.contains(DB_FILE), "{e}");
+        assert!(
+            e.contains("schema version 99") && e.contains(DB_FILE),
+            "{e}"
+        );
         // Nothing was rewritten: the foreign schema marker is still there.
         let db = builder().open(RedbStore::path_in(dir.path())).unwrap();
         let tx = db.begin_read().unwrap();

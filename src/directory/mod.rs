@@ -1,0 +1,524 @@
+//! The certificate directory: person records, the CA, requests and trust, with every lifecycle
+//! action audited. This is what the admin CLI drives and what the gateway reads on each message.
+//!
+//! Each operation runs in one store transaction: it either happens completely (records, keys,
+//! issued serial, audit line) or not at all, so a failed command leaves the directory unchanged.
+
+mod requests;
+mod trust;
+mod users;
+
+pub use requests::RequestSummary;
+pub use trust::{TrustCheck, TrustSummary};
+pub use users::{EnrollOptions, UserSummary};
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::pki::ca::{Ca, CaError};
+use crate::pki::cert::{Cert, CertError};
+use crate::pki::csr::CsrError;
+use crate::pki::keys::{KeyAlgorithm, KeyError, PrivateKey};
+use crate::pki::profile::{self, ProfileError};
+use crate::store::kek::KekError;
+use crate::store::redb::RedbStore;
+use crate::store::{
+    AuditEntry, CaRecord, ChainCert, IssuedRecord, Kek, ReadTxExt, SealedKey, Store, StoreError,
+    Table, WriteTx, WriteTxExt,
+};
+
+const META_CA: &str = "ca";
+const META_KEK_CHECK: &str = "kek_check";
+
+/// Why a directory operation failed. Every variant names the thing involved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DirectoryError {
+    /// Storage failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Key-encryption key problem.
+    #[error(transparent)]
+    Kek(#[from] KekError),
+    /// A certificate could not be read.
+    #[error(transparent)]
+    Cert(#[from] CertError),
+    /// A request could not be accepted.
+    #[error(transparent)]
+    Csr(#[from] CsrError),
+    /// Key problem.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Encoding or signing problem.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// The CA cannot act.
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    /// PKCS #12 problem.
+    #[error("{file}: {source}")]
+    Pkcs12 {
+        /// The file.
+        file: String,
+        /// What went wrong.
+        source: crate::pki::pkcs12::Pkcs12Error,
+    },
+    /// No CA yet.
+    #[error(
+        "the directory {0} has no CA yet: run `smimegw ca init --name \"...\"` or `smimegw ca import`"
+    )]
+    NoCa(String),
+    /// A CA exists already.
+    #[error(
+        "the directory {0} already has a CA ({1}); a second `ca init` would orphan every issued certificate"
+    )]
+    CaExists(String, String),
+    /// The address is not in an internal domain.
+    #[error(
+        "{email} is not in an internal domain ({domains}): only internal users get certificates from this gateway; add the domain to internal_domains in {config} if it is yours"
+    )]
+    ExternalAddress {
+        /// The address.
+        email: String,
+        /// The configured domains.
+        domains: String,
+        /// The configuration file.
+        config: String,
+    },
+    /// Not an e-mail address.
+    #[error("'{0}' is not an e-mail address (expected local@domain)")]
+    BadAddress(String),
+    /// The user exists already.
+    #[error(
+        "user {0} already exists: use `smimegw user renew {0}` for new certificates, or `smimegw user show {0}`"
+    )]
+    UserExists(String),
+    /// No such user.
+    #[error("no user {0} in the directory (see `smimegw user list`)")]
+    NoSuchUser(String),
+    /// The user has no current certificate of that role.
+    #[error("user {email} has no current {role} certificate")]
+    NoCertificate {
+        /// The address.
+        email: String,
+        /// The role asked for.
+        role: String,
+    },
+    /// The key is not held (CSR users keep their own keys).
+    #[error(
+        "the gateway does not hold the private key of {email}'s {role} certificate (it was issued from the user's own request)"
+    )]
+    KeyNotHeld {
+        /// The address.
+        email: String,
+        /// The role.
+        role: String,
+    },
+    /// Export of a signing key without the explicit flag.
+    #[error(
+        "{0}'s signing key is not exportable: signing keys stay in the gateway (pass --include-signing-key to override; the export is audited)"
+    )]
+    SigningKeyNotExportable(String),
+    /// No such request.
+    #[error("no certificate request '{0}' (see `smimegw request list --all`)")]
+    NoSuchRequest(String),
+    /// The request was already decided.
+    #[error("request {id} is already {state}; nothing was changed")]
+    RequestDecided {
+        /// The id.
+        id: String,
+        /// Its state.
+        state: String,
+    },
+    /// Pickup before approval.
+    #[error("request {0} has not been approved (yet): nothing to pick up")]
+    RequestNotApproved(String),
+    /// No such trust entry.
+    #[error("no trust entry '{0}' (see `smimegw trust list`)")]
+    NoSuchTrust(String),
+    /// A trust entry for that certificate exists.
+    #[error(
+        "{subject} is already trusted (entry {id}); remove it first to change how it is trusted"
+    )]
+    TrustExists {
+        /// Subject.
+        subject: String,
+        /// Existing id.
+        id: String,
+    },
+    /// The certificate offered as a root or for cross-certification is not a CA.
+    #[error(
+        "{0}: not a CA certificate (basicConstraints cA is not TRUE): only CA certificates can be trusted as roots or cross-certified"
+    )]
+    NotACaCertificate(String),
+    /// A CRL could not be used.
+    #[error("{file}: {reason}")]
+    BadCrl {
+        /// The file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Who is acting, for the audit log: the invoking OS user.
+pub fn current_actor() -> String {
+    for var in ["SUDO_USER", "USER", "LOGNAME"] {
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+        {
+            return v;
+        }
+    }
+    "unknown".into()
+}
+
+/// The directory: store, key-encryption key and configuration together.
+pub struct Directory {
+    store: Box<dyn Store>,
+    kek: Kek,
+    config: Config,
+    actor: String,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Directory({})", self.store.describe())
+    }
+}
+
+fn random_id(bytes: usize) -> String {
+    use aws_lc_rs::rand::SecureRandom;
+    let mut b = vec![0u8; bytes];
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut b)
+        .expect("system random number generator failed");
+    hex::encode(b)
+}
+
+impl Directory {
+    /// Opens an existing directory; a missing store, a missing or wrong KEK, or an incompatible
+    /// version is an error that names the path and the fix, and nothing is created.
+    pub fn open(config: &Config) -> Result<Self, DirectoryError> {
+        let store = RedbStore::open(config.data_dir())?;
+        let kek_path =
+            Kek::resolve_path(config.key_encryption_key_file.as_deref(), config.data_dir());
+        let kek = Kek::load(&kek_path)?;
+        let dir = Self {
+            store: Box::new(store),
+            kek,
+            config: config.clone(),
+            actor: current_actor(),
+        };
+        dir.verify_kek()?;
+        Ok(dir)
+    }
+
+    /// Opens the directory, creating the store and the KEK when they do not exist yet (used by
+    /// `ca init` and by `serve` with `ca.auto_init`). An existing store whose KEK is missing is
+    /// never given a new KEK: that would strand every sealed key.
+    pub fn open_or_create(config: &Config) -> Result<Self, DirectoryError> {
+        let data_dir = config.data_dir();
+        let kek_path = Kek::resolve_path(config.key_encryption_key_file.as_deref(), data_dir);
+        let existed = RedbStore::path_in(data_dir).exists();
+        if existed {
+            return Self::open(config);
+        }
+        if kek_path.exists() {
+            // A KEK from an earlier, removed directory: reuse it (it will seal the new keys).
+            let kek = Kek::load(&kek_path)?;
+            let store = RedbStore::create(data_dir)?;
+            return Self::finish_create(store, kek, config);
+        }
+        let store = RedbStore::create(data_dir)?;
+        let kek = Kek::create(&kek_path)?;
+        Self::finish_create(store, kek, config)
+    }
+
+    fn finish_create(store: RedbStore, kek: Kek, config: &Config) -> Result<Self, DirectoryError> {
+        let dir = Self {
+            store: Box::new(store),
+            kek,
+            config: config.clone(),
+            actor: current_actor(),
+        };
+        let mut tx = dir.store.write()?;
+        if tx.get(Table::Meta, META_KEK_CHECK)?.is_none() {
+            tx.put_json(Table::Meta, META_KEK_CHECK, &dir.kek.check_value())?;
+        }
+        tx.commit()?;
+        dir.verify_kek()?;
+        Ok(dir)
+    }
+
+    fn verify_kek(&self) -> Result<(), DirectoryError> {
+        let tx = self.store.read()?;
+        match tx.get_json::<SealedKey>(Table::Meta, META_KEK_CHECK)? {
+            Some(check) => Ok(self.kek.verify_check(&check, &self.store.describe())?),
+            None => Ok(()),
+        }
+    }
+
+    /// Sets who is recorded as acting in the audit log (default: the OS user).
+    pub fn set_actor(&mut self, actor: &str) {
+        self.actor = actor.to_string();
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store (for the gateway's harvesting and for tests).
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Where the store lives, for messages.
+    pub fn describe(&self) -> String {
+        self.store.describe()
+    }
+
+    fn audit(
+        &self,
+        tx: &mut Box<dyn WriteTx + '_>,
+        action: &str,
+        subject: &str,
+        detail: impl Into<String>,
+    ) -> Result<(), DirectoryError> {
+        tx.append_audit(&AuditEntry {
+            seq: 0,
+            at: profile::now(),
+            actor: self.actor.clone(),
+            action: action.to_string(),
+            subject: subject.to_string(),
+            detail: detail.into(),
+        })?;
+        Ok(())
+    }
+
+    /// The audit log, oldest first.
+    pub fn audit_log(&self) -> Result<Vec<AuditEntry>, DirectoryError> {
+        Ok(self.store.read()?.audit_log()?)
+    }
+
+    fn seal_key(
+        &self,
+        tx: &mut Box<dyn WriteTx + '_>,
+        key: &PrivateKey,
+        exportable: bool,
+    ) -> Result<String, DirectoryError> {
+        let id = format!("k-{}", random_id(12));
+        let sealed = self.kek.seal(&id, key.pkcs8_der(), exportable);
+        tx.put_json(Table::Keys, &id, &sealed)?;
+        Ok(id)
+    }
+
+    fn load_key(&self, key_id: &str) -> Result<(PrivateKey, bool), DirectoryError> {
+        let sealed: SealedKey = self
+            .store
+            .read()?
+            .get_json(Table::Keys, key_id)?
+            .ok_or_else(|| {
+                DirectoryError::Store(StoreError::Corrupt {
+                    table: "keys",
+                    key: key_id.to_string(),
+                    message: "referenced key is missing".into(),
+                })
+            })?;
+        let pkcs8 = self.kek.open(key_id, &sealed)?;
+        Ok((PrivateKey::from_pkcs8_der(&pkcs8)?, sealed.exportable))
+    }
+
+    /// The CA record, if a CA exists.
+    fn ca_record(&self) -> Result<Option<CaRecord>, DirectoryError> {
+        Ok(self.store.read()?.get_json(Table::Meta, META_CA)?)
+    }
+
+    /// The CA certificate (no key is opened).
+    pub fn ca_cert(&self) -> Result<Cert, DirectoryError> {
+        let rec = self
+            .ca_record()?
+            .ok_or_else(|| DirectoryError::NoCa(self.describe()))?;
+        Ok(Cert::from_der_named(
+            &rec.cert_der,
+            "stored CA certificate",
+        )?)
+    }
+
+    /// The CA chain above our CA certificate (empty for a root).
+    pub fn ca_chain(&self) -> Result<Vec<Cert>, DirectoryError> {
+        let rec = self
+            .ca_record()?
+            .ok_or_else(|| DirectoryError::NoCa(self.describe()))?;
+        rec.chain
+            .iter()
+            .map(|c| Cert::from_der_named(&c.0, "stored CA chain").map_err(Into::into))
+            .collect()
+    }
+
+    /// Whether a CA exists.
+    pub fn has_ca(&self) -> Result<bool, DirectoryError> {
+        Ok(self.ca_record()?.is_some())
+    }
+
+    /// The CA with its key opened, for issuing.
+    fn ca(&self) -> Result<Ca, DirectoryError> {
+        let rec = self
+            .ca_record()?
+            .ok_or_else(|| DirectoryError::NoCa(self.describe()))?;
+        let cert = Cert::from_der_named(&rec.cert_der, "stored CA certificate")?;
+        let (key, _) = self.load_key(&rec.key_id)?;
+        let chain = rec
+            .chain
+            .iter()
+            .map(|c| Cert::from_der_named(&c.0, "stored CA chain"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Ca::from_parts(cert, key, chain)?)
+    }
+
+    /// Creates a self-signed root CA (`ca init`).
+    pub fn init_ca(
+        &self,
+        name: &str,
+        alg: KeyAlgorithm,
+        days: u32,
+    ) -> Result<Cert, DirectoryError> {
+        if let Some(existing) = self.ca_record()? {
+            let c = Cert::from_der(&existing.cert_der)?;
+            return Err(DirectoryError::CaExists(
+                self.describe(),
+                c.subject_string(),
+            ));
+        }
+        let ca = Ca::new_root(name, alg, days)?;
+        self.install_ca(
+            &ca,
+            "ca.init",
+            format!("self-signed root, {alg}, {days} days"),
+        )?;
+        Ok(ca.cert().clone())
+    }
+
+    /// Installs a CA certificate and key from a third party (`ca import`): we run as its
+    /// subordinate. `chain` is the certificates above it.
+    pub fn import_ca(
+        &self,
+        cert: Cert,
+        key: PrivateKey,
+        chain: Vec<Cert>,
+    ) -> Result<Cert, DirectoryError> {
+        if let Some(existing) = self.ca_record()? {
+            let c = Cert::from_der(&existing.cert_der)?;
+            return Err(DirectoryError::CaExists(
+                self.describe(),
+                c.subject_string(),
+            ));
+        }
+        let ca = Ca::from_parts(cert, key, chain)?;
+        let detail = format!(
+            "imported CA issued by {}, {} chain certificate(s)",
+            ca.cert().issuer_string(),
+            ca.chain().len()
+        );
+        self.install_ca(&ca, "ca.import", detail)?;
+        Ok(ca.cert().clone())
+    }
+
+    fn install_ca(&self, ca: &Ca, action: &str, detail: String) -> Result<(), DirectoryError> {
+        let mut tx = self.store.write()?;
+        let key_id = self.seal_key(&mut tx, ca.key(), false)?;
+        let rec = CaRecord {
+            cert_der: ca.cert().der().to_vec(),
+            key_id,
+            chain: ca
+                .chain()
+                .iter()
+                .map(|c| ChainCert(c.der().to_vec()))
+                .collect(),
+            next_crl_number: 1,
+        };
+        // insert_new: two concurrent `ca init`s cannot both win.
+        if !tx.insert_new_json(Table::Meta, META_CA, &rec)? {
+            return Err(DirectoryError::CaExists(
+                self.describe(),
+                "another CA".into(),
+            ));
+        }
+        self.audit(&mut tx, action, &ca.cert().subject_string(), detail)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records a newly issued certificate's serial; a duplicate serial (astronomically unlikely
+    /// with 16 random bytes, but possible across a misconfigured fleet) aborts the operation.
+    fn record_issued(
+        &self,
+        tx: &mut Box<dyn WriteTx + '_>,
+        cert: &Cert,
+        subject: &str,
+        purpose: &str,
+    ) -> Result<(), DirectoryError> {
+        let rec = IssuedRecord {
+            serial: cert.serial_hex(),
+            subject: subject.to_string(),
+            purpose: purpose.to_string(),
+            issued: profile::now(),
+            not_after: cert.not_after(),
+            revoked: None,
+        };
+        if !tx.insert_new_json(Table::Issued, &rec.serial, &rec)? {
+            return Err(DirectoryError::Store(StoreError::Corrupt {
+                table: "issued",
+                key: rec.serial,
+                message: "serial number already issued; retry the command".into(),
+            }));
+        }
+        Ok(())
+    }
+
+    /// Checks that `email` is an address in an internal domain, and normalises it.
+    pub fn internal_address(&self, email: &str) -> Result<String, DirectoryError> {
+        let e = normalise_address(email)?;
+        if !self.config.is_internal(&e) {
+            return Err(DirectoryError::ExternalAddress {
+                email: e,
+                domains: self.config.internal_domains.join(", "),
+                config: self.config.source.display().to_string(),
+            });
+        }
+        Ok(e)
+    }
+}
+
+/// Lowercases and checks the shape of an address.
+pub fn normalise_address(email: &str) -> Result<String, DirectoryError> {
+    let e = email.trim().to_ascii_lowercase();
+    match e.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !e.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Ok(e)
+        }
+        _ => Err(DirectoryError::BadAddress(email.to_string())),
+    }
+}
+
+/// Reads a file, naming it on failure.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, DirectoryError> {
+    std::fs::read(path).map_err(|source| DirectoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
