@@ -1,0 +1,382 @@
+//! Every command and flag, with its help text beside it. `--help` is generated from here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::pki::KeyAlgorithm;
+
+/// smimegw — an S/MIME gateway for your MTA, with its own CA and certificate directory.
+///
+/// Outgoing mail is signed and encrypted, incoming mail decrypted and verified, with dual
+/// (signing + encryption) certificates that smimegw issues, stores, renews and revokes.
+/// Exit status: 0 success, 1 a verification said no, 2 usage or operational error.
+#[derive(Debug, Parser)]
+#[command(
+    name = "smimegw",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, env = "SMIMEGW_CONFIG", default_value = crate::config::DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+
+    /// Data directory (overrides `data_dir` in the configuration).
+    #[arg(long, global = true, env = "SMIMEGW_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// More log output (-v info, -vv debug). Logs go to stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (creates the data directory, key-encryption key and CA on first start
+    /// when `ca.auto_init = true`).
+    Serve,
+    /// The certificate authority: create, import, show, publish the CRL.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Person records: enrol, import, export, renew, revoke, list.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Certificate requests from users who keep their own key: submit, approve, deny, pick up.
+    #[command(subcommand)]
+    Request(RequestCommand),
+    /// Trusted roots, cross-certificates, CRLs, and checking a certificate against them.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// Show the append-only audit log of every lifecycle action.
+    Audit {
+        /// Print JSON (one array) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `smimegw ca ...`
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create a self-signed root CA (and the data directory and key-encryption key if needed).
+    Init {
+        /// The CA's common name, e.g. "Acme S/MIME Root".
+        #[arg(long)]
+        name: Option<String>,
+        /// Key type: rsa2048, rsa3072, rsa4096, p256, p384 (default from the config, rsa3072).
+        #[arg(long)]
+        key: Option<KeyAlgorithm>,
+        /// Lifetime in days (default from the config, 3650).
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Run as a subordinate of a third-party CA: install its certificate and key.
+    Import {
+        /// CA certificate (PEM or DER); further PEM certificates in the file are its chain.
+        #[arg(long, requires = "key", conflicts_with = "p12")]
+        cert: Option<PathBuf>,
+        /// CA private key (PKCS #8 PEM "PRIVATE KEY", unencrypted).
+        #[arg(long, requires = "cert")]
+        key: Option<PathBuf>,
+        /// CA certificate, key and chain as PKCS #12.
+        #[arg(long)]
+        p12: Option<PathBuf>,
+        /// File holding the PKCS #12 password (otherwise you are prompted).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Show the CA certificate.
+    Show {
+        /// Print the certificate as PEM (with the chain above it, if any) instead of a summary.
+        #[arg(long)]
+        pem: bool,
+    },
+    /// Issue a fresh CRL and write it to a file.
+    Crl {
+        /// Where to write the CRL.
+        #[arg(long)]
+        out: PathBuf,
+        /// Write DER instead of PEM.
+        #[arg(long)]
+        der: bool,
+    },
+}
+
+/// A certificate role on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RoleArg {
+    /// The signing certificate.
+    Signing,
+    /// The encryption certificate.
+    Encryption,
+    /// One certificate for both (single-certificate users).
+    Both,
+}
+
+impl From<RoleArg> for crate::store::CertRole {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Signing => Self::Signing,
+            RoleArg::Encryption => Self::Encryption,
+            RoleArg::Both => Self::Both,
+        }
+    }
+}
+
+/// PKCS #12 export profile on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ProfileArg {
+    /// OpenSSL 3's default (the default here too).
+    Openssl3,
+    /// What GnuPG 2.2's gpgsm can import.
+    Gnupg22,
+}
+
+/// Password source for PKCS #12: never a plain argument (it would show in `ps` and history).
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// File holding the password (first line). Without it you are prompted on the terminal.
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+}
+
+/// `smimegw user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Generate keys and issue the dual certificates (signing + encryption) for an internal user.
+    Enroll {
+        /// The user's address; must be in one of internal_domains.
+        email: String,
+        /// Display name, e.g. "Alice Example".
+        #[arg(long)]
+        name: String,
+        /// Issue one certificate for both signing and encryption instead of two.
+        #[arg(long)]
+        single: bool,
+        /// Key type: rsa2048, rsa3072, rsa4096, p256, p384.
+        #[arg(long, default_value = "rsa2048")]
+        key: KeyAlgorithm,
+        /// Lifetime in days (default ca.user_days from the config, 730).
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Import an existing certificate and key (PKCS #12) for an internal user.
+    Import {
+        /// The user's address (must be in the certificate).
+        email: String,
+        /// The PKCS #12 file.
+        #[arg(long)]
+        p12: PathBuf,
+        /// What the certificate is used for.
+        #[arg(long, value_enum, default_value = "both")]
+        role: RoleArg,
+        /// Display name (default: the certificate's common name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Where the password comes from.
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Export the encryption certificate and key as PKCS #12 (AES-256, PBKDF2-SHA256), so the
+    /// user can read encrypted mail in their own client.
+    Export {
+        /// The user's address.
+        email: String,
+        /// Where to write the PKCS #12 file (created with mode 0600).
+        #[arg(long)]
+        p12: PathBuf,
+        /// Export the signing key instead (signing keys normally never leave the gateway; the
+        /// export is recorded in the audit log).
+        #[arg(long)]
+        include_signing_key: bool,
+        /// Encryption profile: `openssl3` (AES-256, PBKDF2-SHA256: OpenSSL 3, NSS, Windows,
+        /// macOS, GnuPG 2.4) or `gnupg22` (AES-128, PBKDF2-SHA1, for GnuPG 2.2's gpgsm, which
+        /// reads nothing else).
+        #[arg(long, value_enum, default_value = "openssl3")]
+        profile: ProfileArg,
+        /// Where the password comes from.
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Show a person record: certificates, states, validity.
+    Show {
+        /// The user's address.
+        email: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List person records.
+    List {
+        /// Only users with a current certificate expiring within this many days (e.g. 30d or 30).
+        #[arg(long, value_parser = parse_days)]
+        expiring: Option<u32>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a user's current certificate as PEM.
+    Cert {
+        /// The user's address.
+        email: String,
+        /// Which certificate.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Also print the chain up to our root.
+        #[arg(long)]
+        chain: bool,
+    },
+    /// Issue new certificates for a user (same keys, or new ones with --rekey). Old encryption
+    /// keys stay and keep decrypting mail encrypted to them.
+    Renew {
+        /// The user's address.
+        email: String,
+        /// Generate new keys too.
+        #[arg(long)]
+        rekey: bool,
+        /// Lifetime in days (default ca.user_days from the config).
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Revoke all of a user's certificates and publish a new CRL.
+    Revoke {
+        /// The user's address.
+        email: String,
+        /// RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged,
+        /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise.
+        #[arg(long, default_value = "unspecified")]
+        reason: crate::pki::revocation::RevocationReason,
+    },
+}
+
+/// `smimegw request ...`
+#[derive(Debug, Subcommand)]
+pub enum RequestCommand {
+    /// Submit a PKCS #10 request; prints the request id alone on the last line.
+    Submit {
+        /// The CSR (PEM or DER). Its signature is verified and its address must be internal.
+        #[arg(long)]
+        csr: PathBuf,
+        /// What the certificate will be used for.
+        #[arg(long, value_enum, default_value = "both")]
+        role: RoleArg,
+    },
+    /// List pending requests (all requests with --all).
+    List {
+        /// Include approved and denied requests.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a pending request: issues the certificate into the user's record.
+    Approve {
+        /// Request id.
+        id: String,
+        /// Lifetime in days (default ca.user_days from the config).
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Deny a pending request.
+    Deny {
+        /// Request id.
+        id: String,
+        /// Why (recorded and shown to whoever picks it up).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Write the issued certificate and its chain (PEM) for an approved request.
+    Pickup {
+        /// Request id.
+        id: String,
+        /// Where to write the PEM file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Certificate usage to check.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum UsageArg {
+    /// Signing (digitalSignature or nonRepudiation, emailProtection).
+    Signing,
+    /// Encryption (keyEncipherment or keyAgreement, emailProtection).
+    Encryption,
+}
+
+/// `smimegw trust ...`
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Trust a foreign root CA certificate as it is.
+    AddRoot {
+        /// The root certificate (PEM or DER).
+        cert: PathBuf,
+    },
+    /// Cross-certify a foreign CA: our CA signs a certificate for its key, optionally limited to
+    /// some mail domains, so its users' signatures are trusted through our root.
+    CrossCertify {
+        /// The foreign CA certificate (PEM or DER).
+        cert: PathBuf,
+        /// Trust it only for addresses in this domain (repeatable).
+        #[arg(long = "permit-domain")]
+        permit_domain: Vec<String>,
+        /// Lifetime of the cross-certificate in days.
+        #[arg(long, default_value_t = 730)]
+        days: u32,
+        /// Also write the cross-certificate (PEM) here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// List trusted roots and cross-certified CAs.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a trust entry (a cross-certificate we issued is revoked too).
+    Remove {
+        /// The entry id from `trust list`.
+        id: String,
+    },
+    /// Import a CRL from a CA the directory knows.
+    ImportCrl {
+        /// The CRL (PEM or DER).
+        crl: PathBuf,
+    },
+    /// Validate a certificate against the directory, as the gateway does for every signature.
+    /// Exit 0 when trusted, 1 when not, 2 on bad input.
+    Check {
+        /// The certificate to check (PEM or DER; the first certificate in the file).
+        cert: PathBuf,
+        /// Intermediate certificates that came with it (PEM).
+        #[arg(long)]
+        untrusted: Option<PathBuf>,
+        /// The address that must be in the certificate.
+        #[arg(long)]
+        email: Option<String>,
+        /// Validate at this time (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Check the key usage for this purpose.
+        #[arg(long, value_enum)]
+        usage: Option<UsageArg>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Accepts "30", "30d".
+fn parse_days(s: &str) -> Result<u32, String> {
+    s.trim_end_matches('d')
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of days (e.g. 30 or 30d)"))
+}

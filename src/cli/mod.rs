@@ -1,0 +1,486 @@
+//! The `smimegw` command line: parses arguments, calls the library, prints results.
+//!
+//! This is the only place that prints or chooses an exit status; errors get their context here.
+
+pub mod args;
+mod output;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+pub use args::Cli;
+use args::{CaCommand, Command, RequestCommand, TrustCommand, UsageArg, UserCommand};
+
+use crate::config::Config;
+use crate::directory::{Directory, EnrollOptions};
+use crate::pki::cert::{Cert, pem_blocks, pem_encode, read_certs_file};
+use crate::pki::keys::PrivateKey;
+use crate::pki::path::Usage;
+
+/// Exit status when a verification said no (`trust check` on an untrusted certificate).
+pub const EXIT_NOT_TRUSTED: u8 = 1;
+/// Exit status for usage and operational errors.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Runs a parsed command line and returns the process exit status.
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging(cli.verbose);
+    match dispatch(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let mut msg = format!("smimegw: error: {e}");
+            for cause in e.chain().skip(1) {
+                msg.push_str(&format!("\n  caused by: {cause}"));
+            }
+            eprintln!("{msg}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SMIMEGW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    Ok(Config::load(&cli.config, cli.data_dir.as_deref())?)
+}
+
+fn open(cli: &Cli) -> Result<(Config, Directory)> {
+    let config = load_config(cli)?;
+    let dir = Directory::open(&config)?;
+    Ok((config, dir))
+}
+
+fn dispatch(cli: &Cli) -> Result<u8> {
+    match &cli.command {
+        Command::Serve => {
+            let config = load_config(cli)?;
+            crate::serve::run(&config)?;
+            Ok(0)
+        }
+        Command::Ca(c) => ca(cli, c),
+        Command::User(c) => user(cli, c),
+        Command::Request(c) => request(cli, c),
+        Command::Trust(c) => trust(cli, c),
+        Command::Audit { json } => {
+            let (_, dir) = open(cli)?;
+            let log = dir.audit_log()?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&log)?);
+            } else {
+                output::audit_table(&log);
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn ca(cli: &Cli, c: &CaCommand) -> Result<u8> {
+    match c {
+        CaCommand::Init { name, key, days } => {
+            let config = load_config(cli)?;
+            let dir = Directory::open_or_create(&config)?;
+            let name = name.clone().unwrap_or_else(|| config.ca.name.clone());
+            let cert = dir.init_ca(
+                &name,
+                key.unwrap_or(config.ca.key),
+                days.unwrap_or(config.ca.days),
+            )?;
+            dir.issue_crl()?;
+            println!(
+                "Created CA '{}' in {}",
+                cert.subject_string(),
+                dir.describe()
+            );
+            output::cert_summary(&cert);
+            Ok(0)
+        }
+        CaCommand::Import {
+            cert,
+            key,
+            p12,
+            password_file,
+        } => {
+            let config = load_config(cli)?;
+            let (ca_cert, ca_key, chain) = if let Some(p12) = p12 {
+                let bytes =
+                    std::fs::read(p12).with_context(|| format!("reading {}", p12.display()))?;
+                let pw = read_password(password_file.as_deref(), "PKCS #12 password: ")?;
+                let c = crate::pki::pkcs12::parse(&bytes, &pw)
+                    .with_context(|| format!("reading {}", p12.display()))?;
+                (c.cert, c.key, c.chain)
+            } else {
+                let (Some(cert), Some(key)) = (cert, key) else {
+                    bail!("give either --cert F --key F, or --p12 F");
+                };
+                let mut certs = read_certs_file(cert)?;
+                let first = certs.remove(0);
+                (first, read_private_key(key)?, certs)
+            };
+            let dir = Directory::open_or_create(&config)?;
+            let installed = dir.import_ca(ca_cert, ca_key, chain)?;
+            dir.issue_crl()?;
+            println!(
+                "Imported CA '{}' into {}",
+                installed.subject_string(),
+                dir.describe()
+            );
+            output::cert_summary(&installed);
+            Ok(0)
+        }
+        CaCommand::Show { pem } => {
+            let (_, dir) = open(cli)?;
+            let cert = dir.ca_cert()?;
+            if *pem {
+                print!("{}", cert.to_pem());
+                for c in dir.ca_chain()? {
+                    print!("{}", c.to_pem());
+                }
+            } else {
+                output::cert_summary(&cert);
+            }
+            Ok(0)
+        }
+        CaCommand::Crl { out, der } => {
+            let (_, dir) = open(cli)?;
+            let crl = dir.issue_crl()?;
+            let bytes = if *der {
+                crl
+            } else {
+                pem_encode("X509 CRL", &crl).into_bytes()
+            };
+            std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
+            println!("Wrote CRL to {}", out.display());
+            Ok(0)
+        }
+    }
+}
+
+fn user(cli: &Cli, c: &UserCommand) -> Result<u8> {
+    let (config, dir) = open(cli)?;
+    match c {
+        UserCommand::Enroll {
+            email,
+            name,
+            single,
+            key,
+            days,
+        } => {
+            let s = dir.enroll(
+                email,
+                &EnrollOptions {
+                    display_name: name.clone(),
+                    single: *single,
+                    key: *key,
+                    days: days.unwrap_or(config.ca.user_days),
+                },
+            )?;
+            println!("Enrolled {}", s.email);
+            output::user(&s);
+        }
+        UserCommand::Import {
+            email,
+            p12,
+            role,
+            name,
+            password,
+        } => {
+            let bytes = std::fs::read(p12).with_context(|| format!("reading {}", p12.display()))?;
+            let pw = read_password(password.password_file.as_deref(), "PKCS #12 password: ")?;
+            let contents = crate::pki::pkcs12::parse(&bytes, &pw)
+                .with_context(|| format!("reading {}", p12.display()))?;
+            let s = dir.import_user(
+                email,
+                name.as_deref(),
+                (*role).into(),
+                contents.cert,
+                contents.key,
+                contents.chain,
+            )?;
+            println!(
+                "Imported a {} certificate for {}",
+                crate::store::CertRole::from(*role),
+                s.email
+            );
+            output::user(&s);
+        }
+        UserCommand::Export {
+            email,
+            p12,
+            include_signing_key,
+            profile,
+            password,
+        } => {
+            let pw = read_new_password(password.password_file.as_deref())?;
+            let (key, cert, chain) = dir.export_material(email, *include_signing_key)?;
+            let name = cert.common_name().unwrap_or_else(|| email.clone());
+            let profile = match profile {
+                args::ProfileArg::Openssl3 => crate::pki::pkcs12::ExportProfile::OpenSsl3,
+                args::ProfileArg::Gnupg22 => crate::pki::pkcs12::ExportProfile::LegacyGnupg22,
+            };
+            let der =
+                crate::pki::pkcs12::build_with_profile(&key, &cert, &chain, &pw, &name, profile)?;
+            write_private_file(p12, &der)?;
+            println!(
+                "Wrote {} (certificate {} and its key) ",
+                p12.display(),
+                cert.serial_hex()
+            );
+        }
+        UserCommand::Show { email, json } => {
+            let s = dir.user_summary(email)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                output::user(&s);
+            }
+        }
+        UserCommand::List { expiring, json } => {
+            let users = dir.list_users(*expiring)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&users)?);
+            } else {
+                output::user_table(&users);
+            }
+        }
+        UserCommand::Cert { email, role, chain } => {
+            for c in dir.user_cert(email, (*role).into(), *chain)? {
+                print!("{}", c.to_pem());
+            }
+        }
+        UserCommand::Renew { email, rekey, days } => {
+            let s = dir.renew(email, *rekey, days.unwrap_or(config.ca.user_days))?;
+            println!(
+                "Renewed {}{}",
+                s.email,
+                if *rekey { " with new keys" } else { "" }
+            );
+            output::user(&s);
+        }
+        UserCommand::Revoke { email, reason } => {
+            let s = dir.revoke_user(email, *reason)?;
+            println!(
+                "Revoked every certificate of {} ({reason}); the CRL was reissued",
+                s.email
+            );
+            output::user(&s);
+        }
+    }
+    Ok(0)
+}
+
+fn request(cli: &Cli, c: &RequestCommand) -> Result<u8> {
+    let (config, dir) = open(cli)?;
+    match c {
+        RequestCommand::Submit { csr, role } => {
+            let bytes = std::fs::read(csr).with_context(|| format!("reading {}", csr.display()))?;
+            let r = dir
+                .submit_request(&bytes, &csr.display().to_string(), (*role).into())
+                .with_context(|| format!("request {}", csr.display()))?;
+            println!(
+                "Submitted request for {} ({}); an administrator approves it with:",
+                r.email, r.role
+            );
+            println!("  smimegw request approve {}", r.id);
+            println!("{}", r.id);
+        }
+        RequestCommand::List { all, json } => {
+            let list = dir.list_requests(*all)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                output::request_table(&list);
+            }
+        }
+        RequestCommand::Approve { id, days } => {
+            let cert = dir.approve_request(id, days.unwrap_or(config.ca.user_days))?;
+            println!(
+                "Approved request {id}: issued certificate {} for {}",
+                cert.serial_hex(),
+                cert.email_addresses().join(", ")
+            );
+            println!("The user picks it up with: smimegw request pickup {id} --out cert.pem");
+        }
+        RequestCommand::Deny { id, reason } => {
+            dir.deny_request(id, reason)?;
+            println!("Denied request {id}: {reason}");
+        }
+        RequestCommand::Pickup { id, out } => {
+            let certs = dir.pickup_request(id)?;
+            let pem: String = certs.iter().map(Cert::to_pem).collect();
+            std::fs::write(out, pem).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "Wrote the certificate and its chain ({} certificates) to {}",
+                certs.len(),
+                out.display()
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn trust(cli: &Cli, c: &TrustCommand) -> Result<u8> {
+    let (_, dir) = open(cli)?;
+    match c {
+        TrustCommand::AddRoot { cert } => {
+            let c = first_cert(cert)?;
+            let s = dir.add_root(&c)?;
+            println!("Trusted root {} added as {}", s.subject, s.id);
+        }
+        TrustCommand::CrossCertify {
+            cert,
+            permit_domain,
+            days,
+            out,
+        } => {
+            let c = first_cert(cert)?;
+            let (s, cross) = dir.cross_certify(&c, permit_domain, *days)?;
+            println!(
+                "Cross-certified {} as {} (cross-certificate serial {}){}",
+                s.subject,
+                s.id,
+                cross.serial_hex(),
+                if permit_domain.is_empty() {
+                    String::new()
+                } else {
+                    format!(", only for {}", permit_domain.join(", "))
+                }
+            );
+            if let Some(out) = out {
+                std::fs::write(out, cross.to_pem())
+                    .with_context(|| format!("writing {}", out.display()))?;
+            }
+        }
+        TrustCommand::List { json } => {
+            let list = dir.list_trust()?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                output::trust_table(&list);
+            }
+        }
+        TrustCommand::Remove { id } => {
+            dir.remove_trust(id)?;
+            println!("Removed trust entry {id}");
+        }
+        TrustCommand::ImportCrl { crl } => {
+            let bytes = std::fs::read(crl).with_context(|| format!("reading {}", crl.display()))?;
+            let issuer = dir.import_crl(&bytes, &crl.display().to_string())?;
+            println!("Imported CRL of {issuer}");
+        }
+        TrustCommand::Check {
+            cert,
+            untrusted,
+            email,
+            at,
+            usage,
+            json,
+        } => {
+            let leaf = first_cert(cert)?;
+            let chain = match untrusted {
+                Some(p) => read_certs_file(p)?,
+                None => Vec::new(),
+            };
+            let at = match at {
+                Some(s) => Some(
+                    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                        .map_err(|e| anyhow!("--at '{s}': not an RFC 3339 time such as 2026-01-31T12:00:00Z ({e})"))?
+                        .unix_timestamp(),
+                ),
+                None => None,
+            };
+            let usage = usage.map(|u| match u {
+                UsageArg::Signing => Usage::Signing,
+                UsageArg::Encryption => Usage::Encryption,
+            });
+            let verdict = dir.check_trust(&leaf, &chain, email.as_deref(), at, usage)?;
+            output::trust_check(&leaf, &verdict, *json)?;
+            return Ok(if verdict.is_ok() { 0 } else { EXIT_NOT_TRUSTED });
+        }
+    }
+    Ok(0)
+}
+
+fn first_cert(path: &Path) -> Result<Cert> {
+    Ok(read_certs_file(path)?.remove(0))
+}
+
+/// Reads an unencrypted PKCS #8 private key (PEM "PRIVATE KEY" or DER).
+fn read_private_key(path: &Path) -> Result<PrivateKey> {
+    let bytes = zeroize::Zeroizing::new(
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+    );
+    let der = if crate::pki::cert::looks_like_pem(&bytes) {
+        let blocks = pem_blocks(&bytes);
+        match blocks.into_iter().find(|(l, _)| l == "PRIVATE KEY") {
+            Some((_, d)) => zeroize::Zeroizing::new(d),
+            None => bail!(
+                "{}: no 'BEGIN PRIVATE KEY' block (convert with `openssl pkcs8 -topk8 -nocrypt -in KEY`)",
+                path.display()
+            ),
+        }
+    } else {
+        zeroize::Zeroizing::new(bytes.to_vec())
+    };
+    PrivateKey::from_pkcs8_der(&der).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Reads a password from a file (first line) or the terminal; never from an argument.
+fn read_password(file: Option<&Path>, prompt: &str) -> Result<zeroize::Zeroizing<String>> {
+    if let Some(f) = file {
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("reading password file {}", f.display()))?,
+        );
+        return Ok(zeroize::Zeroizing::new(
+            text.lines().next().unwrap_or("").to_string(),
+        ));
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        bail!("no terminal to ask for the password on: pass --password-file FILE");
+    }
+    let _ = std::io::stderr().flush();
+    Ok(zeroize::Zeroizing::new(
+        rpassword::prompt_password(prompt).context("reading the password")?,
+    ))
+}
+
+fn read_new_password(file: Option<&Path>) -> Result<zeroize::Zeroizing<String>> {
+    if file.is_some() {
+        return read_password(file, "");
+    }
+    let a = read_password(None, "New PKCS #12 password: ")?;
+    let b = read_password(None, "Repeat the password: ")?;
+    if *a != *b {
+        bail!("the two passwords differ");
+    }
+    Ok(a)
+}
+
+/// Writes a file that holds a private key: mode 0600, never over an existing file.
+fn write_private_file(path: &PathBuf, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
