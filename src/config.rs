@@ -20,7 +20,9 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/smimegw/smimegw.toml";
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read configuration file {path}: {source} (pass --config PATH or set SMIMEGW_CONFIG)")]
+    #[error(
+        "cannot read configuration file {path}: {source} (pass --config PATH or set SMIMEGW_CONFIG)"
+    )]
     Read {
         /// The file.
         path: PathBuf,
@@ -362,24 +364,30 @@ mod tests {
 
     #[test]
     fn unknown_key_is_an_error_naming_it() {
-        let e = parse("data_dir = \"/x\"\ninternal_domains = [\"a.test\"]\n[relay]\nnext_hopp = \"x:1\"\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            "data_dir = \"/x\"\ninternal_domains = [\"a.test\"]\n[relay]\nnext_hopp = \"x:1\"\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("next_hopp"), "{e}");
         assert!(e.contains("test.toml"), "{e}");
     }
 
     #[test]
     fn bad_enum_value_names_the_key() {
-        let e = parse("data_dir = \"/x\"\ninternal_domains = [\"a.test\"]\n[policy]\nencrypt = \"always\"\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            "data_dir = \"/x\"\ninternal_domains = [\"a.test\"]\n[policy]\nencrypt = \"always\"\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("encrypt") && e.contains("always"), "{e}");
     }
 
     #[test]
     fn missing_data_dir_says_how_to_fix() {
-        let e = parse("internal_domains = [\"a.test\"]\n").unwrap_err().to_string();
+        let e = parse("internal_domains = [\"a.test\"]\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("data_dir") && e.contains("--data-dir"), "{e}");
         let c = Config::parse(
             "internal_domains = [\"a.test\"]\n",

@@ -32,7 +32,9 @@ pub enum CertError {
         reason: String,
     },
     /// The input held no certificate at all.
-    #[error("{0}: no certificate found (expected PEM 'BEGIN CERTIFICATE' blocks or one DER certificate)")]
+    #[error(
+        "{0}: no certificate found (expected PEM 'BEGIN CERTIFICATE' blocks or one DER certificate)"
+    )]
     Empty(String),
     /// The file could not be read.
     #[error("cannot read {path}: {source}")]
@@ -227,7 +229,9 @@ impl Cert {
     }
 
     /// extKeyUsage purposes, when present.
-    pub fn extended_key_usage(&self) -> Result<Option<Vec<der::asn1::ObjectIdentifier>>, CertError> {
+    pub fn extended_key_usage(
+        &self,
+    ) -> Result<Option<Vec<der::asn1::ObjectIdentifier>>, CertError> {
         Ok(self.ext::<ExtendedKeyUsage>()?.map(|(_, k)| k.0))
     }
 
@@ -408,7 +412,10 @@ pub fn parse_certs(bytes: &[u8], source_name: &str) -> Result<Vec<Cert>, CertErr
     if looks_like_pem(bytes) {
         let mut out = Vec::new();
         for (label, der) in pem_blocks(bytes) {
-            if label == "CERTIFICATE" || label == "X509 CERTIFICATE" || label == "TRUSTED CERTIFICATE" {
+            if label == "CERTIFICATE"
+                || label == "X509 CERTIFICATE"
+                || label == "TRUSTED CERTIFICATE"
+            {
                 out.push(Cert::from_der_named(&der, source_name)?);
             }
         }
@@ -434,10 +441,7 @@ pub fn read_certs_file(path: &Path) -> Result<Vec<Cert>, CertError> {
 
 /// Whether the bytes look like PEM text rather than DER.
 pub fn looks_like_pem(bytes: &[u8]) -> bool {
-    bytes
-        .windows(11)
-        .take(4096)
-        .any(|w| w == b"-----BEGIN ")
+    bytes.windows(11).take(4096).any(|w| w == b"-----BEGIN ")
 }
 
 /// Every PEM block in `bytes` (label, decoded DER), skipping text between blocks and blocks whose
@@ -448,8 +452,12 @@ pub fn pem_blocks(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut rest: &str = &text;
     while let Some(start) = rest.find("-----BEGIN ") {
         let after = &rest[start..];
-        let Some(end_rel) = after.find("-----END ") else { break };
-        let Some(close) = after[end_rel + 9..].find("-----") else { break };
+        let Some(end_rel) = after.find("-----END ") else {
+            break;
+        };
+        let Some(close) = after[end_rel + 9..].find("-----") else {
+            break;
+        };
         let block_end = end_rel + 9 + close + 5;
         let block = &after[..block_end];
         if let Ok((label, der)) = der::pem::decode_vec(block.as_bytes()) {

@@ -127,7 +127,9 @@ impl HashAlgorithm {
 
     /// Hashes `data` in one go.
     pub fn digest(self, data: &[u8]) -> Vec<u8> {
-        aws_lc_rs::digest::digest(self.aws(), data).as_ref().to_vec()
+        aws_lc_rs::digest::digest(self.aws(), data)
+            .as_ref()
+            .to_vec()
     }
 
     /// Output length in bytes.
@@ -307,7 +309,9 @@ pub enum KeyError {
     #[error("unsupported algorithm {0}")]
     UnsupportedAlgorithm(ObjectIdentifier),
     /// RSASSA-PSS parameters other than MGF1 with the same hash and salt = hash length.
-    #[error("unsupported RSASSA-PSS parameters (only MGF1 with the message hash and salt length = hash length)")]
+    #[error(
+        "unsupported RSASSA-PSS parameters (only MGF1 with the message hash and salt length = hash length)"
+    )]
     UnsupportedPssParameters,
     /// The signature algorithm does not fit the key (ECDSA with an RSA key, say).
     #[error("signature algorithm {alg} does not fit a {key} key")]
@@ -366,11 +370,9 @@ impl PrivateKey {
                 Zeroizing::new(der.as_ref().to_vec())
             }
             KeyAlgorithm::P256 | KeyAlgorithm::P384 => {
-                let doc = EcdsaKeyPair::generate_pkcs8(
-                    ec_signing_alg(algorithm),
-                    &SystemRandom::new(),
-                )
-                .map_err(|_| KeyError::Crypto("EC key generation"))?;
+                let doc =
+                    EcdsaKeyPair::generate_pkcs8(ec_signing_alg(algorithm), &SystemRandom::new())
+                        .map_err(|_| KeyError::Crypto("EC key generation"))?;
                 Zeroizing::new(doc.as_ref().to_vec())
             }
         };
@@ -472,9 +474,15 @@ impl PrivateKey {
         match (&self.inner, alg) {
             (Inner::Rsa(kp), SignatureAlgorithm::RsaPkcs1(h) | SignatureAlgorithm::RsaPss(h)) => {
                 let pad: &'static dyn sig::RsaEncoding = match (alg, h) {
-                    (SignatureAlgorithm::RsaPkcs1(_), HashAlgorithm::Sha256) => &sig::RSA_PKCS1_SHA256,
-                    (SignatureAlgorithm::RsaPkcs1(_), HashAlgorithm::Sha384) => &sig::RSA_PKCS1_SHA384,
-                    (SignatureAlgorithm::RsaPkcs1(_), HashAlgorithm::Sha512) => &sig::RSA_PKCS1_SHA512,
+                    (SignatureAlgorithm::RsaPkcs1(_), HashAlgorithm::Sha256) => {
+                        &sig::RSA_PKCS1_SHA256
+                    }
+                    (SignatureAlgorithm::RsaPkcs1(_), HashAlgorithm::Sha384) => {
+                        &sig::RSA_PKCS1_SHA384
+                    }
+                    (SignatureAlgorithm::RsaPkcs1(_), HashAlgorithm::Sha512) => {
+                        &sig::RSA_PKCS1_SHA512
+                    }
                     (SignatureAlgorithm::RsaPss(_), HashAlgorithm::Sha256) => &sig::RSA_PSS_SHA256,
                     (SignatureAlgorithm::RsaPss(_), HashAlgorithm::Sha384) => &sig::RSA_PSS_SHA384,
                     (SignatureAlgorithm::RsaPss(_), HashAlgorithm::Sha512) => &sig::RSA_PSS_SHA512,
@@ -542,7 +550,9 @@ pub fn verify_with(
         || key_oid == oid::RSASSA_PSS
     {
         match sa {
-            SignatureAlgorithm::RsaPkcs1(Sha1) => &sig::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            SignatureAlgorithm::RsaPkcs1(Sha1) => {
+                &sig::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY
+            }
             SignatureAlgorithm::RsaPkcs1(Sha256) => &sig::RSA_PKCS1_2048_8192_SHA256,
             SignatureAlgorithm::RsaPkcs1(Sha384) => &sig::RSA_PKCS1_2048_8192_SHA384,
             SignatureAlgorithm::RsaPkcs1(Sha512) => &sig::RSA_PKCS1_2048_8192_SHA512,
@@ -609,7 +619,11 @@ mod tests {
 
     #[test]
     fn sign_and_verify_every_key_type() {
-        for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::P256, KeyAlgorithm::P384] {
+        for alg in [
+            KeyAlgorithm::Rsa2048,
+            KeyAlgorithm::P256,
+            KeyAlgorithm::P384,
+        ] {
             let k = PrivateKey::generate(alg).unwrap();
             let sa = k.default_signature();
             let s = k.sign(sa, b"hello").unwrap();
@@ -632,7 +646,10 @@ mod tests {
         let sa = SignatureAlgorithm::RsaPss(HashAlgorithm::Sha384);
         let s = k.sign(sa, b"x").unwrap();
         let id = sa.to_algorithm_identifier();
-        assert_eq!(SignatureAlgorithm::from_algorithm_identifier(&id).unwrap(), sa);
+        assert_eq!(
+            SignatureAlgorithm::from_algorithm_identifier(&id).unwrap(),
+            sa
+        );
         verify_signature(&k.spki(), &id, b"x", &s).unwrap();
     }
 

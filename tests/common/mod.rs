@@ -1,0 +1,180 @@
+//! Shared helpers for the integration tests: a scratch directory with a config, the smimegw
+//! binary, and the independent peers (openssl, gpgsm, NSS) that judge what we produce.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Panics (never skips) when a peer tool is missing: the suite's verdicts depend on it.
+pub fn require(tool: &str, package: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "the test peer `{tool}` is missing: install the Debian package `{package}` (scripts/test does this)"
+    );
+}
+
+/// A scratch gateway: temp dir, config file, data dir.
+pub struct Gw {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Gw {
+    /// A config with only data_dir and internal_domains (the minimal config must work).
+    pub fn new() -> Self {
+        Self::with_config("")
+    }
+
+    /// Same, with extra TOML appended.
+    pub fn with_config(extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("smimegw.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = \"{}\"\ninternal_domains = [\"acme.test\"]\n{extra}",
+                dir.path().join("data").display()
+            ),
+        )
+        .expect("write config");
+        Self { dir, config }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Runs smimegw with this config; returns the output whatever the status.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_stdin(args, None)
+    }
+
+    pub fn run_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smimegw"));
+        cmd.arg("--config").arg(&self.config).args(args);
+        cmd.env_remove("SMIMEGW_DATA_DIR")
+            .env_remove("SMIMEGW_CONFIG");
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn smimegw");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(input).unwrap();
+        }
+        child.wait_with_output().expect("wait smimegw")
+    }
+
+    /// Runs smimegw and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "smimegw {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Runs smimegw, asserts it failed with `code`, returns stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let o = self.run(args);
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "smimegw {args:?} should exit {code}:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    /// `ca init` with a fast key, and the CA certificate written to ca.pem.
+    pub fn init_ca(&self) -> PathBuf {
+        self.ok(&["ca", "init", "--name", "Acme Test Root", "--key", "p256"]);
+        let pem = self.ok(&["ca", "show", "--pem"]);
+        let p = self.path("ca.pem");
+        std::fs::write(&p, pem).unwrap();
+        p
+    }
+
+    /// Writes a user's certificate to a file and returns its path.
+    pub fn cert_file(&self, email: &str, role: &str) -> PathBuf {
+        let pem = self.ok(&["user", "cert", email, "--role", role]);
+        let p = self.path(&format!("{email}-{role}.pem"));
+        std::fs::write(&p, pem).unwrap();
+        p
+    }
+
+    /// A snapshot of everything an admin can see, to prove a failed command changed nothing.
+    pub fn snapshot(&self) -> String {
+        let users = self.run(&["user", "list", "--json"]);
+        let reqs = self.run(&["request", "list", "--all", "--json"]);
+        let trust = self.run(&["trust", "list", "--json"]);
+        let audit = self.run(&["audit", "--json"]);
+        [users, reqs, trust, audit]
+            .iter()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n--\n")
+    }
+}
+
+/// Runs openssl in `dir`; returns (success, stdout+stderr).
+pub fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
+    require("openssl", "openssl");
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl");
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+/// Runs openssl and asserts success.
+pub fn openssl_ok(dir: &Path, args: &[&str]) -> String {
+    let (ok, out) = openssl(dir, args);
+    assert!(ok, "openssl {args:?} failed:\n{out}");
+    out
+}
+
+/// Runs a shell command in `dir` and asserts success.
+pub fn sh_ok(dir: &Path, script: &str) -> String {
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sh");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "`{script}` failed:\n{out}");
+    out
+}

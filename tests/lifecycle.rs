@@ -1,0 +1,606 @@
+//! Certificate lifecycle through the CLI, judged by OpenSSL: what we issue must verify with
+//! `openssl verify -purpose smimesign|smimeencrypt`, carry exactly the intended key usages, and
+//! disappear from trust once revoked (`-crl_check`).
+
+mod common;
+
+use common::{Gw, openssl, openssl_ok, sh_ok};
+
+fn ext_text(gw: &Gw, cert: &std::path::Path) -> String {
+    openssl_ok(
+        gw.dir.path(),
+        &[
+            "x509",
+            "-in",
+            cert.to_str().unwrap(),
+            "-noout",
+            "-ext",
+            "keyUsage,extendedKeyUsage,subjectAltName,basicConstraints",
+        ],
+    )
+}
+
+fn verify(gw: &Gw, ca: &std::path::Path, cert: &std::path::Path, purpose: &str) -> (bool, String) {
+    openssl(
+        gw.dir.path(),
+        &[
+            "verify",
+            "-CAfile",
+            ca.to_str().unwrap(),
+            "-purpose",
+            purpose,
+            cert.to_str().unwrap(),
+        ],
+    )
+}
+
+#[test]
+fn dual_rsa_certificates_pass_openssl_with_exact_usages() {
+    let gw = Gw::new();
+    let ca = gw.init_ca();
+    let out = gw.ok(&[
+        "user",
+        "enroll",
+        "alice@acme.test",
+        "--name",
+        "Alice Example",
+        "--key",
+        "rsa2048",
+    ]);
+    assert!(out.contains("alice@acme.test"), "{out}");
+
+    let sign = gw.cert_file("alice@acme.test", "signing");
+    let enc = gw.cert_file("alice@acme.test", "encryption");
+
+    let (ok, msg) = verify(&gw, &ca, &sign, "smimesign");
+    assert!(ok, "signing certificate must pass smimesign: {msg}");
+    let (ok, msg) = verify(&gw, &ca, &enc, "smimeencrypt");
+    assert!(ok, "encryption certificate must pass smimeencrypt: {msg}");
+    // Dual certificates are not interchangeable.
+    let (ok, _) = verify(&gw, &ca, &sign, "smimeencrypt");
+    assert!(
+        !ok,
+        "a signing certificate must not be usable for encryption"
+    );
+    let (ok, _) = verify(&gw, &ca, &enc, "smimesign");
+    assert!(
+        !ok,
+        "an encryption certificate must not be usable for signing"
+    );
+
+    let s = ext_text(&gw, &sign);
+    assert!(
+        s.contains("critical") && s.contains("Digital Signature, Non Repudiation\n"),
+        "{s}"
+    );
+    assert!(
+        s.contains("E-mail Protection") && s.contains("email:alice@acme.test"),
+        "{s}"
+    );
+    assert!(s.contains("CA:FALSE"), "{s}");
+    let e = ext_text(&gw, &enc);
+    assert!(
+        e.contains("Key Encipherment\n") && !e.contains("Digital Signature"),
+        "{e}"
+    );
+    assert!(
+        e.contains("E-mail Protection") && e.contains("email:alice@acme.test"),
+        "{e}"
+    );
+
+    // Serial: 16 random bytes, positive.
+    let serial = openssl_ok(
+        gw.dir.path(),
+        &["x509", "-in", sign.to_str().unwrap(), "-noout", "-serial"],
+    );
+    let hex = serial.trim().trim_start_matches("serial=");
+    assert!(hex.len() >= 30 && hex.len() <= 32, "serial {hex}");
+
+    // --chain adds the CA.
+    let chain = gw.ok(&[
+        "user",
+        "cert",
+        "alice@acme.test",
+        "--role",
+        "signing",
+        "--chain",
+    ]);
+    assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2);
+}
+
+#[test]
+fn ec_encryption_certificate_uses_key_agreement_and_single_has_both() {
+    let gw = Gw::new();
+    let ca = gw.init_ca();
+    gw.ok(&[
+        "user",
+        "enroll",
+        "bea@acme.test",
+        "--name",
+        "Bea",
+        "--key",
+        "p256",
+    ]);
+    let enc = gw.cert_file("bea@acme.test", "encryption");
+    let e = ext_text(&gw, &enc);
+    assert!(
+        e.contains("Key Agreement") && !e.contains("Key Encipherment"),
+        "{e}"
+    );
+    let (ok, msg) = verify(
+        &gw,
+        &ca,
+        &gw.cert_file("bea@acme.test", "signing"),
+        "smimesign",
+    );
+    assert!(ok, "{msg}");
+
+    gw.ok(&[
+        "user",
+        "enroll",
+        "sam@acme.test",
+        "--name",
+        "Sam",
+        "--single",
+    ]);
+    let both = gw.cert_file("sam@acme.test", "signing");
+    let s = ext_text(&gw, &both);
+    assert!(
+        s.contains("Digital Signature, Non Repudiation, Key Encipherment"),
+        "{s}"
+    );
+    assert!(verify(&gw, &ca, &both, "smimesign").0 && verify(&gw, &ca, &both, "smimeencrypt").0);
+    // The single certificate is the encryption certificate too.
+    assert_eq!(
+        std::fs::read(&both).unwrap(),
+        std::fs::read(gw.cert_file("sam@acme.test", "encryption")).unwrap()
+    );
+}
+
+#[test]
+fn revocation_reaches_the_crl_and_openssl_rejects_the_certificate() {
+    let gw = Gw::new();
+    let ca = gw.init_ca();
+    gw.ok(&[
+        "user",
+        "enroll",
+        "carol@acme.test",
+        "--name",
+        "Carol",
+        "--key",
+        "p256",
+    ]);
+    gw.ok(&[
+        "user",
+        "enroll",
+        "dave@acme.test",
+        "--name",
+        "Dave",
+        "--key",
+        "p256",
+    ]);
+    let carol = gw.cert_file("carol@acme.test", "signing");
+    let dave = gw.cert_file("dave@acme.test", "signing");
+    gw.ok(&[
+        "user",
+        "revoke",
+        "carol@acme.test",
+        "--reason",
+        "keyCompromise",
+    ]);
+    let crl = gw.path("ca.crl");
+    gw.ok(&["ca", "crl", "--out", crl.to_str().unwrap()]);
+
+    let text = openssl_ok(
+        gw.dir.path(),
+        &["crl", "-in", crl.to_str().unwrap(), "-noout", "-text"],
+    );
+    assert!(text.contains("Key Compromise"), "{text}");
+    assert!(text.contains("Next Update"), "{text}");
+    openssl_ok(
+        gw.dir.path(),
+        &[
+            "crl",
+            "-in",
+            crl.to_str().unwrap(),
+            "-noout",
+            "-CAfile",
+            ca.to_str().unwrap(),
+        ],
+    );
+
+    let check = |cert: &std::path::Path| {
+        openssl(
+            gw.dir.path(),
+            &[
+                "verify",
+                "-crl_check",
+                "-CAfile",
+                ca.to_str().unwrap(),
+                "-CRLfile",
+                crl.to_str().unwrap(),
+                "-purpose",
+                "smimesign",
+                cert.to_str().unwrap(),
+            ],
+        )
+    };
+    let (ok, msg) = check(&carol);
+    assert!(
+        !ok && msg.contains("revoked"),
+        "revoked certificate must fail: {msg}"
+    );
+    let (ok, msg) = check(&dave);
+    assert!(ok, "unrevoked certificate must pass: {msg}");
+
+    // Our own path validation agrees.
+    let o = gw.run(&[
+        "trust",
+        "check",
+        carol.to_str().unwrap(),
+        "--usage",
+        "signing",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("revoked"));
+    gw.ok(&[
+        "trust",
+        "check",
+        dave.to_str().unwrap(),
+        "--usage",
+        "signing",
+        "--email",
+        "dave@acme.test",
+    ]);
+}
+
+#[test]
+fn renewal_keeps_old_encryption_keys_and_rekey_changes_keys() {
+    let gw = Gw::new();
+    gw.init_ca();
+    gw.ok(&[
+        "user",
+        "enroll",
+        "erin@acme.test",
+        "--name",
+        "Erin",
+        "--key",
+        "p256",
+    ]);
+    let d = gw.dir.path();
+    let pubkey = |pem: &str| {
+        std::fs::write(d.join("probe.pem"), pem).unwrap();
+        openssl_ok(d, &["x509", "-in", "probe.pem", "-noout", "-pubkey"])
+    };
+    let before = gw.ok(&["user", "cert", "erin@acme.test", "--role", "encryption"]);
+    let k0 = pubkey(&before);
+    gw.ok(&["user", "renew", "erin@acme.test"]);
+    let renewed = gw.ok(&["user", "cert", "erin@acme.test", "--role", "encryption"]);
+    assert!(before != renewed, "renewal issues a new certificate");
+    assert_eq!(k0, pubkey(&renewed), "plain renewal keeps the key");
+    gw.ok(&["user", "renew", "erin@acme.test", "--rekey"]);
+    let rekeyed = gw.ok(&["user", "cert", "erin@acme.test", "--role", "encryption"]);
+    assert_ne!(k0, pubkey(&rekeyed), "--rekey makes a new key");
+
+    let show = gw.ok(&["user", "show", "erin@acme.test", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&show).unwrap();
+    let certs = v["certificates"].as_array().unwrap();
+    assert_eq!(certs.len(), 6);
+    assert_eq!(certs.iter().filter(|c| c["state"] == "current").count(), 2);
+    // Superseded encryption certificates keep their keys (old mail stays readable).
+    assert!(
+        certs
+            .iter()
+            .filter(|c| c["role"] == "encryption")
+            .all(|c| c["key_held"] == true)
+    );
+}
+
+#[test]
+fn request_flow_with_an_openssl_csr() {
+    let gw = Gw::new();
+    let ca = gw.init_ca();
+    let d = gw.dir.path();
+    openssl_ok(
+        d,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "frank.key",
+        ],
+    );
+    openssl_ok(
+        d,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "frank.key",
+            "-subj",
+            "/CN=Frank User",
+            "-addext",
+            "subjectAltName=email:frank@acme.test",
+            "-out",
+            "frank.csr",
+        ],
+    );
+    let out = gw.ok(&[
+        "request",
+        "submit",
+        "--csr",
+        d.join("frank.csr").to_str().unwrap(),
+        "--role",
+        "signing",
+    ]);
+    let id = out.lines().last().unwrap().trim().to_string();
+    assert_eq!(
+        id.len(),
+        16,
+        "the request id is alone on the last line: {out}"
+    );
+
+    let list = gw.ok(&["request", "list", "--json"]);
+    assert!(list.contains(&id) && list.contains("pending"), "{list}");
+
+    let o = gw.run(&[
+        "request",
+        "pickup",
+        &id,
+        "--out",
+        d.join("x.pem").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "pickup before approval must fail");
+
+    gw.ok(&["request", "approve", &id]);
+    let before = gw.snapshot();
+    let err = gw.fails(&["request", "approve", &id], 2);
+    assert!(err.contains("already approved"), "{err}");
+    assert_eq!(before, gw.snapshot(), "a second approval changes nothing");
+
+    gw.ok(&[
+        "request",
+        "pickup",
+        &id,
+        "--out",
+        d.join("frank.pem").to_str().unwrap(),
+    ]);
+    let pem = std::fs::read_to_string(d.join("frank.pem")).unwrap();
+    assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 2);
+    openssl_ok(d, &["x509", "-in", "frank.pem", "-out", "frank-leaf.pem"]);
+    let (ok, msg) = openssl(
+        d,
+        &[
+            "verify",
+            "-CAfile",
+            ca.to_str().unwrap(),
+            "-purpose",
+            "smimesign",
+            "frank-leaf.pem",
+        ],
+    );
+    assert!(ok, "{msg}");
+    // The certificate certifies the requester's key.
+    assert_eq!(
+        sh_ok(d, "openssl pkey -in frank.key -pubout"),
+        sh_ok(d, "openssl x509 -in frank-leaf.pem -noout -pubkey")
+    );
+    // The record says the gateway does not hold the key.
+    let show = gw.ok(&["user", "show", "frank@acme.test", "--json"]);
+    assert!(show.contains("\"key_held\": false"), "{show}");
+
+    // Deny.
+    openssl_ok(
+        d,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "frank.key",
+            "-subj",
+            "/CN=Frank",
+            "-addext",
+            "subjectAltName=email:frank@acme.test",
+            "-out",
+            "frank2.csr",
+        ],
+    );
+    let out = gw.ok(&[
+        "request",
+        "submit",
+        "--csr",
+        d.join("frank2.csr").to_str().unwrap(),
+    ]);
+    let id2 = out.lines().last().unwrap().trim().to_string();
+    gw.ok(&["request", "deny", &id2, "--reason", "duplicate"]);
+    let err = gw.fails(&["request", "approve", &id2], 2);
+    assert!(err.contains("denied") && err.contains("duplicate"), "{err}");
+}
+
+#[test]
+fn bad_requests_are_refused_and_change_nothing() {
+    let gw = Gw::new();
+    gw.init_ca();
+    let d = gw.dir.path();
+    openssl_ok(
+        d,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "k.key",
+        ],
+    );
+    openssl_ok(
+        d,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "k.key",
+            "-subj",
+            "/CN=Mallory",
+            "-addext",
+            "subjectAltName=email:mallory@evil.test",
+            "-out",
+            "ext.csr",
+        ],
+    );
+    openssl_ok(
+        d,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "k.key",
+            "-subj",
+            "/CN=Nobody",
+            "-out",
+            "noemail.csr",
+        ],
+    );
+    openssl_ok(
+        d,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "k.key",
+            "-subj",
+            "/CN=Ok",
+            "-addext",
+            "subjectAltName=email:ok@acme.test",
+            "-outform",
+            "DER",
+            "-out",
+            "ok.der",
+        ],
+    );
+    // Flip a byte inside the signed part: the proof of possession no longer verifies.
+    let mut der = std::fs::read(d.join("ok.der")).unwrap();
+    let i = der.len() / 3;
+    der[i] ^= 0x01;
+    std::fs::write(d.join("tampered.der"), &der).unwrap();
+    std::fs::write(
+        d.join("garbage.csr"),
+        b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+    )
+    .unwrap();
+    let ok_der = std::fs::read(d.join("ok.der")).unwrap();
+    std::fs::write(d.join("truncated.der"), &ok_der[..ok_der.len() / 2]).unwrap();
+
+    let before = gw.snapshot();
+    for (file, needle) in [
+        ("ext.csr", "not in an internal domain"),
+        ("noemail.csr", "names no e-mail address"),
+        ("tampered.der", ""),
+        ("garbage.csr", "not a valid PKCS #10"),
+        ("truncated.der", "not a valid PKCS #10"),
+        ("missing.csr", "missing.csr"),
+    ] {
+        let err = gw.fails(
+            &["request", "submit", "--csr", d.join(file).to_str().unwrap()],
+            2,
+        );
+        assert!(err.contains(needle), "{file}: {err}");
+        assert!(err.contains(file), "the error names the file {file}: {err}");
+    }
+    assert_eq!(before, gw.snapshot());
+
+    // Enrolment errors.
+    let err = gw.fails(&["user", "enroll", "x@evil.test", "--name", "X"], 2);
+    assert!(
+        err.contains("not in an internal domain") && err.contains("internal_domains"),
+        "{err}"
+    );
+    gw.ok(&[
+        "user",
+        "enroll",
+        "g@acme.test",
+        "--name",
+        "G",
+        "--key",
+        "p256",
+    ]);
+    let before = gw.snapshot();
+    let err = gw.fails(&["user", "enroll", "g@acme.test", "--name", "G"], 2);
+    assert!(err.contains("already exists"), "{err}");
+    let err = gw.fails(&["user", "enroll", "not-an-address", "--name", "G"], 2);
+    assert!(err.contains("not an e-mail address"), "{err}");
+    assert_eq!(before, gw.snapshot());
+
+    // Garbage certificates.
+    std::fs::write(
+        d.join("junk.pem"),
+        b"-----BEGIN CERTIFICATE-----\nnot base64 at all!!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("empty.pem"), b"").unwrap();
+    let ca_der = openssl_ok(
+        d,
+        &["x509", "-in", "ca.pem", "-outform", "DER", "-out", "ca.der"],
+    );
+    let _ = ca_der;
+    let full = std::fs::read(d.join("ca.der")).unwrap();
+    std::fs::write(d.join("trunc.der"), &full[..full.len() - 10]).unwrap();
+    for file in ["junk.pem", "empty.pem", "trunc.der"] {
+        let err = gw.fails(&["trust", "add-root", d.join(file).to_str().unwrap()], 2);
+        assert!(err.contains(file), "{err}");
+    }
+    assert_eq!(before, gw.snapshot());
+}
+
+#[test]
+fn every_command_has_help() {
+    let gw = Gw::new();
+    for cmd in [
+        vec!["--help"],
+        vec!["ca", "--help"],
+        vec!["ca", "init", "--help"],
+        vec!["ca", "import", "--help"],
+        vec!["ca", "show", "--help"],
+        vec!["ca", "crl", "--help"],
+        vec!["user", "--help"],
+        vec!["user", "enroll", "--help"],
+        vec!["user", "import", "--help"],
+        vec!["user", "export", "--help"],
+        vec!["user", "show", "--help"],
+        vec!["user", "list", "--help"],
+        vec!["user", "cert", "--help"],
+        vec!["user", "renew", "--help"],
+        vec!["user", "revoke", "--help"],
+        vec!["request", "--help"],
+        vec!["request", "submit", "--help"],
+        vec!["request", "approve", "--help"],
+        vec!["request", "deny", "--help"],
+        vec!["request", "pickup", "--help"],
+        vec!["request", "list", "--help"],
+        vec!["trust", "--help"],
+        vec!["trust", "add-root", "--help"],
+        vec!["trust", "cross-certify", "--help"],
+        vec!["trust", "list", "--help"],
+        vec!["trust", "remove", "--help"],
+        vec!["trust", "import-crl", "--help"],
+        vec!["trust", "check", "--help"],
+        vec!["serve", "--help"],
+        vec!["audit", "--help"],
+    ] {
+        let out = gw.ok(&cmd);
+        assert!(out.contains("Usage:"), "{cmd:?}: {out}");
+    }
+    // Misuse: non-zero with a message.
+    let o = gw.run(&["user", "enroll"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("EMAIL"));
+}

@@ -1,0 +1,329 @@
+//! Trust in the Domino model, judged by `openssl verify`: a foreign CA cross-certified by our
+//! root (optionally only for some domains), a foreign root added as an anchor, removal, and a
+//! foreign CRL imported into the directory.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Gw, openssl, openssl_ok, sh_ok};
+
+/// A foreign CA made with openssl, and leaves it issues.
+fn foreign_ca(d: &Path) {
+    openssl_ok(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "f.key",
+            "-out",
+            "f.pem",
+            "-days",
+            "365",
+            "-subj",
+            "/O=Partner/CN=Partner Root",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    std::fs::write(
+        d.join("ca.cnf"),
+        "[ca]\ndefault_ca = f\n[f]\ndatabase = index.txt\nnew_certs_dir = .\ncertificate = f.pem\nprivate_key = f.key\n\
+         serial = serial.txt\ndefault_md = sha256\ndefault_days = 30\ndefault_crl_days = 7\npolicy = any\n\
+         [any]\ncommonName = supplied\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("index.txt"), "").unwrap();
+    std::fs::write(d.join("serial.txt"), "1000\n").unwrap();
+}
+
+fn foreign_leaf(d: &Path, name: &str, email: &str) -> String {
+    openssl_ok(
+        d,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={name}"),
+        ],
+    );
+    std::fs::write(
+        d.join(format!("{name}.ext")),
+        format!(
+            "keyUsage=critical,digitalSignature,nonRepudiation\nextendedKeyUsage=emailProtection\nsubjectAltName=email:{email}\nbasicConstraints=CA:FALSE\n"
+        ),
+    )
+    .unwrap();
+    openssl_ok(
+        d,
+        &[
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-in",
+            &format!("{name}.csr"),
+            "-out",
+            &format!("{name}.pem"),
+            "-extfile",
+            &format!("{name}.ext"),
+            "-notext",
+        ],
+    );
+    d.join(format!("{name}.pem")).to_str().unwrap().to_string()
+}
+
+fn check(gw: &Gw, cert: &str, email: &str) -> (i32, String) {
+    let o = gw.run(&[
+        "trust", "check", cert, "--usage", "signing", "--email", email, "--json",
+    ]);
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+fn openssl_verdict(d: &Path, ca: &Path, untrusted: Option<&str>, cert: &str) -> bool {
+    let mut args = vec![
+        "verify",
+        "-CAfile",
+        ca.to_str().unwrap(),
+        "-purpose",
+        "smimesign",
+    ];
+    if let Some(u) = untrusted {
+        args.extend(["-untrusted", u]);
+    }
+    args.push(cert);
+    openssl(d, &args).0
+}
+
+#[test]
+fn cross_certificate_with_domain_constraint_agrees_with_openssl() {
+    let gw = Gw::new();
+    let ca = gw.init_ca();
+    let d = gw.dir.path();
+    foreign_ca(d);
+    let bob = foreign_leaf(d, "bob", "bob@partner.test");
+    let eve = foreign_leaf(d, "eve", "eve@evil.test");
+
+    // Before: nobody trusts the partner.
+    let (code, out) = check(&gw, &bob, "bob@partner.test");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("\"code\""), "{out}");
+    assert!(!openssl_verdict(d, &ca, None, &bob));
+
+    let out = gw.ok(&[
+        "trust",
+        "cross-certify",
+        d.join("f.pem").to_str().unwrap(),
+        "--permit-domain",
+        "partner.test",
+        "--out",
+        d.join("cross.pem").to_str().unwrap(),
+    ]);
+    assert!(out.contains("partner.test"), "{out}");
+    let cross = d.join("cross.pem");
+    let text = openssl_ok(d, &["x509", "-in", "cross.pem", "-noout", "-text"]);
+    assert!(
+        text.contains("Name Constraints") && text.contains("email:partner.test"),
+        "{text}"
+    );
+
+    // bob@partner.test: trusted through our root, by us and by openssl.
+    let (code, out) = check(&gw, &bob, "bob@partner.test");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("own CA"), "{out}");
+    assert!(openssl_verdict(d, &ca, Some(cross.to_str().unwrap()), &bob));
+    // eve@evil.test, same issuer, outside the permitted domain: both refuse.
+    let (code, out) = check(&gw, &eve, "eve@evil.test");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("name-constraints"), "{out}");
+    assert!(!openssl_verdict(
+        d,
+        &ca,
+        Some(cross.to_str().unwrap()),
+        &eve
+    ));
+    // Address mismatch is its own verdict.
+    let (code, out) = check(&gw, &bob, "alice@partner.test");
+    assert_eq!(code, 1);
+    assert!(out.contains("address-mismatch"), "{out}");
+
+    // Listing and removal.
+    let list: serde_json::Value =
+        serde_json::from_str(&gw.ok(&["trust", "list", "--json"])).unwrap();
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(list[0]["kind"], "cross-certified");
+    assert_eq!(list[0]["permitted_domains"][0], "partner.test");
+    let err = gw.fails(
+        &["trust", "cross-certify", d.join("f.pem").to_str().unwrap()],
+        2,
+    );
+    assert!(err.contains("already trusted"), "{err}");
+    gw.ok(&["trust", "remove", &id]);
+    assert_eq!(check(&gw, &bob, "bob@partner.test").0, 1);
+    // The removed cross-certificate is on our CRL now.
+    gw.ok(&["ca", "crl", "--out", d.join("own.crl").to_str().unwrap()]);
+    let serial = openssl_ok(d, &["x509", "-in", "cross.pem", "-noout", "-serial"]);
+    let serial = serial.trim().trim_start_matches("serial=").to_string();
+    let crl = openssl_ok(d, &["crl", "-in", "own.crl", "-noout", "-text"]);
+    assert!(
+        crl.to_uppercase().contains(&serial.to_uppercase()),
+        "{serial} in {crl}"
+    );
+}
+
+#[test]
+fn added_root_and_imported_crl() {
+    let gw = Gw::new();
+    gw.init_ca();
+    let d = gw.dir.path();
+    foreign_ca(d);
+    let bob = foreign_leaf(d, "bob", "bob@partner.test");
+    let eve = foreign_leaf(d, "eve", "eve@evil.test");
+    gw.ok(&["trust", "add-root", d.join("f.pem").to_str().unwrap()]);
+    let (code, out) = check(&gw, &bob, "bob@partner.test");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("trusted root"), "{out}");
+    assert_eq!(
+        check(&gw, &eve, "eve@evil.test").0,
+        0,
+        "a plain root has no domain limit"
+    );
+
+    // The partner revokes bob and publishes a CRL; we import it.
+    openssl_ok(
+        d,
+        &[
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-revoke",
+            "bob.pem",
+            "-crl_reason",
+            "keyCompromise",
+        ],
+    );
+    openssl_ok(
+        d,
+        &[
+            "ca", "-batch", "-config", "ca.cnf", "-gencrl", "-out", "f.crl",
+        ],
+    );
+    gw.ok(&["trust", "import-crl", d.join("f.crl").to_str().unwrap()]);
+    let (code, out) = check(&gw, &bob, "bob@partner.test");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("revoked"), "{out}");
+    assert_eq!(check(&gw, &eve, "eve@evil.test").0, 0);
+    let (ok, msg) = openssl(
+        d,
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "f.pem",
+            "-CRLfile",
+            "f.crl",
+            "-purpose",
+            "smimesign",
+            &bob,
+        ],
+    );
+    assert!(!ok && msg.contains("revoked"), "{msg}");
+
+    // A CRL from an unknown CA is refused.
+    sh_ok(
+        d,
+        "mkdir other && cd other && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout o.key -out o.pem -days 5 -subj /CN=Other -addext basicConstraints=critical,CA:TRUE",
+    );
+    std::fs::write(
+        d.join("other/ca.cnf"),
+        "[ca]\ndefault_ca = f\n[f]\ndatabase = index.txt\nnew_certs_dir = .\ncertificate = o.pem\nprivate_key = o.key\nserial = s.txt\ndefault_md = sha256\ndefault_crl_days = 7\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("other/index.txt"), "").unwrap();
+    openssl_ok(
+        &d.join("other"),
+        &[
+            "ca", "-batch", "-config", "ca.cnf", "-gencrl", "-out", "o.crl",
+        ],
+    );
+    let err = gw.fails(
+        &[
+            "trust",
+            "import-crl",
+            d.join("other/o.crl").to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(
+        err.contains("o.crl") && err.contains("not a CA this directory knows"),
+        "{err}"
+    );
+
+    // A leaf is not a root.
+    let err = gw.fails(&["trust", "add-root", &bob], 2);
+    assert!(err.contains("not a CA certificate"), "{err}");
+}
+
+#[test]
+fn trust_check_time_and_input_errors() {
+    let gw = Gw::new();
+    gw.init_ca();
+    gw.ok(&[
+        "user",
+        "enroll",
+        "al@acme.test",
+        "--name",
+        "Al",
+        "--key",
+        "p256",
+        "--days",
+        "10",
+    ]);
+    let cert = gw.cert_file("al@acme.test", "signing");
+    let c = cert.to_str().unwrap();
+    gw.ok(&["trust", "check", c, "--usage", "signing"]);
+    let o = gw.run(&["trust", "check", c, "--at", "2000-01-01T00:00:00Z"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("not yet valid")
+            || String::from_utf8_lossy(&o.stdout).contains("not-yet-valid")
+    );
+    let later = time::OffsetDateTime::now_utc() + time::Duration::days(40);
+    let later = later
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let o = gw.run(&["trust", "check", c, "--at", &later]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("expired"));
+    let o = gw.run(&["trust", "check", c, "--usage", "encryption"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a signing certificate is not for encryption"
+    );
+    let err = gw.fails(&["trust", "check", c, "--at", "yesterday"], 2);
+    assert!(err.contains("RFC 3339"), "{err}");
+    let err = gw.fails(&["trust", "check", "/nonexistent.pem"], 2);
+    assert!(err.contains("/nonexistent.pem"), "{err}");
+}
