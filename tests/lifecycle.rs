@@ -604,3 +604,249 @@ fn every_command_has_help() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("EMAIL"));
 }
+
+#[test]
+fn subordinate_ca_imported_from_openssl_issues_verifiable_certificates() {
+    let d0 = tempfile::tempdir().unwrap();
+    let d = d0.path();
+    // A third-party root and the intermediate it issues for us.
+    openssl_ok(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "root.key",
+            "-out",
+            "root.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=Third Party Root",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    openssl_ok(
+        d,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "sub.key",
+        ],
+    );
+    openssl_ok(
+        d,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "sub.key",
+            "-subj",
+            "/CN=Acme Sub CA",
+            "-out",
+            "sub.csr",
+        ],
+    );
+    std::fs::write(d.join("sub.ext"), "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n").unwrap();
+    openssl_ok(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "sub.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-days",
+            "20",
+            "-extfile",
+            "sub.ext",
+            "-out",
+            "sub.pem",
+        ],
+    );
+    sh_ok(d, "cat sub.pem root.pem > sub-chain.pem");
+    openssl_ok(
+        d,
+        &[
+            "pkcs12",
+            "-export",
+            "-in",
+            "sub.pem",
+            "-inkey",
+            "sub.key",
+            "-certfile",
+            "root.pem",
+            "-passout",
+            "pass:pw",
+            "-out",
+            "sub.p12",
+        ],
+    );
+    std::fs::write(d.join("pw.txt"), "pw\n").unwrap();
+
+    for how in ["pem", "p12"] {
+        let gw = Gw::new();
+        let args: Vec<String> = if how == "pem" {
+            vec![
+                "ca".into(),
+                "import".into(),
+                "--cert".into(),
+                d.join("sub-chain.pem").display().to_string(),
+                "--key".into(),
+                d.join("sub.key").display().to_string(),
+            ]
+        } else {
+            vec![
+                "ca".into(),
+                "import".into(),
+                "--p12".into(),
+                d.join("sub.p12").display().to_string(),
+                "--password-file".into(),
+                d.join("pw.txt").display().to_string(),
+            ]
+        };
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = gw.ok(&refs);
+        assert!(out.contains("Acme Sub CA"), "{out}");
+        let pem = gw.ok(&["ca", "show", "--pem"]);
+        assert_eq!(
+            pem.matches("BEGIN CERTIFICATE").count(),
+            2,
+            "{how}: CA and its chain"
+        );
+        gw.ok(&[
+            "user",
+            "enroll",
+            "ivy@acme.test",
+            "--name",
+            "Ivy",
+            "--key",
+            "p256",
+        ]);
+        let leaf = gw.cert_file("ivy@acme.test", "signing");
+        let (ok, msg) = openssl(
+            gw.dir.path(),
+            &[
+                "verify",
+                "-CAfile",
+                d.join("root.pem").to_str().unwrap(),
+                "-untrusted",
+                d.join("sub.pem").to_str().unwrap(),
+                "-purpose",
+                "smimesign",
+                leaf.to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{how}: {msg}");
+        // Our certificates never outlive the CA that issued them (20 days here, 730 asked).
+        let (still_valid_in_25_days, _) = openssl(
+            gw.dir.path(),
+            &[
+                "x509",
+                "-in",
+                leaf.to_str().unwrap(),
+                "-noout",
+                "-checkend",
+                &(25 * 86400).to_string(),
+            ],
+        );
+        assert!(!still_valid_in_25_days, "{how}: the leaf outlives its CA");
+    }
+
+    // A key that does not belong to the certificate, and a leaf offered as a CA.
+    let gw = Gw::new();
+    openssl_ok(
+        d,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "other.key",
+        ],
+    );
+    let err = gw.fails(
+        &[
+            "ca",
+            "import",
+            "--cert",
+            d.join("sub.pem").to_str().unwrap(),
+            "--key",
+            d.join("other.key").to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(err.contains("does not match"), "{err}");
+    let err = gw.fails(
+        &[
+            "ca",
+            "import",
+            "--cert",
+            d.join("sub.csr").to_str().unwrap(),
+            "--key",
+            d.join("sub.key").to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(err.contains("sub.csr"), "{err}");
+}
+
+#[test]
+fn expiring_listing() {
+    let gw = Gw::new();
+    gw.init_ca();
+    gw.ok(&[
+        "user",
+        "enroll",
+        "soon@acme.test",
+        "--name",
+        "Soon",
+        "--key",
+        "p256",
+        "--days",
+        "10",
+    ]);
+    gw.ok(&[
+        "user",
+        "enroll",
+        "late@acme.test",
+        "--name",
+        "Late",
+        "--key",
+        "p256",
+        "--days",
+        "400",
+    ]);
+    let list: serde_json::Value =
+        serde_json::from_str(&gw.ok(&["user", "list", "--expiring", "30d", "--json"])).unwrap();
+    let emails: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["soon@acme.test"]);
+    let all = gw.ok(&["user", "list"]);
+    assert!(
+        all.contains("soon@acme.test") && all.contains("late@acme.test"),
+        "{all}"
+    );
+}
