@@ -1,0 +1,505 @@
+//! MIME entities as bytes: split, inspect and rebuild messages without disturbing what we do not
+//! touch.
+//!
+//! S/MIME is byte-sensitive: a detached signature covers the first part of a multipart/signed
+//! exactly as sent (RFC 8551 section 3.5), and after decryption the inner entity must come out
+//! byte for byte. So this module works on raw bytes and offsets, never on a re-serialised parse
+//! tree. Header values are interpreted only where we must (Content-Type and its parameters,
+//! Content-Transfer-Encoding, From).
+
+use base64::Engine as _;
+
+/// How deep multipart nesting may go before we stop descending (bad input must not exhaust the
+/// stack).
+pub const MAX_NESTING: usize = 32;
+
+/// Why a message could not be taken apart.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MimeError {
+    /// A multipart without a boundary parameter.
+    #[error("multipart entity without a boundary parameter")]
+    NoBoundary,
+    /// The boundary never appears (or the closing delimiter is missing).
+    #[error("multipart boundary \"{0}\" not found in the body")]
+    BoundaryMissing(String),
+    /// Nested deeper than [`MAX_NESTING`].
+    #[error("MIME nesting deeper than {MAX_NESTING} levels")]
+    TooDeep,
+    /// Base64 that does not decode.
+    #[error("invalid base64 in {0}")]
+    BadBase64(&'static str),
+    /// A multipart/signed without its two parts.
+    #[error("multipart/signed needs exactly two parts, found {0}")]
+    SignedParts(usize),
+}
+
+/// One header field, as it appeared (name and raw value including folding).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Field name as written.
+    pub name: String,
+    /// The whole field, name through the line ending (folded lines included), exactly as received.
+    pub raw: Vec<u8>,
+}
+
+impl Header {
+    /// The unfolded value, trimmed (bytes outside UTF-8 become U+FFFD).
+    pub fn value(&self) -> String {
+        let text = String::from_utf8_lossy(&self.raw);
+        let v = text.split_once(':').map(|(_, v)| v).unwrap_or("");
+        v.replace("\r\n", "")
+            .replace('\n', "")
+            .replace('\t', " ")
+            .trim()
+            .to_string()
+    }
+
+    /// Whether this is a Content-* header (the ones that describe the entity rather than the
+    /// message, RFC 2045 section 9 / RFC 8551 section 3.1: they move inside the CMS envelope).
+    pub fn is_content_header(&self) -> bool {
+        self.name.to_ascii_lowercase().starts_with("content-")
+    }
+
+    /// Case-insensitive name comparison.
+    pub fn is(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name)
+    }
+}
+
+/// An entity: its header fields and its body, borrowed from the message bytes.
+#[derive(Clone, Debug)]
+pub struct Entity<'a> {
+    /// Header fields in order.
+    pub headers: Vec<Header>,
+    /// The blank line that ended the header (CRLF, LF, or empty when there was no body).
+    pub separator: &'a [u8],
+    /// Everything after the blank line.
+    pub body: &'a [u8],
+}
+
+/// Splits raw bytes into header fields and body. Accepts CRLF and bare LF line ends; a missing
+/// blank line means the whole input is header (no body).
+pub fn parse_entity(raw: &[u8]) -> Entity<'_> {
+    let mut headers: Vec<Header> = Vec::new();
+    let mut pos = 0;
+    loop {
+        if pos >= raw.len() {
+            return Entity {
+                headers,
+                separator: &raw[raw.len()..],
+                body: &raw[raw.len()..],
+            };
+        }
+        let line_end = memchr_nl(&raw[pos..])
+            .map(|i| pos + i + 1)
+            .unwrap_or(raw.len());
+        let line = &raw[pos..line_end];
+        if line == b"\r\n" || line == b"\n" {
+            return Entity {
+                headers,
+                separator: line,
+                body: &raw[line_end..],
+            };
+        }
+        if (line[0] == b' ' || line[0] == b'\t') && !headers.is_empty() {
+            if let Some(h) = headers.last_mut() {
+                h.raw.extend_from_slice(line);
+            }
+        } else {
+            let name_end = line.iter().position(|&b| b == b':');
+            match name_end {
+                Some(n) if n > 0 => headers.push(Header {
+                    name: String::from_utf8_lossy(&line[..n]).trim().to_string(),
+                    raw: line.to_vec(),
+                }),
+                // Not a header line: the header ended without a blank line (RFC 5322 violation);
+                // treat the rest as body so nothing is lost.
+                _ => {
+                    return Entity {
+                        headers,
+                        separator: &raw[pos..pos],
+                        body: &raw[pos..],
+                    };
+                }
+            }
+        }
+        pos = line_end;
+    }
+}
+
+fn memchr_nl(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+impl Entity<'_> {
+    /// First header with this name.
+    pub fn header(&self, name: &str) -> Option<&Header> {
+        self.headers.iter().find(|h| h.is(name))
+    }
+
+    /// The parsed Content-Type (default text/plain; charset=us-ascii, RFC 2045 section 5.2).
+    pub fn content_type(&self) -> ContentType {
+        self.header("Content-Type")
+            .map(|h| ContentType::parse(&h.value()))
+            .unwrap_or_else(ContentType::default_text)
+    }
+
+    /// The Content-Transfer-Encoding, lowercased (default 7bit).
+    pub fn transfer_encoding(&self) -> String {
+        self.header("Content-Transfer-Encoding")
+            .map(|h| h.value().to_ascii_lowercase())
+            .unwrap_or_else(|| "7bit".into())
+    }
+
+    /// The body with its transfer encoding removed (base64 and quoted-printable).
+    pub fn decoded_body(&self) -> Result<Vec<u8>, MimeError> {
+        match self.transfer_encoding().as_str() {
+            "base64" => decode_base64(self.body),
+            "quoted-printable" => Ok(decode_qp(self.body)),
+            _ => Ok(self.body.to_vec()),
+        }
+    }
+}
+
+/// A parsed Content-Type value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContentType {
+    /// `type/subtype`, lowercased.
+    pub mime_type: String,
+    /// Parameters (names lowercased, values unquoted).
+    pub params: Vec<(String, String)>,
+}
+
+impl ContentType {
+    fn default_text() -> Self {
+        Self {
+            mime_type: "text/plain".into(),
+            params: vec![("charset".into(), "us-ascii".into())],
+        }
+    }
+
+    /// Parses `type/subtype; name=value; name="quoted value"` (RFC 2045 section 5.1), leniently.
+    pub fn parse(value: &str) -> Self {
+        let mut parts = split_params(value).into_iter();
+        let mime_type = parts
+            .next()
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| t.contains('/'))
+            .unwrap_or_else(|| "text/plain".into());
+        let params = parts
+            .filter_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                let v = v.trim();
+                let v = if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
+                    v[1..v.len() - 1]
+                        .replace("\\\"", "\"")
+                        .replace("\\\\", "\\")
+                } else {
+                    v.to_string()
+                };
+                Some((k.trim().to_ascii_lowercase(), v))
+            })
+            .collect();
+        Self { mime_type, params }
+    }
+
+    /// A parameter's value.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether this is `multipart/*`.
+    pub fn is_multipart(&self) -> bool {
+        self.mime_type.starts_with("multipart/")
+    }
+}
+
+/// Splits on `;` outside quotes.
+fn split_params(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in value.chars() {
+        if escaped {
+            cur.push(c);
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted => {
+                cur.push(c);
+                escaped = true;
+            }
+            '"' => {
+                quoted = !quoted;
+                cur.push(c);
+            }
+            ';' if !quoted => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.into_iter().filter(|s| !s.trim().is_empty()).collect()
+}
+
+/// The parts of a multipart body, each exactly as between its delimiters (RFC 2046 section
+/// 5.1.1: the CRLF before a delimiter belongs to the delimiter, not to the part).
+pub fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<&'a [u8]>, MimeError> {
+    let delim = format!("--{boundary}");
+    let d = delim.as_bytes();
+    // Find each delimiter line: at the start of the body or after a line end.
+    let mut starts: Vec<(usize, usize, bool)> = Vec::new(); // (line start, after line, is close)
+    let mut pos = 0;
+    while pos < body.len() {
+        let line_end = memchr_nl(&body[pos..])
+            .map(|i| pos + i + 1)
+            .unwrap_or(body.len());
+        let line = &body[pos..line_end];
+        if line.starts_with(d) {
+            let rest = &line[d.len()..];
+            let close = rest.starts_with(b"--");
+            let tail = if close { &rest[2..] } else { rest };
+            // Only transport padding may follow the boundary on its line.
+            if tail
+                .iter()
+                .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            {
+                starts.push((pos, line_end, close));
+                if close {
+                    break;
+                }
+            }
+        }
+        pos = line_end;
+    }
+    if starts.is_empty() {
+        return Err(MimeError::BoundaryMissing(boundary.to_string()));
+    }
+    let mut parts = Vec::new();
+    for w in starts.windows(2) {
+        let (_, part_start, close) = w[0];
+        if close {
+            break;
+        }
+        let (next_line_start, _, _) = w[1];
+        // Strip the line ending that precedes the next delimiter.
+        let mut end = next_line_start;
+        if end > part_start && body[end - 1] == b'\n' {
+            end -= 1;
+            if end > part_start && body[end - 1] == b'\r' {
+                end -= 1;
+            }
+        }
+        parts.push(&body[part_start..end.max(part_start)]);
+    }
+    if !starts.last().is_some_and(|s| s.2) {
+        // No closing delimiter: the last part runs to the end (lenient, as most readers are),
+        // unless there was only an opening delimiter.
+        let (_, part_start, _) = *starts.last().unwrap_or(&(0, 0, false));
+        if starts.len() == 1 {
+            return Err(MimeError::BoundaryMissing(boundary.to_string()));
+        }
+        parts.push(&body[part_start..]);
+    }
+    Ok(parts)
+}
+
+/// Converts every line ending to CRLF (RFC 8551 section 3.1.1: canonical form before signing).
+pub fn to_crlf(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 32);
+    let mut prev = 0u8;
+    for &b in data {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        if prev == b'\r' && b != b'\n' {
+            // A bare CR: make it a line ending too.
+            out.push(b'\n');
+        }
+        out.push(b);
+        prev = b;
+    }
+    if prev == b'\r' {
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Whether bytes are 7-bit safe for SMTP: no 8-bit bytes, no NUL, no bare CR or LF after
+/// canonicalisation, lines of at most 998 octets (RFC 5322 section 2.1.1).
+pub fn is_7bit_safe(data: &[u8]) -> bool {
+    if data.iter().any(|&b| b >= 0x80 || b == 0) {
+        return false;
+    }
+    data.split(|&b| b == b'\n').all(|l| l.len() <= 998)
+}
+
+/// Base64 with 76-column lines and CRLF line ends (RFC 2045 section 6.8).
+pub fn encode_base64_lines(data: &[u8]) -> Vec<u8> {
+    let text = base64::engine::general_purpose::STANDARD.encode(data);
+    let mut out = Vec::with_capacity(text.len() + text.len() / 38 + 2);
+    for chunk in text.as_bytes().chunks(76) {
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Decodes base64, ignoring whitespace and line breaks (RFC 2045 section 6.8).
+pub fn decode_base64(data: &[u8]) -> Result<Vec<u8>, MimeError> {
+    let clean: Vec<u8> = data
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(&clean)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(&clean))
+        .map_err(|_| MimeError::BadBase64("body"))
+}
+
+/// Quoted-printable encoding with soft line breaks at 76 columns and CRLF line ends (RFC 2045
+/// section 6.7). Line ends in the input are kept as hard line breaks.
+pub fn encode_qp(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 8);
+    for (i, line) in data.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"\r\n");
+        }
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let mut col = 0;
+        for (j, &b) in line.iter().enumerate() {
+            let last = j + 1 == line.len();
+            let literal =
+                (b == b' ' || b == b'\t') && !last || (33..=126).contains(&b) && b != b'=';
+            // A leading "." or "From " could be mangled by transports; encode them.
+            let risky_start =
+                col == 0 && (b == b'.' || (b == b'F' && line[j..].starts_with(b"From ")));
+            let piece: Vec<u8> = if literal && !risky_start {
+                vec![b]
+            } else {
+                format!("={b:02X}").into_bytes()
+            };
+            if col + piece.len() > 75 {
+                out.extend_from_slice(b"=\r\n");
+                col = 0;
+            }
+            out.extend_from_slice(&piece);
+            col += piece.len();
+        }
+    }
+    out
+}
+
+/// Decodes quoted-printable, leniently (invalid escapes are kept as they are).
+pub fn decode_qp(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i < data.len() {
+        let b = data[i];
+        if b == b'=' {
+            if data.get(i + 1..i + 3) == Some(b"\r\n") {
+                i += 3;
+                continue;
+            }
+            if data.get(i + 1) == Some(&b'\n') {
+                i += 2;
+                continue;
+            }
+            if let Some(h) = data.get(i + 1..i + 3)
+                && let Ok(s) = std::str::from_utf8(h)
+                && let Ok(v) = u8::from_str_radix(s, 16)
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
+/// Extracts the addr-spec from a From-style header value: the last `<...>`, or the bare address.
+pub fn address_of(value: &str) -> Option<String> {
+    let v = value.trim();
+    let addr = if let (Some(s), Some(e)) = (v.rfind('<'), v.rfind('>')) {
+        if e > s { &v[s + 1..e] } else { v }
+    } else {
+        v.split_whitespace().find(|w| w.contains('@')).unwrap_or(v)
+    };
+    let addr = addr.trim().trim_matches(|c| c == '"' || c == ',');
+    addr.contains('@').then(|| addr.to_ascii_lowercase())
+}
+
+/// A boundary that cannot occur in base64 or quoted-printable text (the "=_" sequence, RFC 2045
+/// section 6.7 note) and is unique per message.
+pub fn new_boundary(tag: &str) -> String {
+    use aws_lc_rs::rand::SecureRandom;
+    let mut r = [0u8; 12];
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut r)
+        .expect("system random number generator failed");
+    format!("----=_{tag}_{}", hex::encode(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_split_keeps_bytes() {
+        let raw = b"From: A <a@x.test>\r\nSubject: hi\r\n there\r\nContent-Type: text/plain;\r\n charset=\"utf-8\"\r\n\r\nbody\r\n";
+        let e = parse_entity(raw);
+        assert_eq!(e.headers.len(), 3);
+        assert_eq!(e.headers[1].value(), "hi there");
+        assert_eq!(e.content_type().param("charset"), Some("utf-8"));
+        assert_eq!(e.body, b"body\r\n");
+        let rebuilt: Vec<u8> = e
+            .headers
+            .iter()
+            .flat_map(|h| h.raw.clone())
+            .chain(e.separator.iter().copied())
+            .chain(e.body.iter().copied())
+            .collect();
+        assert_eq!(rebuilt, raw);
+        assert_eq!(
+            address_of(&e.headers[0].value()).as_deref(),
+            Some("a@x.test")
+        );
+    }
+
+    #[test]
+    fn multipart_parts_are_exact() {
+        let body = b"preamble\r\n--b1\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b1\r\n\r\nsecond\r\n\r\n--b1--\r\nepilogue";
+        let parts = split_multipart(body, "b1").unwrap();
+        assert_eq!(
+            parts,
+            vec![
+                &b"Content-Type: text/plain\r\n\r\nhello"[..],
+                &b"\r\nsecond\r\n"[..]
+            ]
+        );
+        assert!(split_multipart(b"no delimiters", "b1").is_err());
+    }
+
+    #[test]
+    fn qp_round_trip_and_crlf() {
+        let text = "Grüße, a long line ".repeat(10).into_bytes();
+        let qp = encode_qp(&text);
+        assert!(is_7bit_safe(&qp));
+        assert_eq!(decode_qp(&qp), text);
+        assert_eq!(to_crlf(b"a\nb\r\nc\rd"), b"a\r\nb\r\nc\r\nd");
+        assert_eq!(
+            ContentType::parse("Multipart/Signed; boundary=\"a;b\"; micalg=sha-256")
+                .param("boundary"),
+            Some("a;b")
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! SMTP: the inbound session the MTA talks to, and the relay to the next hop.
+
+pub mod session;

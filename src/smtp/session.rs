@@ -1,0 +1,586 @@
+//! The inbound SMTP session as a state machine without I/O.
+//!
+//! Bytes go in, actions come out: replies to send, a transaction to process, a TLS handshake to
+//! perform, a connection to close. The tokio layer only moves bytes, which keeps every protocol
+//! decision here, testable and fuzzable without sockets. Command parsing is smtp-proto's; the
+//! states, limits and replies are ours (RFC 5321, with RFC 2920 PIPELINING, RFC 3207 STARTTLS,
+//! RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8 and RFC 2034 enhanced status codes).
+
+use smtp_proto::request::receiver::{DataReceiver, RequestReceiver};
+use smtp_proto::{Error as ProtoError, Request};
+
+/// Limits and capabilities of a session.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Our host name, in the greeting and EHLO reply.
+    pub hostname: String,
+    /// Largest message accepted (SIZE), in bytes.
+    pub max_message_size: usize,
+    /// Most recipients per transaction.
+    pub max_recipients: usize,
+    /// Whether STARTTLS is offered.
+    pub starttls: bool,
+    /// Most consecutive errors before the session is closed (RFC 5321 section 4.5.3.1.x spirit:
+    /// a confused or hostile client is not served forever).
+    pub max_errors: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            hostname: "smimegw".into(),
+            max_message_size: 50 * 1024 * 1024,
+            max_recipients: 1000,
+            starttls: false,
+            max_errors: 20,
+        }
+    }
+}
+
+/// A complete mail transaction, ready to process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transaction {
+    /// MAIL FROM address (empty for the null sender).
+    pub mail_from: String,
+    /// RCPT TO addresses, in order.
+    pub rcpt_to: Vec<String>,
+    /// The message, dot-unstuffed, with CRLF line ends as received.
+    pub message: Vec<u8>,
+    /// The EHLO/HELO name the client gave.
+    pub helo: String,
+}
+
+/// What the I/O layer must do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send these bytes.
+    Send(Vec<u8>),
+    /// Process this transaction, then call [`Session::transaction_done`] with the reply.
+    Process(Transaction),
+    /// Perform the server TLS handshake now, then call [`Session::tls_established`].
+    StartTls,
+    /// Close the connection (after sending anything queued before).
+    Close,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Before EHLO/HELO.
+    Connected,
+    /// Greeted, no transaction.
+    Ready,
+    /// MAIL accepted.
+    Mail,
+    /// At least one RCPT accepted.
+    Rcpt,
+    /// Receiving the message after DATA.
+    Data,
+    /// Waiting for the processing of a transaction.
+    Processing,
+    /// Closed.
+    Closed,
+}
+
+/// One SMTP session.
+pub struct Session {
+    config: SessionConfig,
+    state: State,
+    requests: RequestReceiver,
+    data: Option<DataReceiver>,
+    /// Bytes received while a transaction was being processed (pipelined commands after the
+    /// message): they are handled once the reply is known.
+    pending: Vec<u8>,
+    helo: String,
+    esmtp: bool,
+    tls: bool,
+    mail_from: String,
+    rcpt_to: Vec<String>,
+    message: Vec<u8>,
+    message_too_big: bool,
+    errors: usize,
+    /// Skipping the rest of an over-long command line.
+    discarding_line: bool,
+}
+
+/// Longest command line we accept (RFC 5321 section 4.5.3.1.4 says 512; SMTPUTF8 and long
+/// parameters need more, and smtp-proto's own bound is 4096).
+pub const MAX_COMMAND_LINE: usize = 2048;
+
+/// A reply line set, built with the enhanced status code (RFC 3463).
+pub fn reply(code: u16, enhanced: &str, text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    let lines = if lines.is_empty() { vec![""] } else { lines };
+    for (i, l) in lines.iter().enumerate() {
+        let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+        if enhanced.is_empty() {
+            out.extend_from_slice(format!("{code}{sep}{l}\r\n").as_bytes());
+        } else {
+            out.extend_from_slice(format!("{code}{sep}{enhanced} {l}\r\n").as_bytes());
+        }
+    }
+    out
+}
+
+impl Session {
+    /// A new session; send [`Session::greeting`] first.
+    pub fn new(config: SessionConfig) -> Self {
+        Self {
+            config,
+            state: State::Connected,
+            requests: RequestReceiver::default(),
+            data: None,
+            pending: Vec::new(),
+            helo: String::new(),
+            esmtp: false,
+            tls: false,
+            mail_from: String::new(),
+            rcpt_to: Vec::new(),
+            message: Vec::new(),
+            message_too_big: false,
+            errors: 0,
+            discarding_line: false,
+        }
+    }
+
+    /// The 220 greeting.
+    pub fn greeting(&self) -> Vec<u8> {
+        reply(220, "", &format!("{} ESMTP smimegw", self.config.hostname))
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Whether TLS is active.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Whether the session is inside DATA (the I/O layer applies the longer DATA timeout).
+    pub fn in_data(&self) -> bool {
+        self.state == State::Data
+    }
+
+    fn reset_transaction(&mut self) {
+        self.mail_from.clear();
+        self.rcpt_to.clear();
+        self.message.clear();
+        self.message_too_big = false;
+    }
+
+    /// Feeds received bytes; returns what to do, in order.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if self.state == State::Processing {
+            self.pending.extend_from_slice(bytes);
+            return actions;
+        }
+        let mut iter = bytes.iter();
+        while self.state != State::Closed && self.state != State::Processing {
+            if iter.as_slice().is_empty() {
+                break;
+            }
+            if self.state == State::Data {
+                let data = self.data.get_or_insert_with(DataReceiver::new);
+                let before = self.message.len();
+                let done = data.ingest(&mut iter, &mut self.message);
+                if self.message.len() > self.config.max_message_size {
+                    // Keep reading to the end of DATA, but stop storing (no unbounded memory).
+                    self.message_too_big = true;
+                    self.message
+                        .truncate(before.min(self.config.max_message_size));
+                }
+                if done {
+                    self.data = None;
+                    if self.message_too_big {
+                        actions.push(Action::Send(reply(
+                            552,
+                            "5.3.4",
+                            &format!(
+                                "message exceeds the size limit of {} bytes",
+                                self.config.max_message_size
+                            ),
+                        )));
+                        self.reset_transaction();
+                        self.state = State::Ready;
+                    } else {
+                        self.state = State::Processing;
+                        actions.push(Action::Process(Transaction {
+                            mail_from: std::mem::take(&mut self.mail_from),
+                            rcpt_to: std::mem::take(&mut self.rcpt_to),
+                            message: std::mem::take(&mut self.message),
+                            helo: self.helo.clone(),
+                        }));
+                        self.pending.extend_from_slice(iter.as_slice());
+                        return actions;
+                    }
+                }
+                continue;
+            }
+            // Bound the command line before the parser sees it.
+            let rest = iter.as_slice();
+            let newline = rest.iter().position(|&b| b == b'\n');
+            if self.discarding_line {
+                match newline {
+                    Some(n) => {
+                        iter = rest[n + 1..].iter();
+                        self.discarding_line = false;
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+            let buffered = self.requests.buf().len();
+            let too_long = match newline {
+                Some(n) => buffered + n + 1 > MAX_COMMAND_LINE,
+                None => buffered + rest.len() > MAX_COMMAND_LINE,
+            };
+            if too_long {
+                self.requests = RequestReceiver::default();
+                self.errors += 1;
+                actions.push(Action::Send(reply(500, "5.5.2", "line too long")));
+                match newline {
+                    Some(n) => iter = rest[n + 1..].iter(),
+                    None => {
+                        self.discarding_line = true;
+                        break;
+                    }
+                }
+                continue;
+            }
+            match self.requests.ingest(&mut iter) {
+                Ok(req) => {
+                    let req = req.into_owned();
+                    let starttls = matches!(req, Request::StartTls);
+                    self.command(req, &mut actions);
+                    if starttls && actions.last() == Some(&Action::StartTls) {
+                        // RFC 3207 section 4.2 / CVE-2011-0411: anything pipelined after
+                        // STARTTLS arrived in clear text and must be discarded.
+                        return actions;
+                    }
+                }
+                Err(ProtoError::NeedsMoreData { .. }) => break,
+                Err(e) => self.protocol_error(e, &mut actions),
+            }
+            if self.errors >= self.config.max_errors && self.state != State::Closed {
+                actions.push(Action::Send(reply(
+                    421,
+                    "4.7.0",
+                    "too many errors, closing",
+                )));
+                actions.push(Action::Close);
+                self.state = State::Closed;
+            }
+        }
+        actions
+    }
+
+    /// Reports the outcome of a processed transaction; returns the reply to send and the actions
+    /// for any pipelined commands that arrived meanwhile.
+    pub fn transaction_done(&mut self, code: u16, enhanced: &str, text: &str) -> Vec<Action> {
+        let mut actions = vec![Action::Send(reply(code, enhanced, text))];
+        self.reset_transaction();
+        self.state = State::Ready;
+        let pending = std::mem::take(&mut self.pending);
+        if !pending.is_empty() {
+            actions.extend(self.feed(&pending));
+        }
+        actions
+    }
+
+    /// Called once the TLS handshake succeeded: the session starts over (RFC 3207 section 4.2).
+    pub fn tls_established(&mut self) {
+        self.tls = true;
+        self.state = State::Connected;
+        self.helo.clear();
+        self.esmtp = false;
+        self.requests = RequestReceiver::default();
+        self.reset_transaction();
+    }
+
+    fn protocol_error(&mut self, e: ProtoError, actions: &mut Vec<Action>) {
+        self.errors += 1;
+        let r = match e {
+            ProtoError::UnknownCommand => reply(500, "5.5.1", "command unrecognized"),
+            ProtoError::InvalidSenderAddress => reply(501, "5.1.7", "bad sender address syntax"),
+            ProtoError::InvalidRecipientAddress => {
+                reply(501, "5.1.3", "bad recipient address syntax")
+            }
+            ProtoError::SyntaxError { syntax } => {
+                reply(501, "5.5.4", &format!("syntax error, expected: {syntax}"))
+            }
+            ProtoError::InvalidParameter { param } => {
+                reply(501, "5.5.4", &format!("invalid parameter {param}"))
+            }
+            ProtoError::UnsupportedParameter { param } => {
+                reply(504, "5.5.4", &format!("unsupported parameter {param}"))
+            }
+            ProtoError::ResponseTooLong => reply(500, "5.5.2", "line too long"),
+            _ => reply(500, "5.5.2", "syntax error"),
+        };
+        actions.push(Action::Send(r));
+    }
+
+    fn ehlo_reply(&self) -> Vec<u8> {
+        let mut lines = vec![format!("{} greets {}", self.config.hostname, self.helo)];
+        lines.push("PIPELINING".into());
+        lines.push(format!("SIZE {}", self.config.max_message_size));
+        lines.push("8BITMIME".into());
+        lines.push("SMTPUTF8".into());
+        lines.push("ENHANCEDSTATUSCODES".into());
+        if self.config.starttls && !self.tls {
+            lines.push("STARTTLS".into());
+        }
+        reply(250, "", &lines.join("\n"))
+    }
+
+    fn command(&mut self, req: Request<String>, actions: &mut Vec<Action>) {
+        let send = |actions: &mut Vec<Action>, r: Vec<u8>| actions.push(Action::Send(r));
+        match req {
+            Request::Ehlo { host } | Request::Lhlo { host } => {
+                self.helo = host;
+                self.esmtp = true;
+                self.reset_transaction();
+                self.state = State::Ready;
+                send(actions, self.ehlo_reply());
+            }
+            Request::Helo { host } => {
+                self.helo = host;
+                self.esmtp = false;
+                self.reset_transaction();
+                self.state = State::Ready;
+                send(
+                    actions,
+                    reply(250, "", &format!("{} greets you", self.config.hostname)),
+                );
+            }
+            Request::StartTls => {
+                if !self.config.starttls {
+                    self.errors += 1;
+                    send(actions, reply(502, "5.5.1", "STARTTLS not available"));
+                } else if self.tls {
+                    self.errors += 1;
+                    send(actions, reply(503, "5.5.1", "TLS already active"));
+                } else if matches!(self.state, State::Mail | State::Rcpt) {
+                    self.errors += 1;
+                    send(
+                        actions,
+                        reply(503, "5.5.1", "STARTTLS not allowed inside a transaction"),
+                    );
+                } else {
+                    send(actions, reply(220, "2.0.0", "ready to start TLS"));
+                    actions.push(Action::StartTls);
+                }
+            }
+            Request::Mail { from } => match self.state {
+                State::Connected => {
+                    self.errors += 1;
+                    send(actions, reply(503, "5.5.1", "send EHLO first"));
+                }
+                State::Mail | State::Rcpt => {
+                    self.errors += 1;
+                    send(actions, reply(503, "5.5.1", "nested MAIL command"));
+                }
+                _ => {
+                    if from.size > self.config.max_message_size {
+                        self.errors += 1;
+                        send(
+                            actions,
+                            reply(
+                                552,
+                                "5.3.4",
+                                &format!(
+                                    "message size {} exceeds the limit of {} bytes",
+                                    from.size, self.config.max_message_size
+                                ),
+                            ),
+                        );
+                    } else {
+                        self.reset_transaction();
+                        self.mail_from = from.address;
+                        self.state = State::Mail;
+                        send(actions, reply(250, "2.1.0", "sender ok"));
+                    }
+                }
+            },
+            Request::Rcpt { to } => match self.state {
+                State::Mail | State::Rcpt => {
+                    if self.rcpt_to.len() >= self.config.max_recipients {
+                        self.errors += 1;
+                        send(
+                            actions,
+                            reply(
+                                452,
+                                "4.5.3",
+                                "too many recipients, send the rest in another transaction",
+                            ),
+                        );
+                    } else if to.address.is_empty() {
+                        self.errors += 1;
+                        send(actions, reply(501, "5.1.3", "empty recipient"));
+                    } else {
+                        self.rcpt_to.push(to.address);
+                        self.state = State::Rcpt;
+                        send(actions, reply(250, "2.1.5", "recipient ok"));
+                    }
+                }
+                _ => {
+                    self.errors += 1;
+                    send(actions, reply(503, "5.5.1", "need MAIL before RCPT"));
+                }
+            },
+            Request::Data => match self.state {
+                State::Rcpt => {
+                    self.state = State::Data;
+                    self.data = Some(DataReceiver::new());
+                    send(actions, reply(354, "", "end data with <CR><LF>.<CR><LF>"));
+                }
+                _ => {
+                    self.errors += 1;
+                    send(actions, reply(503, "5.5.1", "need RCPT before DATA"));
+                }
+            },
+            Request::Bdat { .. } => {
+                self.errors += 1;
+                send(actions, reply(502, "5.5.1", "CHUNKING not offered"));
+            }
+            Request::Rset => {
+                self.reset_transaction();
+                if self.state != State::Connected {
+                    self.state = State::Ready;
+                }
+                send(actions, reply(250, "2.0.0", "ok"));
+            }
+            Request::Noop { .. } => send(actions, reply(250, "2.0.0", "ok")),
+            Request::Quit => {
+                send(actions, reply(221, "2.0.0", "bye"));
+                actions.push(Action::Close);
+                self.state = State::Closed;
+            }
+            Request::Vrfy { .. } | Request::Expn { .. } => send(
+                actions,
+                reply(252, "2.1.5", "cannot verify, but will relay"),
+            ),
+            Request::Help { .. } => send(actions, reply(214, "2.0.0", "see RFC 5321")),
+            Request::Auth { .. } => {
+                self.errors += 1;
+                send(
+                    actions,
+                    reply(
+                        502,
+                        "5.5.1",
+                        "AUTH not offered: access is by client address",
+                    ),
+                );
+            }
+            _ => {
+                self.errors += 1;
+                send(actions, reply(502, "5.5.1", "command not implemented"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sends(actions: &[Action]) -> String {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn session() -> Session {
+        Session::new(SessionConfig {
+            max_message_size: 1000,
+            max_recipients: 2,
+            starttls: true,
+            ..SessionConfig::default()
+        })
+    }
+
+    #[test]
+    fn pipelined_transaction() {
+        let mut s = session();
+        let a = s.feed(
+            b"EHLO mta.test\r\nMAIL FROM:<a@acme.test> SIZE=100\r\nRCPT TO:<b@x.test>\r\nDATA\r\n",
+        );
+        let text = sends(&a);
+        assert!(
+            text.contains("250-PIPELINING")
+                && text.contains("250-SIZE 1000")
+                && text.contains("STARTTLS")
+        );
+        assert!(text.contains("2.1.0") && text.contains("2.1.5") && text.contains("354 "));
+        let a = s.feed(b"Subject: x\r\n\r\n..dot\r\nbody\r\n.\r\nQUIT\r\n");
+        let Action::Process(t) = &a[0] else {
+            panic!("{a:?}")
+        };
+        assert_eq!(t.mail_from, "a@acme.test");
+        assert_eq!(t.rcpt_to, ["b@x.test"]);
+        assert_eq!(t.message, b"Subject: x\r\n\r\n.dot\r\nbody\r\n");
+        // QUIT waits until the transaction has its reply.
+        assert_eq!(a.len(), 1);
+        let a = s.transaction_done(250, "2.0.0", "queued");
+        assert_eq!(sends(&a), "250 2.0.0 queued\r\n221 2.0.0 bye\r\n");
+        assert_eq!(a.last(), Some(&Action::Close));
+    }
+
+    #[test]
+    fn out_of_order_commands_and_limits() {
+        let mut s = session();
+        assert!(sends(&s.feed(b"MAIL FROM:<a@b.test>\r\n")).starts_with("503 5.5.1"));
+        s.feed(b"EHLO x\r\n");
+        assert!(sends(&s.feed(b"RCPT TO:<a@b.test>\r\n")).starts_with("503"));
+        assert!(sends(&s.feed(b"DATA\r\n")).starts_with("503"));
+        assert!(sends(&s.feed(b"MAIL FROM:<a@b.test> SIZE=5000\r\n")).starts_with("552 5.3.4"));
+        s.feed(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<1@b.test>\r\nRCPT TO:<2@b.test>\r\n");
+        assert!(sends(&s.feed(b"RCPT TO:<3@b.test>\r\n")).starts_with("452 4.5.3"));
+        assert!(sends(&s.feed(b"FOO\r\n")).starts_with("500"));
+        let long = format!("NOOP {}\r\n", "x".repeat(10_000));
+        assert!(sends(&s.feed(long.as_bytes())).contains("500"));
+        // Oversized DATA is read to the end but refused, and the session goes on.
+        s.feed(b"DATA\r\n");
+        let big = format!("{}\r\n.\r\n", "y".repeat(5000));
+        assert!(sends(&s.feed(big.as_bytes())).starts_with("552 5.3.4"));
+        assert!(sends(&s.feed(b"NOOP\r\n")).starts_with("250"));
+    }
+
+    #[test]
+    fn starttls_discards_pipelined_commands() {
+        let mut s = session();
+        s.feed(b"EHLO x\r\n");
+        let a = s.feed(b"STARTTLS\r\nMAIL FROM:<evil@x.test>\r\n");
+        assert_eq!(a.last(), Some(&Action::StartTls));
+        assert!(
+            !sends(&a).contains("2.1.0"),
+            "the injected MAIL must not be answered"
+        );
+        s.tls_established();
+        // After TLS the client must greet again, and STARTTLS is no longer offered.
+        assert!(sends(&s.feed(b"MAIL FROM:<a@b.test>\r\n")).starts_with("503"));
+        let t = sends(&s.feed(b"EHLO x\r\n"));
+        assert!(!t.contains("STARTTLS"), "{t}");
+    }
+
+    #[test]
+    fn too_many_errors_close_the_session() {
+        let mut s = session();
+        let mut closed = false;
+        for _ in 0..30 {
+            let a = s.feed(b"BOGUS\r\n");
+            if a.contains(&Action::Close) {
+                closed = true;
+                break;
+            }
+        }
+        assert!(closed && s.is_closed());
+    }
+}
