@@ -371,3 +371,5 @@ fn parse_signer_info(t: &asn1::Tlv<'_>) -> Result<SignerInfo, SignedError> {
     })
 }
 
+#[cfg(test)]
+mod tests;
