@@ -165,3 +165,21 @@ pub const CERT_BAG: Oid = Oid::new_unwrap("1.2.840.113549.1.12.10.1.3");
 pub const SAFE_CONTENTS_BAG: Oid = Oid::new_unwrap("1.2.840.113549.1.12.10.1.6");
 /// x509Certificate (the certBag type holding a DER certificate), RFC 7292 section 4.2.3.
 pub const X509_CERTIFICATE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.22.1");
+
+// ---- CMS SignedData (RFC 5652) and S/MIME attributes (RFC 8551) ----------------------------
+/// id-signedData, RFC 5652 section 5.1.
+pub const CMS_SIGNED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.2");
+/// id-contentType, RFC 5652 section 11.1 (signed attribute naming the eContentType).
+pub const AA_CONTENT_TYPE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.3");
+/// id-messageDigest, RFC 5652 section 11.2 (signed attribute holding the content digest).
+pub const AA_MESSAGE_DIGEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.4");
+/// id-signingTime, RFC 5652 section 11.3.
+pub const AA_SIGNING_TIME: Oid = Oid::new_unwrap("1.2.840.113549.1.9.5");
+/// id-countersignature, RFC 5652 section 11.4 (an unsigned attribute only).
+pub const AA_COUNTERSIGNATURE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.6");
+/// smimeCapabilities, RFC 8551 section 2.5.2.
+pub const AA_SMIME_CAPABILITIES: Oid = Oid::new_unwrap("1.2.840.113549.1.9.15");
+/// id-aa-encrypKeyPref (SMIMEEncryptionKeyPreference), RFC 8551 section 2.5.3.
+pub const AA_ENCRYPT_KEY_PREF: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.11");
+/// id-RSAES-OAEP, RFC 8017 appendix A.2.1 / RFC 4055 section 4.1.
+pub const RSAES_OAEP: Oid = Oid::new_unwrap("1.2.840.113549.1.1.7");
