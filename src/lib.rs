@@ -2,8 +2,9 @@
 //!
 //! The modules follow the message path and the certificate model (see DESIGN.md):
 //! [`config`] is read first; [`pki`] holds keys, certificate profiles, the CA, path validation,
-//! revocation and PKCS #12; [`store`] is the directory's storage; [`directory`] is the certificate
-//! lifecycle an administrator drives through the [`cli`]; [`serve`] starts the gateway.
+//! revocation and PKCS #12; [`smime`] turns messages into CMS and back; [`store`] is the
+//! directory's storage; [`directory`] is the certificate lifecycle an administrator drives
+//! through the [`cli`]; [`serve`] starts the gateway.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
@@ -14,4 +15,5 @@ pub mod directory;
 pub mod oid;
 pub mod pki;
 pub mod serve;
+pub mod smime;
 pub mod store;
