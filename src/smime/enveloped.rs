@@ -199,7 +199,7 @@ impl std::fmt::Debug for Decrypted {
 #[non_exhaustive]
 pub enum EnvelopedError {
     /// None of the message's recipients is a key we hold.
-    #[error("no key we hold matches a recipient of the message (recipients: {})", recipients.join("; "))]
+    #[error("no key we hold matches a recipient: {}", recipients.join("; "))]
     NoMatchingKey {
         /// The recipients the message names, human-readable (see [`recipient_ids`]).
         recipients: Vec<String>,
@@ -228,6 +228,9 @@ pub enum EnvelopedError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Encoding the message failed (a value too large for DER, say).
+    #[error("cannot encode the encrypted message: {0}")]
+    Encoding(String),
     /// The cryptographic library failed while encrypting (random numbers, say).
     #[error("cryptographic operation failed: {0}")]
     Crypto(&'static str),
@@ -277,12 +280,16 @@ fn alg_id(oid: ObjectIdentifier, parameters: Option<Any>) -> AlgorithmIdentifier
     AlgorithmIdentifierOwned { oid, parameters }
 }
 
+fn encoding(e: der::Error) -> EnvelopedError {
+    EnvelopedError::Encoding(e.to_string())
+}
+
 fn encode_any<T: der::EncodeValue + Tagged>(v: &T) -> Result<Any, EnvelopedError> {
-    Any::encode_from(v).map_err(|e| EnvelopedError::Malformed(format!("encoding: {e}")))
+    Any::encode_from(v).map_err(encoding)
 }
 
 fn octets(bytes: impl Into<Vec<u8>>) -> Result<OctetString, EnvelopedError> {
-    OctetString::new(bytes.into()).map_err(|e| EnvelopedError::Malformed(format!("encoding: {e}")))
+    OctetString::new(bytes.into()).map_err(encoding)
 }
 
 fn random(len: usize) -> Result<Zeroizing<Vec<u8>>, EnvelopedError> {
@@ -317,7 +324,7 @@ pub fn encrypt(
     let all_v0 = infos
         .iter()
         .all(|ri| matches!(ri, RecipientInfo::Ktri(k) if k.version == CmsVersion::V0));
-    let recip_infos = RecipientInfos::try_from(infos).map_err(malformed)?;
+    let recip_infos = RecipientInfos::try_from(infos).map_err(encoding)?;
 
     let mut body = content.to_vec();
     let (content_type, inner) = if cipher.is_aead() {
@@ -367,7 +374,7 @@ pub fn encrypt(
         content: inner,
     }
     .to_der()
-    .map_err(malformed)
+    .map_err(encoding)
 }
 
 fn unsuitable(cert: &Cert, reason: impl Into<String>) -> EnvelopedError {
@@ -477,7 +484,7 @@ fn recipient_info(r: &Recipient<'_>, cek: &[u8]) -> Result<RecipientInfo, Envelo
             // (the curve is the recipient's), as OpenSSL writes it.
             originator: OriginatorIdentifierOrKey::OriginatorKey(OriginatorPublicKey {
                 algorithm: alg_id(oid::EC_PUBLIC_KEY, None),
-                public_key: BitString::from_bytes(&agreement.public_point).map_err(malformed)?,
+                public_key: BitString::from_bytes(&agreement.public_point).map_err(encoding)?,
             }),
             ukm: None,
             key_enc_alg: alg_id(scheme, Some(encode_any(&wrap_id)?)),
@@ -653,7 +660,7 @@ fn shared_info(
         supp_pub_info: octets(bits.to_be_bytes().to_vec())?,
     }
     .to_der()
-    .map_err(malformed)
+    .map_err(encoding)
 }
 
 /// The ANSI X9.63 KDF (SEC 1 section 3.6.1), as RFC 5753 section 7.2 uses it:
@@ -713,12 +720,10 @@ impl Fields {
         if any.tag() != Tag::Sequence {
             return Err(malformed(format!("{what} is not a SEQUENCE")));
         }
-        let mut r = SliceReader::new(any.value()).map_err(malformed)?;
-        let mut items = Vec::new();
-        while !r.is_finished() {
-            items.push(Any::decode(&mut r).map_err(|e| malformed(format!("{what}: {e}")))?);
-        }
-        Ok(Self { items, pos: 0 })
+        Ok(Self {
+            items: elements(any, what)?,
+            pos: 0,
+        })
     }
 
     fn optional(&mut self, tag: Tag) -> Option<Any> {
@@ -743,6 +748,16 @@ impl Fields {
             Err(malformed(format!("unexpected fields at the end of {what}")))
         }
     }
+}
+
+/// The elements inside a constructed value, each kept as encoded.
+fn elements(any: &Any, what: &str) -> Result<Vec<Any>, EnvelopedError> {
+    let mut r = SliceReader::new(any.value()).map_err(malformed)?;
+    let mut items = Vec::new();
+    while !r.is_finished() {
+        items.push(Any::decode(&mut r).map_err(|e| malformed(format!("{what}: {e}")))?);
+    }
+    Ok(items)
 }
 
 fn context(number: u32, constructed: bool) -> Tag {
@@ -800,7 +815,7 @@ fn parse(input: &[u8]) -> Result<Envelope, EnvelopedError> {
     // originatorInfo carries certificates we do not need to decrypt.
     f.optional(context(0, true));
     let set = f.required(Tag::Set, "recipientInfos")?;
-    let recipient_infos = Fields::of_sequence_like_set(&set)?;
+    let recipient_infos = elements(&set, "recipientInfos")?;
     if recipient_infos.is_empty() {
         return Err(malformed("no recipientInfos"));
     }
@@ -894,18 +909,6 @@ fn parse(input: &[u8]) -> Result<Envelope, EnvelopedError> {
     })
 }
 
-impl Fields {
-    /// The elements of a SET (recipientInfos), kept as encoded.
-    fn of_sequence_like_set(set: &Any) -> Result<Vec<Any>, EnvelopedError> {
-        let mut r = SliceReader::new(set.value()).map_err(malformed)?;
-        let mut items = Vec::new();
-        while !r.is_finished() {
-            items.push(Any::decode(&mut r).map_err(|e| malformed(format!("recipientInfos: {e}")))?);
-        }
-        Ok(items)
-    }
-}
-
 /// One place a content-encryption key may be recovered from.
 enum Slot {
     Ktri(KeyTransRecipientInfo),
@@ -984,14 +987,18 @@ fn describe_rid(rid: &RecipientIdentifier) -> String {
     }
 }
 
-/// Splits the RecipientInfos into key slots (at most [`MAX_RECIPIENT_INFOS`]) and describes the
-/// ones we cannot use (password, KEK and other recipients, or undecodable entries).
+/// Splits the RecipientInfos into key slots and describes the ones we cannot use (password, KEK
+/// and other recipients, or undecodable entries). At most [`MAX_RECIPIENT_INFOS`] entries are
+/// looked at; a last description says how many were left out.
 fn slots(infos: &[Any]) -> (Vec<Slot>, Vec<String>) {
     let mut slots = Vec::new();
     let mut others = Vec::new();
+    let mut skipped = 0;
     for any in infos {
-        if slots.len() >= MAX_RECIPIENT_INFOS {
-            break;
+        let room = MAX_RECIPIENT_INFOS.saturating_sub(slots.len() + others.len());
+        if room == 0 {
+            skipped += 1;
+            continue;
         }
         let decoded = any
             .to_der()
@@ -1001,8 +1008,9 @@ fn slots(infos: &[Any]) -> (Vec<Slot>, Vec<String>) {
             Some(RecipientInfo::Ktri(k)) => slots.push(Slot::Ktri(k)),
             Some(RecipientInfo::Kari(k)) => {
                 let info = std::rc::Rc::new(k);
-                let room = MAX_RECIPIENT_INFOS - slots.len();
-                for index in 0..info.recipient_enc_keys.len().min(room) {
+                let n = info.recipient_enc_keys.len();
+                skipped += n.saturating_sub(room);
+                for index in 0..n.min(room) {
                     slots.push(Slot::Kari {
                         info: info.clone(),
                         index,
@@ -1017,6 +1025,11 @@ fn slots(infos: &[Any]) -> (Vec<Slot>, Vec<String>) {
             Some(RecipientInfo::Ori(o)) => others.push(format!("other recipient {}", o.ori_type)),
             None => others.push(format!("undecodable recipient info (tag {})", any.tag())),
         }
+    }
+    if skipped > 0 {
+        others.push(format!(
+            "{skipped} more recipients not examined (limit {MAX_RECIPIENT_INFOS})"
+        ));
     }
     (slots, others)
 }
