@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use super::*;
 use crate::pki::ca::Ca;
 use crate::pki::cert::pem_encode;
+use crate::pki::keys::{HashAlgorithm, KeyAlgorithm};
 use crate::pki::pkcs12::{ExportProfile, build_with_profile};
 use crate::pki::profile::{CertificateParams, simple_name};
 
