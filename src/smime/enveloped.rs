@@ -300,10 +300,11 @@ pub fn encrypt(
         .all(|ri| matches!(ri, RecipientInfo::Ktri(k) if k.version == CmsVersion::V0));
     let recip_infos = RecipientInfos::try_from(infos).map_err(encoding)?;
 
-    let mut body = content.to_vec();
+    // Plaintext until the cipher runs; zeroized if anything fails before then.
+    let mut body = Zeroizing::new(content.to_vec());
     let (content_type, inner) = if cipher.is_aead() {
         let nonce = random(aead::NONCE_LEN)?;
-        let tag = seal_gcm(cipher, &cek, &nonce, &mut body)?;
+        let tag = seal_gcm(cipher, &cek, &nonce, &[], &mut body)?;
         let params = GcmParameters {
             nonce: octets(nonce.as_slice())?,
             icv_len: 16,
@@ -316,7 +317,7 @@ pub fn encrypt(
             auth_encrypted_content_info: EncryptedContentInfo {
                 content_type: oid::CMS_DATA,
                 content_enc_alg: alg_id(cipher.oid(), Some(encode_any(&params)?)),
-                encrypted_content: Some(octets(body)?),
+                encrypted_content: Some(octets(std::mem::take(&mut *body))?),
             },
             auth_attrs: None,
             mac: octets(tag.as_ref())?,
@@ -337,7 +338,7 @@ pub fn encrypt(
             encrypted_content: EncryptedContentInfo {
                 content_type: oid::CMS_DATA,
                 content_enc_alg: alg_id(cipher.oid(), Some(encode_any(&octets(iv.as_slice())?)?)),
-                encrypted_content: Some(octets(body)?),
+                encrypted_content: Some(octets(std::mem::take(&mut *body))?),
             },
             unprotected_attrs: None,
         };
@@ -373,12 +374,13 @@ fn seal_gcm(
     c: ContentCipher,
     cek: &[u8],
     nonce: &[u8],
+    aad: &[u8],
     body: &mut [u8],
 ) -> Result<aead::Tag, EnvelopedError> {
     let err = |_| EnvelopedError::Crypto("AES-GCM encryption");
     let key = aead::LessSafeKey::new(aead::UnboundKey::new(gcm_algorithm(c), cek).map_err(err)?);
     let nonce = aead::Nonce::try_assume_unique_for_key(nonce).map_err(err)?;
-    key.seal_in_place_separate_tag(nonce, aead::Aad::empty(), body)
+    key.seal_in_place_separate_tag(nonce, aead::Aad::from(aad), body)
         .map_err(err)
 }
 
@@ -615,17 +617,18 @@ pub fn recipient_ids(ber: &[u8]) -> Result<Vec<String>, EnvelopedError> {
 /// current and old (renewed) ones alike; each is paired with its certificate, by which
 /// RecipientInfos name it (issuerAndSerialNumber or subjectKeyIdentifier).
 ///
-/// Every RecipientInfo naming a held key is tried, in message order, until the content
-/// decrypts; an unwrap failure is never reported as such (RFC 3218 section 2.3, see the module
+/// RecipientInfos naming a held key are tried in message order until the content decrypts,
+/// each held key once (a message cannot make us decrypt its content 64 times with one key);
+/// an unwrap failure is never reported as such (RFC 3218 section 2.3, see the module
 /// documentation).
 pub fn decrypt(ber: &[u8], keys: &[(Cert, PrivateKey)]) -> Result<Decrypted, EnvelopedError> {
     let env = parse(ber)?;
     let (slots, others) = slots(&env.recipient_infos);
     let mut unsupported = None;
-    let mut tried = false;
+    let mut tried = vec![false; keys.len()];
     for slot in &slots {
         for (key_index, (cert, key)) in keys.iter().enumerate() {
-            if !slot.matches(cert) {
+            if tried[key_index] || !slot.matches(cert) {
                 continue;
             }
             let cek = match recover_cek(slot, key, env.cipher.key_len()) {
@@ -635,7 +638,7 @@ pub fn decrypt(ber: &[u8], keys: &[(Cert, PrivateKey)]) -> Result<Decrypted, Env
                     continue;
                 }
             };
-            tried = true;
+            tried[key_index] = true;
             if let Some(content) = decrypt_content(&env, &cek) {
                 return Ok(Decrypted {
                     content,
@@ -645,7 +648,7 @@ pub fn decrypt(ber: &[u8], keys: &[(Cert, PrivateKey)]) -> Result<Decrypted, Env
             }
         }
     }
-    if tried {
+    if tried.contains(&true) {
         return Err(EnvelopedError::DecryptionFailed);
     }
     if let Some(e) = unsupported {

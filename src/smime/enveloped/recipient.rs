@@ -491,6 +491,13 @@ pub(super) fn recover_cek(
                     "static-static ECDH (originator named by certificate)".into(),
                 ));
             };
+            // RFC 5753 section 3.1.1; X25519/X448 originators (RFC 8418) would name their own.
+            if orig.algorithm.oid != oid::EC_PUBLIC_KEY {
+                return Err(EnvelopedError::UnsupportedAlgorithm(format!(
+                    "originator key {}",
+                    orig.algorithm.oid
+                )));
+            }
             let wrapped = info
                 .recipient_enc_keys
                 .get(*index)

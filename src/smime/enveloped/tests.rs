@@ -1155,3 +1155,66 @@ fn recipient_lists_are_bounded() {
     );
     assert_eq!(*decrypt(&der, &[f.rsa_old.pair()]).unwrap().content, b"x");
 }
+
+#[test]
+fn authenticated_attributes_are_authenticated() {
+    // Nobody we know writes authAttrs, but RFC 5083 section 2.2 defines them: the AAD is their
+    // DER with a SET OF tag. Build such a message by hand.
+    let f = fx();
+    let cipher = ContentCipher::Aes128Gcm;
+    let cek = random(cipher.key_len()).unwrap();
+    let nonce = random(12).unwrap();
+    let attr = x509_cert::attr::Attribute {
+        oid: ObjectIdentifier::new_unwrap("1.3.6.1.4.1.99999.1"),
+        values: der::asn1::SetOfVec::try_from(vec![
+            Any::encode_from(&der::asn1::Utf8StringRef::new("hello").unwrap()).unwrap(),
+        ])
+        .unwrap(),
+    };
+    let attrs = der::asn1::SetOfVec::try_from(vec![attr]).unwrap();
+    let mut body = b"authenticated".to_vec();
+    let tag = seal_gcm(cipher, &cek, &nonce, &attrs.to_der().unwrap(), &mut body).unwrap();
+    let aed = cms::authenveloped_data::AuthEnvelopedData {
+        version: CmsVersion::V0,
+        originator_info: None,
+        recip_infos: RecipientInfos::try_from(vec![recipient_info(&f.p256.to(), &cek).unwrap()])
+            .unwrap(),
+        auth_encrypted_content_info: EncryptedContentInfo {
+            content_type: oid::CMS_DATA,
+            content_enc_alg: alg_id(
+                cipher.oid(),
+                Some(
+                    Any::encode_from(&GcmParameters {
+                        nonce: OctetString::new(nonce.to_vec()).unwrap(),
+                        icv_len: 16,
+                    })
+                    .unwrap(),
+                ),
+            ),
+            encrypted_content: Some(OctetString::new(body).unwrap()),
+        },
+        auth_attrs: Some(attrs),
+        mac: OctetString::new(tag.as_ref()).unwrap(),
+        unauth_attrs: None,
+    };
+    let der = ContentInfo {
+        content_type: oid::CMS_AUTH_ENVELOPED_DATA,
+        content: Any::encode_from(&aed).unwrap(),
+    }
+    .to_der()
+    .unwrap();
+    let keys = [f.p256.pair()];
+    assert_eq!(*decrypt(&der, &keys).unwrap().content, b"authenticated");
+    let tampered = replaced(&der, b"hello", b"jello");
+    assert_eq!(
+        decrypt(&tampered, &keys).unwrap_err(),
+        EnvelopedError::DecryptionFailed
+    );
+    // OpenSSL computes the same AAD.
+    let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(
+        openssl_decrypt(tmp.path(), &der, &f.p256).unwrap(),
+        b"authenticated"
+    );
+    assert!(openssl_decrypt(tmp.path(), &tampered, &f.p256).is_err());
+}
