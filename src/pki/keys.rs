@@ -859,6 +859,35 @@ mod tests {
     }
 
     #[test]
+    fn key_transport_and_agreement_round_trip() {
+        let rsa = PrivateKey::generate(KeyAlgorithm::Rsa2048).unwrap();
+        let secret = [7u8; 32];
+        let ct = rsa_encrypt_pkcs1(&rsa.spki(), &secret).unwrap();
+        assert_eq!(*rsa.rsa_decrypt_pkcs1(&ct).unwrap(), secret);
+        assert!(rsa.rsa_decrypt_oaep(HashAlgorithm::Sha256, &ct).is_err());
+        for h in [
+            HashAlgorithm::Sha1,
+            HashAlgorithm::Sha256,
+            HashAlgorithm::Sha512,
+        ] {
+            let ct = rsa_encrypt_oaep(&rsa.spki(), h, &secret).unwrap();
+            assert_eq!(*rsa.rsa_decrypt_oaep(h, &ct).unwrap(), secret);
+        }
+
+        for alg in [KeyAlgorithm::P256, KeyAlgorithm::P384] {
+            let ec = PrivateKey::generate(alg).unwrap();
+            let eph = ecdh_ephemeral(&ec.spki()).unwrap();
+            assert_eq!(eph.curve, alg);
+            assert_eq!(*ec.ecdh(&eph.public_point).unwrap(), *eph.shared_secret);
+            assert!(ec.ecdh(&[0x04; 65]).is_err());
+            assert!(ec.rsa_decrypt_pkcs1(&ct).is_err());
+            assert!(rsa_encrypt_pkcs1(&ec.spki(), &secret).is_err());
+        }
+        assert!(rsa.ecdh(&[0x04; 65]).is_err());
+        assert!(ecdh_ephemeral(&rsa.spki()).is_err());
+    }
+
+    #[test]
     fn ecdsa_with_rsa_key_is_refused() {
         let k = PrivateKey::generate(KeyAlgorithm::Rsa2048).unwrap();
         assert!(matches!(

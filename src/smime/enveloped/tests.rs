@@ -696,8 +696,10 @@ fn gpgsm_and_nss_decrypt_what_they_support() {
 
     // GnuPG 2.2.40: PKCS #1 v1.5 key transport named by issuer and serial, AES-CBC. It cannot
     // name a recipient by subjectKeyIdentifier, knows neither OAEP nor AuthEnvelopedData, and
-    // cannot even import an EC private key from PKCS #12 (gpgsm crashes, with OpenSSL's files
-    // as with ours), so ECDH recipients are out of reach; a mixed message opens with the RSA key.
+    // cannot even import an EC private key from PKCS #12 (gpgsm segfaults; it did the same on
+    // `openssl pkcs12 -export -legacy` output when this was written), so ECDH is out of reach
+    // and a mixed message opens with the RSA key. Every "no" is shown to hold for OpenSSL's
+    // rendering of the same kind too.
     let gnupg = GnupgHome::new();
     gnupg.import(dir, &f.rsa).unwrap();
     for id in [&f.p256, &f.p384] {
