@@ -69,6 +69,9 @@ fn subject_key_id(cert: &Cert) -> Result<SubjectKeyIdentifier, EnvelopedError> {
     Ok(SubjectKeyIdentifier(octets(ski)?))
 }
 
+/// The RecipientInfo that carries `cek` to `r`: a KeyTransRecipientInfo for an RSA key, a
+/// KeyAgreeRecipientInfo with a fresh ephemeral key for an EC key. Refuses certificates whose
+/// keyUsage forbids the operation (RFC 8550 section 4.4.2, RFC 5280 section 4.2.1.3).
 pub(super) fn recipient_info(
     r: &Recipient<'_>,
     cek: &[u8],
@@ -79,7 +82,6 @@ pub(super) fn recipient_info(
         .key_usage()
         .map_err(|e| unsuitable(cert, e.to_string()))?;
     if spki.algorithm.oid == oid::RSA_ENCRYPTION {
-        // RFC 5280 section 4.2.1.3: key transport needs keyEncipherment when keyUsage is present.
         if usage.is_some_and(|u| !u.key_encipherment()) {
             return Err(unsuitable(
                 cert,
