@@ -1,10 +1,11 @@
 //! smimegw: an S/MIME gateway for MTAs, with its own CA and certificate directory.
 //!
 //! The modules follow the message path and the certificate model (see DESIGN.md):
-//! [`config`] is read first; [`pki`] holds keys, certificate profiles, the CA, path validation,
-//! revocation and PKCS #12; [`smime`] signs and verifies mail; [`store`] is the directory's
-//! storage; [`directory`] is the certificate lifecycle an administrator drives through the
-//! [`cli`]; [`serve`] starts the gateway.
+//! [`config`] is read first; [`smtp`] receives and relays; [`policy`] decides who gets what;
+//! [`smime`] turns messages into CMS and back, over the byte-exact [`mime`] layer; [`pki`] holds
+//! keys, certificate profiles, the CA, path validation, revocation and PKCS #12; [`store`] is the
+//! directory's storage; [`directory`] is the certificate lifecycle an administrator drives through
+//! the [`cli`]; [`serve`] starts the gateway.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 

@@ -181,5 +181,45 @@ pub const AA_COUNTERSIGNATURE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.6");
 pub const AA_SMIME_CAPABILITIES: Oid = Oid::new_unwrap("1.2.840.113549.1.9.15");
 /// id-aa-encrypKeyPref (SMIMEEncryptionKeyPreference), RFC 8551 section 2.5.3.
 pub const AA_ENCRYPT_KEY_PREF: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.11");
-/// id-RSAES-OAEP, RFC 8017 appendix A.2.1 / RFC 4055 section 4.1.
+
+// ---- CMS enveloping (RFC 5652, RFC 5083) -------------------------------------------------
+/// id-envelopedData, RFC 5652 section 6.1.
+pub const CMS_ENVELOPED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.3");
+/// id-ct-authEnvelopedData, RFC 5083 section 1.1.
+pub const CMS_AUTH_ENVELOPED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.1.23");
+/// id-aes192-GCM, RFC 5084 section 3.2 (read, never written).
+pub const AES192_GCM: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.26");
+/// id-aes128-wrap, RFC 3565 section 2.3.2 (RFC 3394 key wrap).
+pub const AES128_WRAP: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.5");
+/// id-aes192-wrap, RFC 3565 section 2.3.2 (read, never written).
+pub const AES192_WRAP: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.25");
+/// id-aes256-wrap, RFC 3565 section 2.3.2.
+pub const AES256_WRAP: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.45");
+
+// ---- Key transport and key agreement (RFC 3560, RFC 4055, RFC 5753, RFC 8418) -----------
+/// id-RSAES-OAEP, RFC 8017 appendix A.2.1 / RFC 4055 section 4.1 (in CMS: RFC 3560 section 2.2).
 pub const RSAES_OAEP: Oid = Oid::new_unwrap("1.2.840.113549.1.1.7");
+/// id-pSpecified, RFC 8017 appendix A.2.1 (the OAEP label source; only the empty label is used).
+pub const P_SPECIFIED: Oid = Oid::new_unwrap("1.2.840.113549.1.1.9");
+/// dhSinglePass-stdDH-sha1kdf-scheme, RFC 5753 section 7.1.4 (OpenSSL's default; read only).
+pub const ECDH_STD_SHA1KDF: Oid = Oid::new_unwrap("1.3.133.16.840.63.0.2");
+/// dhSinglePass-cofactorDH-sha1kdf-scheme, RFC 5753 section 7.1.4 (read only).
+pub const ECDH_COFACTOR_SHA1KDF: Oid = Oid::new_unwrap("1.3.133.16.840.63.0.3");
+/// dhSinglePass-stdDH-sha224kdf-scheme, RFC 5753 section 7.1.4 (read only).
+pub const ECDH_STD_SHA224KDF: Oid = Oid::new_unwrap("1.3.132.1.11.0");
+/// dhSinglePass-stdDH-sha256kdf-scheme, RFC 5753 section 7.1.4 (what we write for P-256).
+pub const ECDH_STD_SHA256KDF: Oid = Oid::new_unwrap("1.3.132.1.11.1");
+/// dhSinglePass-stdDH-sha384kdf-scheme, RFC 5753 section 7.1.4 (what we write for P-384).
+pub const ECDH_STD_SHA384KDF: Oid = Oid::new_unwrap("1.3.132.1.11.2");
+/// dhSinglePass-stdDH-sha512kdf-scheme, RFC 5753 section 7.1.4.
+pub const ECDH_STD_SHA512KDF: Oid = Oid::new_unwrap("1.3.132.1.11.3");
+/// dhSinglePass-cofactorDH-sha224kdf-scheme, RFC 5753 section 7.1.4 (read only).
+pub const ECDH_COFACTOR_SHA224KDF: Oid = Oid::new_unwrap("1.3.132.1.14.0");
+/// dhSinglePass-cofactorDH-sha256kdf-scheme, RFC 5753 section 7.1.4 (read only).
+pub const ECDH_COFACTOR_SHA256KDF: Oid = Oid::new_unwrap("1.3.132.1.14.1");
+/// dhSinglePass-cofactorDH-sha384kdf-scheme, RFC 5753 section 7.1.4 (read only).
+pub const ECDH_COFACTOR_SHA384KDF: Oid = Oid::new_unwrap("1.3.132.1.14.2");
+/// dhSinglePass-cofactorDH-sha512kdf-scheme, RFC 5753 section 7.1.4 (read only).
+pub const ECDH_COFACTOR_SHA512KDF: Oid = Oid::new_unwrap("1.3.132.1.14.3");
+/// id-sha224, RFC 5754 section 2.1 (only as the hash of an ECDH KDF we read).
+pub const SHA224: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.4");

@@ -511,6 +511,211 @@ impl PrivateKey {
     }
 }
 
+impl PrivateKey {
+    /// RSAES-PKCS1-v1_5 decryption (RFC 8017 section 7.2.2) of a key-transport ciphertext.
+    ///
+    /// aws-lc-rs does the private-key operation in constant time; the caller must still hide
+    /// *whether* the padding was valid: RFC 3218 section 2.3 (see `smime::enveloped`).
+    pub fn rsa_decrypt_pkcs1(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        use aws_lc_rs::rsa::{Pkcs1PrivateDecryptingKey, PrivateDecryptingKey};
+        self.require_rsa()?;
+        let key = PrivateDecryptingKey::from_pkcs8(&self.pkcs8)
+            .map_err(|_| KeyError::Crypto("RSA decryption key"))
+            .and_then(|k| {
+                Pkcs1PrivateDecryptingKey::new(k)
+                    .map_err(|_| KeyError::Crypto("RSA decryption key"))
+            })?;
+        let mut out = Zeroizing::new(vec![0u8; key.min_output_size()]);
+        let len = key
+            .decrypt(ciphertext, &mut out)
+            .map_err(|_| KeyError::Crypto("RSA decryption"))?
+            .len();
+        out.truncate(len);
+        Ok(out)
+    }
+
+    /// RSAES-OAEP decryption (RFC 8017 section 7.1.2) with `hash` for both the label hash and
+    /// MGF1 and an empty label: the shapes RFC 3560 and RFC 4055 section 4 describe and mail
+    /// clients write (SHA-1 is OpenSSL's default when only `rsa_padding_mode:oaep` is given).
+    pub fn rsa_decrypt_oaep(
+        &self,
+        hash: HashAlgorithm,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        use aws_lc_rs::rsa::{OaepPrivateDecryptingKey, PrivateDecryptingKey};
+        self.require_rsa()?;
+        let key = PrivateDecryptingKey::from_pkcs8(&self.pkcs8)
+            .map_err(|_| KeyError::Crypto("RSA decryption key"))
+            .and_then(|k| {
+                OaepPrivateDecryptingKey::new(k).map_err(|_| KeyError::Crypto("RSA decryption key"))
+            })?;
+        let mut out = Zeroizing::new(vec![0u8; key.min_output_size()]);
+        let len = key
+            .decrypt(oaep_algorithm(hash), ciphertext, &mut out, None)
+            .map_err(|_| KeyError::Crypto("RSA decryption"))?
+            .len();
+        out.truncate(len);
+        Ok(out)
+    }
+
+    /// Elliptic-curve Diffie-Hellman (SEC 1 section 3.3.1) with the peer's public point in
+    /// uncompressed or compressed form; returns the shared secret Z (the x coordinate), which
+    /// the caller feeds to a KDF. The point is validated by aws-lc-rs.
+    pub fn ecdh(&self, peer_public_point: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        use aws_lc_rs::agreement;
+        let alg = match self.algorithm {
+            KeyAlgorithm::P256 => &agreement::ECDH_P256,
+            KeyAlgorithm::P384 => &agreement::ECDH_P384,
+            other => {
+                return Err(KeyError::UnsupportedKey(format!("ECDH with a {other} key")));
+            }
+        };
+        let key = agreement::PrivateKey::from_private_key_der(alg, &self.pkcs8)
+            .map_err(|_| KeyError::Crypto("ECDH private key"))?;
+        agreement::agree(
+            &key,
+            agreement::UnparsedPublicKey::new(alg, peer_public_point),
+            KeyError::Crypto("ECDH (bad peer point?)"),
+            |z| Ok(Zeroizing::new(z.to_vec())),
+        )
+    }
+
+    fn require_rsa(&self) -> Result<(), KeyError> {
+        if self.algorithm.is_rsa() {
+            Ok(())
+        } else {
+            Err(KeyError::UnsupportedKey(format!(
+                "RSA decryption with a {} key",
+                self.algorithm
+            )))
+        }
+    }
+}
+
+fn oaep_algorithm(hash: HashAlgorithm) -> &'static aws_lc_rs::rsa::OaepAlgorithm {
+    use aws_lc_rs::rsa;
+    match hash {
+        HashAlgorithm::Sha1 => &rsa::OAEP_SHA1_MGF1SHA1,
+        HashAlgorithm::Sha256 => &rsa::OAEP_SHA256_MGF1SHA256,
+        HashAlgorithm::Sha384 => &rsa::OAEP_SHA384_MGF1SHA384,
+        HashAlgorithm::Sha512 => &rsa::OAEP_SHA512_MGF1SHA512,
+    }
+}
+
+fn rsa_public_key(
+    spki: &SubjectPublicKeyInfoOwned,
+) -> Result<aws_lc_rs::rsa::PublicEncryptingKey, KeyError> {
+    if spki.algorithm.oid != oid::RSA_ENCRYPTION {
+        return Err(KeyError::UnsupportedKey(format!(
+            "RSA encryption to a {} key",
+            spki.algorithm.oid
+        )));
+    }
+    let der = spki
+        .to_der()
+        .map_err(|e| KeyError::UnsupportedKey(e.to_string()))?;
+    aws_lc_rs::rsa::PublicEncryptingKey::from_der(&der)
+        .map_err(|e| KeyError::UnsupportedKey(format!("RSA public key: {e}")))
+}
+
+/// RSAES-PKCS1-v1_5 encryption (RFC 8017 section 7.2.1) to the RSA key in `spki`.
+pub fn rsa_encrypt_pkcs1(
+    spki: &SubjectPublicKeyInfoOwned,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, KeyError> {
+    let key = aws_lc_rs::rsa::Pkcs1PublicEncryptingKey::new(rsa_public_key(spki)?)
+        .map_err(|_| KeyError::Crypto("RSA public key"))?;
+    let mut out = vec![0u8; key.ciphertext_size()];
+    let len = key
+        .encrypt(plaintext, &mut out)
+        .map_err(|_| KeyError::Crypto("RSA encryption"))?
+        .len();
+    out.truncate(len);
+    Ok(out)
+}
+
+/// RSAES-OAEP encryption (RFC 8017 section 7.1.1) with `hash` for the label hash and MGF1 and
+/// an empty label, to the RSA key in `spki`.
+pub fn rsa_encrypt_oaep(
+    spki: &SubjectPublicKeyInfoOwned,
+    hash: HashAlgorithm,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, KeyError> {
+    let key = aws_lc_rs::rsa::OaepPublicEncryptingKey::new(rsa_public_key(spki)?)
+        .map_err(|_| KeyError::Crypto("RSA public key"))?;
+    let mut out = vec![0u8; key.ciphertext_size()];
+    let len = key
+        .encrypt(oaep_algorithm(hash), plaintext, &mut out, None)
+        .map_err(|_| KeyError::Crypto("RSA encryption"))?
+        .len();
+    out.truncate(len);
+    Ok(out)
+}
+
+/// The result of an ephemeral-static ECDH with a recipient's public key.
+pub struct EphemeralAgreement {
+    /// The curve (P-256 or P-384).
+    pub curve: KeyAlgorithm,
+    /// The ephemeral public key as an uncompressed point (SEC 1 section 2.3.3), for the
+    /// originatorKey of a KeyAgreeRecipientInfo.
+    pub public_point: Vec<u8>,
+    /// The shared secret Z.
+    pub shared_secret: Zeroizing<Vec<u8>>,
+}
+
+/// Generates an ephemeral key on the curve of the EC key in `spki` and agrees a secret with it
+/// (the "ephemeral-static" mode of RFC 5753 section 3.1). The ephemeral private key never
+/// leaves aws-lc-rs and is gone when this returns.
+pub fn ecdh_ephemeral(spki: &SubjectPublicKeyInfoOwned) -> Result<EphemeralAgreement, KeyError> {
+    use aws_lc_rs::agreement;
+    let curve = ec_curve(spki)?;
+    let alg = match curve {
+        KeyAlgorithm::P384 => &agreement::ECDH_P384,
+        _ => &agreement::ECDH_P256,
+    };
+    let eph = agreement::EphemeralPrivateKey::generate(alg, &SystemRandom::new())
+        .map_err(|_| KeyError::Crypto("ephemeral EC key generation"))?;
+    let public_point = eph
+        .compute_public_key()
+        .map_err(|_| KeyError::Crypto("ephemeral EC public key"))?
+        .as_ref()
+        .to_vec();
+    let shared_secret = agreement::agree_ephemeral(
+        eph,
+        agreement::UnparsedPublicKey::new(alg, spki.subject_public_key.raw_bytes()),
+        KeyError::UnsupportedKey("recipient EC public key is not a valid point".into()),
+        |z| Ok(Zeroizing::new(z.to_vec())),
+    )?;
+    Ok(EphemeralAgreement {
+        curve,
+        public_point,
+        shared_secret,
+    })
+}
+
+/// The curve of an EC `SubjectPublicKeyInfo`, when it is one we support.
+pub fn ec_curve(spki: &SubjectPublicKeyInfoOwned) -> Result<KeyAlgorithm, KeyError> {
+    if spki.algorithm.oid != oid::EC_PUBLIC_KEY {
+        return Err(KeyError::UnsupportedKey(format!(
+            "key algorithm {} is not EC",
+            spki.algorithm.oid
+        )));
+    }
+    let curve: Option<ObjectIdentifier> = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.decode_as().ok());
+    match curve {
+        Some(c) if c == oid::SECP256R1 => Ok(KeyAlgorithm::P256),
+        Some(c) if c == oid::SECP384R1 => Ok(KeyAlgorithm::P384),
+        Some(c) => Err(KeyError::UnsupportedKey(format!("EC curve {c}"))),
+        None => Err(KeyError::UnsupportedKey(
+            "EC key without a named curve".into(),
+        )),
+    }
+}
+
 /// Why a signature did not verify.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -651,6 +856,35 @@ mod tests {
             sa
         );
         verify_signature(&k.spki(), &id, b"x", &s).unwrap();
+    }
+
+    #[test]
+    fn key_transport_and_agreement_round_trip() {
+        let rsa = PrivateKey::generate(KeyAlgorithm::Rsa2048).unwrap();
+        let secret = [7u8; 32];
+        let ct = rsa_encrypt_pkcs1(&rsa.spki(), &secret).unwrap();
+        assert_eq!(*rsa.rsa_decrypt_pkcs1(&ct).unwrap(), secret);
+        assert!(rsa.rsa_decrypt_oaep(HashAlgorithm::Sha256, &ct).is_err());
+        for h in [
+            HashAlgorithm::Sha1,
+            HashAlgorithm::Sha256,
+            HashAlgorithm::Sha512,
+        ] {
+            let ct = rsa_encrypt_oaep(&rsa.spki(), h, &secret).unwrap();
+            assert_eq!(*rsa.rsa_decrypt_oaep(h, &ct).unwrap(), secret);
+        }
+
+        for alg in [KeyAlgorithm::P256, KeyAlgorithm::P384] {
+            let ec = PrivateKey::generate(alg).unwrap();
+            let eph = ecdh_ephemeral(&ec.spki()).unwrap();
+            assert_eq!(eph.curve, alg);
+            assert_eq!(*ec.ecdh(&eph.public_point).unwrap(), *eph.shared_secret);
+            assert!(ec.ecdh(&[0x04; 65]).is_err());
+            assert!(ec.rsa_decrypt_pkcs1(&ct).is_err());
+            assert!(rsa_encrypt_pkcs1(&ec.spki(), &secret).is_err());
+        }
+        assert!(rsa.ecdh(&[0x04; 65]).is_err());
+        assert!(ecdh_ephemeral(&rsa.spki()).is_err());
     }
 
     #[test]

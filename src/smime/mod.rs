@@ -1,3 +1,5 @@
-//! S/MIME (RFC 8551) on top of CMS (RFC 5652): what the gateway signs, verifies, encrypts and decrypts.
+//! S/MIME (RFC 8551) on top of CMS (RFC 5652): what the gateway signs, verifies, encrypts and
+//! decrypts. [`signed`] and [`enveloped`] work on CMS; [`message`] on whole RFC 5322 messages.
 
+pub mod enveloped;
 pub mod signed;
