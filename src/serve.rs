@@ -1,10 +1,24 @@
-//! `smimegw serve`: start-up of the gateway daemon.
+//! `smimegw serve`: the gateway daemon.
 //!
 //! First start creates what the configuration asks for (data directory, key-encryption key, CA
 //! with `ca.auto_init = true`); every later start checks them and refuses to run half-configured.
+//! Then it listens, relays, and on SIGTERM stops accepting, finishes the transactions in flight
+//! within a grace period, and exits 0.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::directory::{Directory, DirectoryError};
+use crate::gateway::Gateway;
+use crate::smtp::ratelimit::RateLimitedLog;
+use crate::smtp::relay::{Relay, RelayError};
+use crate::smtp::server::{self, ServerContext, Timeouts};
+use crate::smtp::session::SessionConfig;
+
+/// How long in-flight sessions get after SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -18,9 +32,32 @@ pub enum ServeError {
         "the directory {0} has no CA: run `smimegw ca init --name \"...\"` (or `ca import`), or set auto_init = true under [ca] in {1}"
     )]
     NoCa(String, String),
-    /// The SMTP side is not available in this build.
-    #[error("{0}")]
-    Unavailable(String),
+    /// The relay is misconfigured.
+    #[error(transparent)]
+    Relay(#[from] RelayError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {address} (listen.address in {config}): {source}")]
+    Bind {
+        /// The address.
+        address: String,
+        /// The configuration file.
+        config: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The STARTTLS certificate or key could not be loaded.
+    #[error("STARTTLS certificate {cert} / key {key}: {reason}")]
+    Tls {
+        /// listen.tls_cert.
+        cert: String,
+        /// listen.tls_key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// The async runtime could not start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// Opens (or on first start creates) the directory and the CA, as configured.
@@ -49,14 +86,117 @@ pub fn prepare(config: &Config) -> Result<Directory, ServeError> {
     Ok(dir)
 }
 
-/// Runs the gateway.
+fn tls_acceptor(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, ServeError> {
+    let (Some(cert), Some(key)) = (&config.listen.tls_cert, &config.listen.tls_key) else {
+        return Ok(None);
+    };
+    let err = |reason: String| ServeError::Tls {
+        cert: cert.display().to_string(),
+        key: key.display().to_string(),
+        reason,
+    };
+    let cert_bytes = std::fs::read(cert).map_err(|e| err(e.to_string()))?;
+    let key_bytes = zeroize::Zeroizing::new(std::fs::read(key).map_err(|e| err(e.to_string()))?);
+    let certs: Vec<_> = rustls_pemfile::certs(&mut cert_bytes.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|e| err(format!("bad PEM certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(err("no certificate in the file".into()));
+    }
+    let key = rustls_pemfile::private_key(&mut key_bytes.as_slice())
+        .map_err(|e| err(format!("bad PEM key: {e}")))?
+        .ok_or_else(|| err("no private key in the file".into()))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let server = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| err(e.to_string()))?;
+    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(server))))
+}
+
+/// Tells systemd about our state (`Type=notify`), when run under it.
+fn sd_notify(state: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let sock = match std::os::unix::net::UnixDatagram::unbound() {
+        Ok(s) => s,
+        Err(_) => return,
+    };
+    let p = std::path::Path::new(&path);
+    if let Err(e) = sock.send_to(state.as_bytes(), p) {
+        tracing::warn!(error = %e, "sd_notify failed");
+    }
+}
+
+/// Runs the gateway until SIGTERM or SIGINT.
 pub fn run(config: &Config) -> Result<(), ServeError> {
     let dir = prepare(config)?;
-    tracing::info!(store = %dir.describe(), "directory ready");
-    Err(ServeError::Unavailable(format!(
-        "directory {} is ready, but the SMTP proxy (listen {} -> relay {}) is not in this build yet; see the README's status section",
-        dir.describe(),
-        config.listen.address,
-        config.relay.next_hop
-    )))
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?;
+    runtime.block_on(async_run(config, dir))
+}
+
+async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
+    let hostname = crate::gateway::authserv_id(config);
+    let relay = Relay::new(&config.relay, &hostname, Duration::from_secs(60))?;
+    let tls = tls_acceptor(config)?;
+    let listener = tokio::net::TcpListener::bind(config.listen.address)
+        .await
+        .map_err(|source| ServeError::Bind {
+            address: config.listen.address.to_string(),
+            config: config.source.display().to_string(),
+            source,
+        })?;
+    let ctx = Arc::new(ServerContext {
+        gateway: Arc::new(Gateway::new(dir)),
+        relay,
+        session: SessionConfig {
+            hostname: hostname.clone(),
+            max_message_size: usize::try_from(config.listen.max_message_size).unwrap_or(usize::MAX),
+            max_recipients: 1000,
+            starttls: tls.is_some(),
+            max_errors: 20,
+        },
+        allowed: config.listen.allowed_clients.clone(),
+        tls,
+        timeouts: Timeouts::default(),
+        max_sessions: 1000,
+        active: AtomicUsize::new(0),
+        tls_errors: RateLimitedLog::new("TLS handshake failed", Duration::from_secs(60)),
+    });
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tracing::info!(listen = %config.listen.address, relay = %config.relay.next_hop, "smimegw serving");
+    eprintln!(
+        "smimegw: listening on {}, relaying to {}",
+        config.listen.address, config.relay.next_hop
+    );
+    sd_notify("READY=1");
+    let server = tokio::spawn(server::run(listener, ctx, rx, SHUTDOWN_GRACE));
+    wait_for_signal().await;
+    sd_notify("STOPPING=1");
+    tracing::info!("shutting down: finishing transactions in flight");
+    let _ = tx.send(true);
+    let _ = server.await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    let mut int = match signal(SignalKind::interrupt()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
 }

@@ -54,6 +54,23 @@ pub enum Command {
     /// Trusted roots, cross-certificates, CRLs, and checking a certificate against them.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// Sign, encrypt, decrypt or verify one message offline (the engine the gateway uses).
+    #[command(subcommand)]
+    Smime(SmimeCommand),
+    /// Dry run: apply exactly the treatment `serve` would apply to this envelope and message,
+    /// write the resulting message(s) on stdout (several copies as an mbox) and the decisions on
+    /// stderr. Nothing is relayed.
+    Process {
+        /// Envelope sender (MAIL FROM).
+        #[arg(long)]
+        from: String,
+        /// Envelope recipient (RCPT TO), repeatable.
+        #[arg(long = "to", required = true)]
+        to: Vec<String>,
+        /// Input and output.
+        #[command(flatten)]
+        io: MessageIo,
+    },
     /// Show the append-only audit log of every lifecycle action.
     Audit {
         /// Print JSON (one array) instead of a table.
@@ -379,4 +396,106 @@ fn parse_days(s: &str) -> Result<u32, String> {
     s.trim_end_matches('d')
         .parse()
         .map_err(|_| format!("'{s}' is not a number of days (e.g. 30 or 30d)"))
+}
+
+/// Input and output of the offline S/MIME commands.
+#[derive(Debug, Args)]
+pub struct MessageIo {
+    /// Read the RFC 5322 message from this file instead of standard input.
+    #[arg(long = "in", value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Write the resulting message to this file instead of standard output.
+    #[arg(long = "out", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Content ciphers on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CipherArg {
+    /// AES-128-CBC (EnvelopedData).
+    #[value(name = "aes128-cbc")]
+    Aes128Cbc,
+    /// AES-256-CBC (EnvelopedData; the default: every client reads it).
+    #[value(name = "aes256-cbc")]
+    Aes256Cbc,
+    /// AES-128-GCM (AuthEnvelopedData, RFC 5083).
+    #[value(name = "aes128-gcm")]
+    Aes128Gcm,
+    /// AES-256-GCM (AuthEnvelopedData, RFC 5083).
+    #[value(name = "aes256-gcm")]
+    Aes256Gcm,
+}
+
+/// Digest algorithms on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DigestArg {
+    /// SHA-256 (default).
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
+
+/// `smimegw smime ...`
+#[derive(Debug, Subcommand)]
+pub enum SmimeCommand {
+    /// Sign a message with a user's signing certificate (multipart/signed, or opaque).
+    Sign {
+        /// The signer (an enrolled user whose signing key the gateway holds).
+        #[arg(long)]
+        signer: String,
+        /// Opaque application/pkcs7-mime signed-data instead of multipart/signed.
+        #[arg(long)]
+        opaque: bool,
+        /// Digest algorithm.
+        #[arg(long, value_enum, default_value = "sha256")]
+        digest: DigestArg,
+        /// RSA-PSS instead of PKCS #1 v1.5 (RSA keys only).
+        #[arg(long)]
+        pss: bool,
+        /// Input and output.
+        #[command(flatten)]
+        io: MessageIo,
+    },
+    /// Encrypt a message to recipients from the directory or from certificate files.
+    Encrypt {
+        /// A recipient whose encryption certificate is in the directory (repeatable).
+        #[arg(long = "to")]
+        to: Vec<String>,
+        /// A recipient certificate file (PEM or DER) for someone not in the directory (repeatable).
+        #[arg(long = "to-cert")]
+        to_cert: Vec<PathBuf>,
+        /// Content cipher.
+        #[arg(long, value_enum, default_value = "aes256-cbc")]
+        cipher: CipherArg,
+        /// RSA-OAEP (SHA-256) key transport instead of PKCS #1 v1.5 for RSA recipients.
+        #[arg(long)]
+        oaep: bool,
+        /// Identify recipients by subjectKeyIdentifier instead of issuer and serial number.
+        #[arg(long)]
+        ski: bool,
+        /// Input and output.
+        #[command(flatten)]
+        io: MessageIo,
+    },
+    /// Decrypt a message with the keys the directory holds (current and renewed-away ones).
+    Decrypt {
+        /// Use only this user's keys (default: every encryption key the directory holds).
+        #[arg(long = "as")]
+        as_user: Option<String>,
+        /// Input and output.
+        #[command(flatten)]
+        io: MessageIo,
+    },
+    /// Verify a signed message; prints one line per signer on stderr and the signed content on
+    /// stdout. Exit 0 only when every signature is valid and trusted.
+    Verify {
+        /// The address the signer must have (default: the From header).
+        #[arg(long)]
+        from: Option<String>,
+        /// Input and output.
+        #[command(flatten)]
+        io: MessageIo,
+    },
 }

@@ -4,6 +4,7 @@
 
 pub mod args;
 mod output;
+mod smime;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -76,6 +77,14 @@ fn dispatch(cli: &Cli) -> Result<u8> {
         Command::User(c) => user(cli, c),
         Command::Request(c) => request(cli, c),
         Command::Trust(c) => trust(cli, c),
+        Command::Smime(c) => {
+            let (_, dir) = open(cli)?;
+            smime::run(&dir, c)
+        }
+        Command::Process { from, to, io } => {
+            let (_, dir) = open(cli)?;
+            smime::process(dir, from, to, io)
+        }
         Command::Audit { json } => {
             let (_, dir) = open(cli)?;
             let log = dir.audit_log()?;

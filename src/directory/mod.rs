@@ -4,10 +4,12 @@
 //! Each operation runs in one store transaction: it either happens completely (records, keys,
 //! issued serial, audit line) or not at all, so a failed command leaves the directory unchanged.
 
+mod harvest;
 mod requests;
 mod trust;
 mod users;
 
+pub use harvest::Correspondent;
 pub use requests::RequestSummary;
 pub use trust::{TrustCheck, TrustSummary};
 pub use users::{EnrollOptions, UserSummary};

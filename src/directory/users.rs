@@ -273,6 +273,61 @@ impl Directory {
         Ok((Cert::from_der(&uc.cert_der)?, key))
     }
 
+    /// What signing needs for a user: the current signing certificate, its key, the chain above
+    /// it, and the current encryption certificate to name in SMIMEEncryptionKeyPreference.
+    pub fn signing_identity(
+        &self,
+        email: &str,
+    ) -> Result<(Cert, PrivateKey, Vec<Cert>, Option<Cert>), DirectoryError> {
+        let rec = self.user(email)?;
+        let uc = rec
+            .current(false)
+            .ok_or_else(|| DirectoryError::NoCertificate {
+                email: rec.email.clone(),
+                role: "signing".into(),
+            })?;
+        let key_id = uc
+            .key_id
+            .as_ref()
+            .ok_or_else(|| DirectoryError::KeyNotHeld {
+                email: rec.email.clone(),
+                role: "signing".into(),
+            })?;
+        let (key, _) = self.load_key(key_id)?;
+        let cert = Cert::from_der(&uc.cert_der)?;
+        let chain = self.chain_for(uc)?;
+        let enc = rec
+            .current(true)
+            .filter(|e| e.serial != uc.serial)
+            .map(|e| Cert::from_der(&e.cert_der))
+            .transpose()?;
+        Ok((cert, key, chain, enc))
+    }
+
+    /// The certificate to encrypt to for an address: an internal user's current encryption
+    /// certificate.
+    pub fn encryption_cert(&self, email: &str) -> Result<Cert, DirectoryError> {
+        let rec = self.user(email)?;
+        let uc = rec
+            .current(true)
+            .ok_or_else(|| DirectoryError::NoCertificate {
+                email: rec.email.clone(),
+                role: "encryption".into(),
+            })?;
+        Ok(Cert::from_der(&uc.cert_der)?)
+    }
+
+    /// Every encryption key the directory holds, for every user (offline decryption when the
+    /// recipient is not named).
+    pub fn all_decryption_keys(&self) -> Result<Vec<(Cert, PrivateKey)>, DirectoryError> {
+        let users: Vec<(String, UserRecord)> = self.store.read()?.scan_json(Table::Users)?;
+        let mut out = Vec::new();
+        for (email, _) in users {
+            out.extend(self.decryption_keys(&email)?);
+        }
+        Ok(out)
+    }
+
     /// Every encryption key the gateway holds for a user, current and superseded: renewed keys
     /// keep decrypting mail that was encrypted to them.
     pub fn decryption_keys(&self, email: &str) -> Result<Vec<(Cert, PrivateKey)>, DirectoryError> {

@@ -2,4 +2,5 @@
 //! decrypts. [`signed`] and [`enveloped`] work on CMS; [`message`] on whole RFC 5322 messages.
 
 pub mod enveloped;
+pub mod message;
 pub mod signed;

@@ -2,6 +2,8 @@
 //! binary, and the independent peers (openssl, gpgsm, NSS) that judge what we produce.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

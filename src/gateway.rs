@@ -1,0 +1,522 @@
+//! The treatment of one mail transaction: group recipients by treatment, then sign and encrypt
+//! (outbound), or decrypt, verify, annotate and harvest (inbound). Pure with respect to the
+//! network: `serve` relays the copies this returns, and `smimegw process` prints them.
+//!
+//! Bad input never loses mail: an inbound message that cannot be parsed, decrypted or verified is
+//! delivered unchanged with a result header saying why. Outbound mail that policy requires to be
+//! protected and cannot be is refused with a clear 5xx, never sent in clear.
+
+use std::collections::BTreeMap;
+
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::mime::{self, parse_entity};
+use crate::pki::path::{ChainCache, Usage};
+use crate::pki::profile;
+use crate::pki::{Cert, PrivateKey};
+use crate::policy::{self, Direction, EncryptModeKey, Treatment};
+use crate::smime::enveloped::{ContentCipher, Recipient, RecipientIdKind};
+use crate::smime::message::{self, SmimeKind, TrustInput};
+use crate::smime::signed::{Capability, SignOptions, Signer, SignerReport};
+use crate::smtp::session::Transaction;
+
+/// One processed copy to relay.
+#[derive(Clone, Debug)]
+pub struct Copy {
+    /// Envelope recipients of this copy.
+    pub recipients: Vec<String>,
+    /// The bytes to relay.
+    pub message: Vec<u8>,
+    /// Direction of the group.
+    pub direction: Direction,
+    /// What was done, for the log and for `smimegw process`.
+    pub action: String,
+    /// The verdict (inbound) or "-".
+    pub verdict: String,
+}
+
+/// The decision for a transaction.
+#[derive(Clone, Debug)]
+pub enum Decision {
+    /// Relay every copy; answer 250 only when all were accepted.
+    Relay(Vec<Copy>),
+    /// Refuse the whole message.
+    Refuse {
+        /// SMTP code.
+        code: u16,
+        /// Enhanced status code.
+        enhanced: &'static str,
+        /// Why, for the sender.
+        text: String,
+    },
+}
+
+/// The gateway's processing state (directory, configuration, chain cache).
+pub struct Gateway {
+    dir: Directory,
+    cache: ChainCache,
+    authserv_id: String,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gateway({})", self.authserv_id)
+    }
+}
+
+/// The authserv-id: configured, else the host name.
+pub fn authserv_id(config: &Config) -> String {
+    config.authserv_id.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "smimegw".into())
+    })
+}
+
+impl Gateway {
+    /// A gateway over an opened directory.
+    pub fn new(dir: Directory) -> Self {
+        let authserv_id = authserv_id(dir.config());
+        Self {
+            dir,
+            cache: ChainCache::default(),
+            authserv_id,
+        }
+    }
+
+    /// The directory.
+    pub fn directory(&self) -> &Directory {
+        &self.dir
+    }
+
+    fn config(&self) -> &Config {
+        self.dir.config()
+    }
+
+    /// Decides what to do with a transaction.
+    pub fn process(&self, tx: &Transaction) -> Decision {
+        let mut groups: BTreeMap<Treatment, Vec<String>> = BTreeMap::new();
+        for r in &tx.rcpt_to {
+            groups
+                .entry(policy::treatment(self.config(), &tx.mail_from, r))
+                .or_default()
+                .push(r.clone());
+        }
+        let mut copies = Vec::new();
+        for (t, rcpts) in groups {
+            match t.direction {
+                Direction::Transit => copies.push(Copy {
+                    recipients: rcpts,
+                    message: tx.message.clone(),
+                    direction: t.direction,
+                    action: "relayed unchanged (neither sender nor recipient is internal)".into(),
+                    verdict: "-".into(),
+                }),
+                Direction::Outbound | Direction::Internal => {
+                    match self.protect(&tx.message, &tx.mail_from, &rcpts, &t) {
+                        Ok(c) => copies.push(c),
+                        Err(refusal) => return refusal,
+                    }
+                }
+                Direction::Inbound => copies.extend(self.open(&tx.message, &rcpts)),
+            }
+        }
+        Decision::Relay(copies)
+    }
+
+    /// The certificate to encrypt to for a recipient: an internal user's, or one harvested from
+    /// a valid signature — either must validate now for encryption.
+    fn recipient_cert(&self, addr: &str) -> Option<(Cert, Vec<Capability>)> {
+        let (cert, chain, caps) = if self.config().is_internal(addr) {
+            (self.dir.encryption_cert(addr).ok()?, Vec::new(), Vec::new())
+        } else {
+            let c = self.dir.harvested(addr).ok().flatten()?;
+            (c.cert, c.chain, c.capabilities)
+        };
+        let ok = self
+            .dir
+            .check_trust(&cert, &chain, Some(addr), None, Some(Usage::Encryption))
+            .ok()?
+            .is_ok();
+        ok.then_some((cert, caps))
+    }
+
+    fn protect(
+        &self,
+        raw: &[u8],
+        sender: &str,
+        rcpts: &[String],
+        t: &Treatment,
+    ) -> Result<Copy, Decision> {
+        let mut notes = Vec::new();
+        let mut message = raw.to_vec();
+
+        // Encryption certificates first: a refusal must happen before any work is wasted.
+        let mut certs: Vec<(String, Cert, Vec<Capability>)> = Vec::new();
+        let mut missing = Vec::new();
+        if t.encrypt != EncryptModeKey::Never {
+            for r in rcpts {
+                match self.recipient_cert(r) {
+                    Some((c, caps)) => certs.push((r.clone(), c, caps)),
+                    None => missing.push(r.clone()),
+                }
+            }
+        }
+        if !missing.is_empty() && t.encrypt == EncryptModeKey::Required {
+            return Err(Decision::Refuse {
+                code: 550,
+                enhanced: "5.7.1",
+                text: format!(
+                    "encryption is required for {} but no valid certificate is known; ask them to send you a signed message first, or import their certificate",
+                    missing.join(", ")
+                ),
+            });
+        }
+        let encrypt = t.encrypt != EncryptModeKey::Never && missing.is_empty();
+        if !missing.is_empty() {
+            notes.push(format!(
+                "not encrypted: no certificate for {}",
+                missing.join(", ")
+            ));
+        }
+
+        let identity = self.dir.signing_identity(sender).ok();
+        if t.sign {
+            match &identity {
+                Some((cert, key, chain, enc)) => {
+                    let signers = [Signer {
+                        cert,
+                        key,
+                        chain,
+                        encryption_cert: enc.as_ref(),
+                    }];
+                    match message::sign(&message, &signers, false, &SignOptions::default()) {
+                        Ok(m) => {
+                            message = m;
+                            notes.push(format!("signed as {sender}"));
+                        }
+                        Err(e) => {
+                            return Err(Decision::Refuse {
+                                code: 451,
+                                enhanced: "4.7.0",
+                                text: format!("cannot sign as {sender}: {e}"),
+                            });
+                        }
+                    }
+                }
+                None => notes.push(format!("not signed: {sender} is not enrolled")),
+            }
+        }
+
+        if encrypt {
+            let own = self.dir.encryption_cert(sender).ok();
+            let all_gcm = certs
+                .iter()
+                .all(|(_, _, caps)| caps.contains(&Capability::Aes256Gcm));
+            let cipher = if all_gcm && !certs.is_empty() {
+                ContentCipher::Aes256Gcm
+            } else {
+                ContentCipher::Aes256Cbc
+            };
+            let mut recipients: Vec<Recipient<'_>> = certs
+                .iter()
+                .map(|(_, c, caps)| Recipient {
+                    cert: c,
+                    oaep: caps.contains(&Capability::RsaOaep),
+                    id: RecipientIdKind::IssuerAndSerial,
+                })
+                .collect();
+            if let Some(o) = &own {
+                recipients.push(Recipient {
+                    cert: o,
+                    oaep: false,
+                    id: RecipientIdKind::IssuerAndSerial,
+                });
+            }
+            match message::encrypt(&message, &recipients, cipher) {
+                Ok(m) => {
+                    message = m;
+                    notes.push(format!(
+                        "encrypted ({cipher:?}) to {} recipient(s)",
+                        recipients.len()
+                    ));
+                }
+                Err(e) => {
+                    return Err(Decision::Refuse {
+                        code: 451,
+                        enhanced: "4.7.0",
+                        text: format!("cannot encrypt: {e}"),
+                    });
+                }
+            }
+        }
+        Ok(Copy {
+            recipients: rcpts.to_vec(),
+            message,
+            direction: t.direction,
+            action: if notes.is_empty() {
+                "relayed unchanged (policy: neither sign nor encrypt)".into()
+            } else {
+                notes.join("; ")
+            },
+            verdict: "-".into(),
+        })
+    }
+
+    /// Removes Authentication-Results fields that claim our authserv-id (RFC 8601 section 5: a
+    /// forged result for our id must not survive).
+    fn strip_forged_results(&self, raw: &[u8]) -> Vec<u8> {
+        let e = parse_entity(raw);
+        let mut out = Vec::with_capacity(raw.len());
+        for h in &e.headers {
+            if h.is("Authentication-Results") {
+                let v = h.value();
+                let id = v.split(';').next().unwrap_or("").trim();
+                let id = id.split_whitespace().next().unwrap_or("");
+                if id.eq_ignore_ascii_case(&self.authserv_id) {
+                    continue;
+                }
+            }
+            out.extend_from_slice(&h.raw);
+        }
+        out.extend_from_slice(e.separator);
+        out.extend_from_slice(e.body);
+        out
+    }
+
+    fn result_header(&self, result: &str, props: &str, summary: &str) -> Vec<u8> {
+        let props = if props.is_empty() {
+            String::new()
+        } else {
+            format!("\r\n\t{props}")
+        };
+        format!(
+            "Authentication-Results: {}; smime={result}{props}\r\nX-Smimegw-Result: {}\r\n",
+            self.authserv_id,
+            summary.replace(['\r', '\n'], " ")
+        )
+        .into_bytes()
+    }
+
+    fn open(&self, raw: &[u8], rcpts: &[String]) -> Vec<Copy> {
+        let clean = self.strip_forged_results(raw);
+        let entity = parse_entity(&clean);
+        match message::kind(&entity) {
+            SmimeKind::Enveloped => self.open_encrypted(&clean, rcpts),
+            SmimeKind::DetachedSigned | SmimeKind::OpaqueSigned => {
+                vec![self.open_signed(&clean, rcpts, &[], 0)]
+            }
+            SmimeKind::Plain => {
+                let mut m = self.result_header("none", "", "not signed, not encrypted");
+                m.extend_from_slice(&clean);
+                vec![Copy {
+                    recipients: rcpts.to_vec(),
+                    message: m,
+                    direction: Direction::Inbound,
+                    action: "annotated".into(),
+                    verdict: "none".into(),
+                }]
+            }
+        }
+    }
+
+    fn open_encrypted(&self, raw: &[u8], rcpts: &[String]) -> Vec<Copy> {
+        // Each recipient gets the plaintext only if one of *their* keys opens it.
+        let mut opened: Vec<(Vec<u8>, Vec<String>)> = Vec::new();
+        let mut closed: Vec<String> = Vec::new();
+        let mut last_error = String::from("no key held for these recipients");
+        for r in rcpts {
+            let keys: Vec<(Cert, PrivateKey)> = self.dir.decryption_keys(r).unwrap_or_default();
+            if keys.is_empty() {
+                closed.push(r.clone());
+                continue;
+            }
+            match message::decrypt(raw, &keys) {
+                Ok(d) => match opened.iter_mut().find(|(m, _)| *m == d.message) {
+                    Some((_, who)) => who.push(r.clone()),
+                    None => opened.push((d.message, vec![r.clone()])),
+                },
+                Err(e) => {
+                    last_error = e.to_string();
+                    closed.push(r.clone());
+                }
+            }
+        }
+        let mut copies = Vec::new();
+        for (plain, who) in opened {
+            let inner = parse_entity(&plain);
+            let note = "decrypted";
+            if matches!(
+                message::kind(&inner),
+                SmimeKind::DetachedSigned | SmimeKind::OpaqueSigned
+            ) {
+                copies.push(self.open_signed(&plain, &who, &[note], 1));
+            } else {
+                let mut m = self.result_header("none", "", "decrypted; not signed");
+                m.extend_from_slice(&plain);
+                copies.push(Copy {
+                    recipients: who,
+                    message: m,
+                    direction: Direction::Inbound,
+                    action: "decrypted".into(),
+                    verdict: "none".into(),
+                });
+            }
+        }
+        if !closed.is_empty() {
+            let mut m = self.result_header(
+                "neutral",
+                "",
+                &format!("could not decrypt: {last_error}; delivered as received"),
+            );
+            m.extend_from_slice(raw);
+            copies.push(Copy {
+                recipients: closed,
+                message: m,
+                direction: Direction::Inbound,
+                action: format!("delivered encrypted ({last_error})"),
+                verdict: "neutral".into(),
+            });
+        }
+        copies
+    }
+
+    fn open_signed(&self, raw: &[u8], rcpts: &[String], notes: &[&str], depth: usize) -> Copy {
+        let ctx = match self.dir.trust_context() {
+            Ok(c) => c,
+            Err(e) => {
+                let mut m =
+                    self.result_header("temperror", "", &format!("directory unavailable: {e}"));
+                m.extend_from_slice(raw);
+                return Copy {
+                    recipients: rcpts.to_vec(),
+                    message: m,
+                    direction: Direction::Inbound,
+                    action: "delivered unverified".into(),
+                    verdict: "temperror".into(),
+                };
+            }
+        };
+        let trust = TrustInput {
+            ctx: &ctx,
+            cache: Some(&self.cache),
+            generation: 0,
+            now: profile::now(),
+        };
+        match message::verify(raw, &trust, None) {
+            Ok(v) => {
+                let (result, props, summary) = summarise_reports(&v.reports);
+                for r in &v.reports {
+                    if let Some(h) = &r.harvest {
+                        let _ = self.dir.store_harvest(h);
+                    }
+                }
+                // Keep the signed message as it arrived (detached signatures stay verifiable
+                // by the recipient's client); opaque ones are unwrapped so any client reads them.
+                let body = if v.detached { raw.to_vec() } else { v.message };
+                // A signed message nested inside (encrypt-then-sign-then-...) is left as is
+                // beyond MAX_LAYERS.
+                let _ = depth;
+                let mut m = self.result_header(&result, &props, &{
+                    let mut s: Vec<String> = notes.iter().map(|n| n.to_string()).collect();
+                    s.push(summary.clone());
+                    s.join("; ")
+                });
+                m.extend_from_slice(&body);
+                Copy {
+                    recipients: rcpts.to_vec(),
+                    message: m,
+                    direction: Direction::Inbound,
+                    action: {
+                        let mut s: Vec<String> = notes.iter().map(|n| n.to_string()).collect();
+                        s.push("verified".into());
+                        s.join(", ")
+                    },
+                    verdict: result,
+                }
+            }
+            Err(e) => {
+                let mut m = self.result_header(
+                    "permerror",
+                    "",
+                    &format!("signature could not be read: {e}; delivered as received"),
+                );
+                m.extend_from_slice(raw);
+                Copy {
+                    recipients: rcpts.to_vec(),
+                    message: m,
+                    direction: Direction::Inbound,
+                    action: "delivered unverified".into(),
+                    verdict: "permerror".into(),
+                }
+            }
+        }
+    }
+}
+
+/// Turns signer reports into an RFC 7281 result, its properties, and a human summary.
+fn summarise_reports(reports: &[SignerReport]) -> (String, String, String) {
+    if reports.is_empty() {
+        return (
+            "none".into(),
+            String::new(),
+            "signed message without signers".into(),
+        );
+    }
+    let all_pass = reports.iter().all(|r| r.verdict.code() == "pass");
+    let result = if all_pass { "pass" } else { "fail" };
+    let first = &reports[0];
+    let mut props = Vec::new();
+    if let Some(c) = &first.signer {
+        if let Some(e) = c.email_addresses().first() {
+            props.push(format!("body.smime-identifier={e}"));
+        }
+        props.push(format!("body.smime-serial={}", c.serial_hex()));
+        props.push(format!(
+            "body.smime-issuer=\"{}\"",
+            c.issuer_string().replace('"', "'")
+        ));
+    }
+    let summary = reports
+        .iter()
+        .map(|r| {
+            let who = r
+                .signer
+                .as_ref()
+                .and_then(|c| c.email_addresses().first().cloned())
+                .unwrap_or_else(|| "unknown signer".into());
+            format!("signature by {who}: {} ({})", r.verdict.code(), r.verdict)
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let result = if result == "fail" && !all_pass {
+        format!(
+            "fail ({})",
+            reports
+                .iter()
+                .map(|r| r.verdict.code())
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    } else {
+        result.to_string()
+    };
+    (result, props.join(" "), summary)
+}
+
+/// The Message-ID of a message, for logs.
+pub fn message_id(raw: &[u8]) -> String {
+    parse_entity(raw)
+        .header("Message-ID")
+        .map(|h| h.value())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The From address of a message.
+pub fn from_address(raw: &[u8]) -> Option<String> {
+    parse_entity(raw)
+        .header("From")
+        .and_then(|h| mime::address_of(&h.value()))
+}

@@ -1,0 +1,395 @@
+//! S/MIME on whole RFC 5322 messages: what the offline commands and the gateway call.
+//!
+//! Signing and encrypting move the entity (its Content-* headers and body) inside CMS and leave
+//! the message headers (From, To, Subject, Date...) outside (RFC 8551 section 3.1). Opening does
+//! the reverse and puts the inner entity back exactly as it was signed or encrypted.
+
+use crate::mime::{
+    self, ContentType, Entity, MimeError, encode_base64_lines, encode_qp, is_7bit_safe,
+    new_boundary, parse_entity, split_multipart, to_crlf,
+};
+use crate::pki::Cert;
+use crate::pki::keys::{HashAlgorithm, PrivateKey};
+use crate::pki::path::{ChainCache, TrustContext};
+use crate::smime::enveloped::{self, ContentCipher, Decrypted, EnvelopedError, Recipient};
+use crate::smime::signed::{self, SignOptions, SignedError, Signer, SignerReport};
+
+/// How many S/MIME layers [`open`] unwraps (signed inside encrypted inside signed...).
+pub const MAX_LAYERS: usize = 4;
+
+/// Why a message could not be signed, encrypted, decrypted or verified.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SmimeError {
+    /// The MIME structure is broken.
+    #[error("MIME: {0}")]
+    Mime(#[from] MimeError),
+    /// SignedData could not be built or read.
+    #[error("signed data: {0}")]
+    Signed(#[from] SignedError),
+    /// EnvelopedData could not be built or read.
+    #[error(transparent)]
+    Enveloped(#[from] EnvelopedError),
+    /// The message is not what the operation expects.
+    #[error("{0}")]
+    NotSmime(String),
+}
+
+/// What kind of S/MIME entity a message is, from its Content-Type (RFC 8551 section 3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmimeKind {
+    /// multipart/signed with application/pkcs7-signature.
+    DetachedSigned,
+    /// application/pkcs7-mime; smime-type=signed-data.
+    OpaqueSigned,
+    /// application/pkcs7-mime; smime-type=enveloped-data or authEnveloped-data.
+    Enveloped,
+    /// Not S/MIME.
+    Plain,
+}
+
+/// Classifies an entity. Legacy `x-pkcs7-*` types and a missing smime-type with a `.p7m` name are
+/// recognised too, as mail clients still send them.
+pub fn kind(entity: &Entity<'_>) -> SmimeKind {
+    let ct = entity.content_type();
+    let t = ct.mime_type.as_str();
+    if t == "multipart/signed" {
+        let proto = ct.param("protocol").unwrap_or("").to_ascii_lowercase();
+        if proto.ends_with("pkcs7-signature") {
+            return SmimeKind::DetachedSigned;
+        }
+        return SmimeKind::Plain;
+    }
+    if t == "application/pkcs7-mime" || t == "application/x-pkcs7-mime" {
+        let st = ct.param("smime-type").unwrap_or("").to_ascii_lowercase();
+        return match st.as_str() {
+            "signed-data" => SmimeKind::OpaqueSigned,
+            "enveloped-data" | "authenveloped-data" => SmimeKind::Enveloped,
+            // No smime-type: RFC 8551 says look at the content; most such messages are
+            // encrypted, and the CMS content type decides below.
+            _ => SmimeKind::Enveloped,
+        };
+    }
+    SmimeKind::Plain
+}
+
+/// The message split into the headers that stay outside and the entity that goes inside.
+struct Split {
+    outer: Vec<u8>,
+    inner: Vec<u8>,
+}
+
+fn split_message(raw: &[u8]) -> Split {
+    let e = parse_entity(raw);
+    let mut outer = Vec::new();
+    let mut inner = Vec::new();
+    for h in &e.headers {
+        if h.is_content_header() {
+            inner.extend_from_slice(&h.raw);
+        } else if !h.is("MIME-Version") {
+            outer.extend_from_slice(&h.raw);
+        }
+    }
+    if e.header("Content-Type").is_none() {
+        // RFC 2045 section 5.2 default, made explicit so it survives inside the envelope.
+        inner.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n");
+    }
+    inner.extend_from_slice(b"\r\n");
+    inner.extend_from_slice(e.body);
+    Split {
+        outer: to_crlf(&outer),
+        inner,
+    }
+}
+
+/// Re-encodes an entity so that no transport can alter it (RFC 8551 section 3.1.2): 8-bit or
+/// over-long text becomes quoted-printable, other 8-bit content base64; multiparts are rebuilt
+/// only when a part needed it. An entity that is already 7-bit safe is returned as it was.
+pub fn make_transport_safe(entity: &[u8]) -> Result<Vec<u8>, SmimeError> {
+    transport_safe(entity, 0)
+}
+
+fn transport_safe(raw: &[u8], depth: usize) -> Result<Vec<u8>, SmimeError> {
+    if depth > mime::MAX_NESTING {
+        return Err(MimeError::TooDeep.into());
+    }
+    if is_7bit_safe(raw) {
+        return Ok(raw.to_vec());
+    }
+    let e = parse_entity(raw);
+    let ct = e.content_type();
+    let mut out = Vec::new();
+    if ct.is_multipart() {
+        let boundary = ct
+            .param("boundary")
+            .ok_or(MimeError::NoBoundary)?
+            .to_string();
+        let parts = split_multipart(e.body, &boundary)?;
+        for h in &e.headers {
+            out.extend_from_slice(&h.raw);
+        }
+        out.extend_from_slice(b"\r\n");
+        for p in parts {
+            out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            out.extend_from_slice(&transport_safe(p, depth + 1)?);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        return Ok(out);
+    }
+    let decoded = e.decoded_body()?;
+    let (cte, body) = if ct.mime_type.starts_with("text/") {
+        ("quoted-printable", encode_qp(&decoded))
+    } else {
+        ("base64", encode_base64_lines(&decoded))
+    };
+    for h in e
+        .headers
+        .iter()
+        .filter(|h| !h.is("Content-Transfer-Encoding"))
+    {
+        out.extend_from_slice(&h.raw);
+    }
+    out.extend_from_slice(format!("Content-Transfer-Encoding: {cte}\r\n\r\n").as_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+fn micalg(h: HashAlgorithm) -> &'static str {
+    match h {
+        HashAlgorithm::Sha1 => "sha-1",
+        HashAlgorithm::Sha256 => "sha-256",
+        HashAlgorithm::Sha384 => "sha-384",
+        HashAlgorithm::Sha512 => "sha-512",
+    }
+}
+
+/// Signs a message: multipart/signed with a detached signature (RFC 8551 section 3.5.3), or
+/// opaque application/pkcs7-mime signed-data when `opaque`.
+pub fn sign(
+    raw: &[u8],
+    signers: &[Signer<'_>],
+    opaque: bool,
+    opts: &SignOptions,
+) -> Result<Vec<u8>, SmimeError> {
+    let split = split_message(raw);
+    let inner = to_crlf(&make_transport_safe(&split.inner)?);
+    let mut out = split.outer;
+    out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    if opaque {
+        let cms = signed::sign(
+            &inner,
+            signers,
+            &SignOptions {
+                detached: false,
+                ..opts.clone()
+            },
+        )?;
+        out.extend_from_slice(
+            b"Content-Type: application/pkcs7-mime; smime-type=signed-data;\r\n name=\"smime.p7m\"\r\n\
+              Content-Transfer-Encoding: base64\r\n\
+              Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n",
+        );
+        out.extend_from_slice(&encode_base64_lines(&cms));
+        return Ok(out);
+    }
+    let cms = signed::sign(
+        &inner,
+        signers,
+        &SignOptions {
+            detached: true,
+            ..opts.clone()
+        },
+    )?;
+    let boundary = new_boundary("smimegw_signed");
+    out.extend_from_slice(
+        format!(
+            "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";\r\n \
+             micalg={}; boundary=\"{boundary}\"\r\n\r\n\
+             This is an S/MIME signed message\r\n\r\n--{boundary}\r\n",
+            micalg(opts.digest)
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&inner);
+    out.extend_from_slice(
+        format!(
+            "\r\n--{boundary}\r\n\
+             Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\
+             Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&encode_base64_lines(&cms));
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    Ok(out)
+}
+
+/// Encrypts a message to every recipient (EnvelopedData for CBC, AuthEnvelopedData for GCM,
+/// RFC 8551 section 3.3 and RFC 5083).
+pub fn encrypt(
+    raw: &[u8],
+    recipients: &[Recipient<'_>],
+    cipher: ContentCipher,
+) -> Result<Vec<u8>, SmimeError> {
+    let split = split_message(raw);
+    let inner = to_crlf(&split.inner);
+    let cms = enveloped::encrypt(&inner, recipients, cipher)?;
+    let smime_type = match cipher {
+        ContentCipher::Aes128Gcm | ContentCipher::Aes192Gcm | ContentCipher::Aes256Gcm => {
+            "authEnveloped-data"
+        }
+        _ => "enveloped-data",
+    };
+    let mut out = split.outer;
+    out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    out.extend_from_slice(
+        format!(
+            "Content-Type: application/pkcs7-mime; smime-type={smime_type};\r\n name=\"smime.p7m\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\
+             Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&encode_base64_lines(&cms));
+    Ok(out)
+}
+
+/// Rebuilds a message from its outer headers and an inner entity (exactly as it came out of the
+/// envelope or signature).
+fn reassemble(raw: &[u8], inner: &[u8]) -> Vec<u8> {
+    let e = parse_entity(raw);
+    let mut out = Vec::with_capacity(raw.len() + inner.len());
+    for h in e
+        .headers
+        .iter()
+        .filter(|h| !h.is_content_header() && !h.is("MIME-Version"))
+    {
+        out.extend_from_slice(&h.raw);
+    }
+    out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    out.extend_from_slice(inner);
+    out
+}
+
+/// A decrypted message and how it was decrypted.
+#[derive(Debug)]
+pub struct DecryptedMessage {
+    /// Outer headers plus the decrypted entity.
+    pub message: Vec<u8>,
+    /// The content cipher used.
+    pub cipher: ContentCipher,
+    /// Which of the offered keys opened it.
+    pub key_index: usize,
+}
+
+/// Decrypts an application/pkcs7-mime enveloped message with any of `keys` (current and
+/// superseded encryption keys of the recipient).
+pub fn decrypt(raw: &[u8], keys: &[(Cert, PrivateKey)]) -> Result<DecryptedMessage, SmimeError> {
+    let e = parse_entity(raw);
+    if kind(&e) != SmimeKind::Enveloped {
+        return Err(SmimeError::NotSmime(format!(
+            "not an encrypted S/MIME message (Content-Type: {})",
+            e.content_type().mime_type
+        )));
+    }
+    let der = mime::decode_base64(e.body)?;
+    let Decrypted {
+        content,
+        cipher,
+        key_index,
+    } = enveloped::decrypt(&der, keys)?;
+    Ok(DecryptedMessage {
+        message: reassemble(raw, &content),
+        cipher,
+        key_index,
+    })
+}
+
+/// A verified message.
+#[derive(Debug)]
+pub struct VerifiedMessage {
+    /// Outer headers plus the signed entity.
+    pub message: Vec<u8>,
+    /// One report per signer.
+    pub reports: Vec<SignerReport>,
+    /// Whether the signature was detached (multipart/signed) or opaque.
+    pub detached: bool,
+}
+
+/// Where trust decisions come from.
+pub struct TrustInput<'a> {
+    /// Anchors, intermediates, CRLs.
+    pub ctx: &'a TrustContext,
+    /// Validated-chain cache, if the caller keeps one.
+    pub cache: Option<&'a ChainCache>,
+    /// Generation of `ctx` for the cache.
+    pub generation: u64,
+    /// Validation time (unix seconds).
+    pub now: i64,
+}
+
+/// Verifies a signed message. The From address is matched against the signer certificate
+/// (RFC 8550 section 3) unless `from` overrides it.
+pub fn verify(
+    raw: &[u8],
+    trust: &TrustInput<'_>,
+    from: Option<&str>,
+) -> Result<VerifiedMessage, SmimeError> {
+    let e = parse_entity(raw);
+    let from = from
+        .map(str::to_ascii_lowercase)
+        .or_else(|| e.header("From").and_then(|h| mime::address_of(&h.value())));
+    match kind(&e) {
+        SmimeKind::DetachedSigned => {
+            let ct: ContentType = e.content_type();
+            let boundary = ct.param("boundary").ok_or(MimeError::NoBoundary)?;
+            let parts = split_multipart(e.body, boundary)?;
+            if parts.len() != 2 {
+                return Err(MimeError::SignedParts(parts.len()).into());
+            }
+            let sig_entity = parse_entity(parts[1]);
+            let sig = sig_entity.decoded_body()?;
+            let msg = signed::parse(&sig)?;
+            let content = to_crlf(parts[0]);
+            let reports = signed::verify(
+                &msg,
+                Some(&content),
+                trust.ctx,
+                trust.cache,
+                trust.generation,
+                from.as_deref(),
+                trust.now,
+            );
+            Ok(VerifiedMessage {
+                message: reassemble(raw, parts[0]),
+                reports,
+                detached: true,
+            })
+        }
+        SmimeKind::OpaqueSigned => {
+            let der = mime::decode_base64(e.body)?;
+            let msg = signed::parse(&der)?;
+            let reports = signed::verify(
+                &msg,
+                None,
+                trust.ctx,
+                trust.cache,
+                trust.generation,
+                from.as_deref(),
+                trust.now,
+            );
+            let content = msg.content.clone().unwrap_or_default();
+            Ok(VerifiedMessage {
+                message: reassemble(raw, &content),
+                reports,
+                detached: false,
+            })
+        }
+        _ => Err(SmimeError::NotSmime(format!(
+            "not a signed S/MIME message (Content-Type: {})",
+            e.content_type().mime_type
+        ))),
+    }
+}

@@ -1,0 +1,225 @@
+//! A capturing SMTP sink and a minimal SMTP client for end-to-end tests over loopback.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One message the sink accepted.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub from: String,
+    pub rcpts: Vec<String>,
+    pub data: Vec<u8>,
+}
+
+/// A sink on 127.0.0.1 that accepts (or refuses, by code) every message and keeps what it accepted.
+pub struct Sink {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    /// Reply code at the end of DATA: 250 accept, 4xx/5xx refuse.
+    pub data_code: Arc<AtomicU16>,
+}
+
+impl Sink {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let data_code = Arc::new(AtomicU16::new(250));
+        let (r, c) = (received.clone(), data_code.clone());
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                let (r, c) = (r.clone(), c.clone());
+                std::thread::spawn(move || {
+                    let _ = serve_one(s, r, c);
+                });
+            }
+        });
+        Self {
+            addr,
+            received,
+            data_code,
+        }
+    }
+
+    pub fn messages(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` messages arrived (bounded).
+    pub fn wait_for(&self, n: usize) -> Vec<Received> {
+        for _ in 0..200 {
+            if self.received.lock().unwrap().len() >= n {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        self.messages()
+    }
+}
+
+fn serve_one(
+    s: TcpStream,
+    store: Arc<Mutex<Vec<Received>>>,
+    code: Arc<AtomicU16>,
+) -> std::io::Result<()> {
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut w = s.try_clone()?;
+    let mut r = BufReader::new(s);
+    w.write_all(b"220 sink ESMTP\r\n")?;
+    let (mut from, mut rcpts) = (String::new(), Vec::new());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let up = line.to_ascii_uppercase();
+        if up.starts_with("EHLO") {
+            w.write_all(b"250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 PIPELINING\r\n")?;
+        } else if up.starts_with("HELO") {
+            w.write_all(b"250 sink\r\n")?;
+        } else if up.starts_with("MAIL FROM:") {
+            from = addr(&line);
+            rcpts.clear();
+            w.write_all(b"250 ok\r\n")?;
+        } else if up.starts_with("RCPT TO:") {
+            rcpts.push(addr(&line));
+            w.write_all(b"250 ok\r\n")?;
+        } else if up.starts_with("DATA") {
+            w.write_all(b"354 go\r\n")?;
+            let mut data = Vec::new();
+            loop {
+                let mut l = Vec::new();
+                if r.read_until(b'\n', &mut l)? == 0 {
+                    return Ok(());
+                }
+                if l == b".\r\n" {
+                    break;
+                }
+                if l.starts_with(b"..") {
+                    l.remove(0);
+                }
+                data.extend_from_slice(&l);
+            }
+            let c = code.load(Ordering::SeqCst);
+            if c == 250 {
+                store.lock().unwrap().push(Received {
+                    from: from.clone(),
+                    rcpts: rcpts.clone(),
+                    data,
+                });
+                w.write_all(b"250 2.0.0 stored\r\n")?;
+            } else {
+                w.write_all(format!("{c} sink says no\r\n").as_bytes())?;
+            }
+        } else if up.starts_with("QUIT") {
+            w.write_all(b"221 bye\r\n")?;
+            return Ok(());
+        } else if up.starts_with("RSET") || up.starts_with("NOOP") {
+            w.write_all(b"250 ok\r\n")?;
+        } else {
+            w.write_all(b"502 no\r\n")?;
+        }
+    }
+}
+
+fn addr(line: &str) -> String {
+    let s = line.find('<').map(|i| i + 1).unwrap_or(0);
+    let e = line.rfind('>').unwrap_or(line.len());
+    line[s..e.max(s)].to_string()
+}
+
+/// Reads one (possibly multi-line) SMTP reply: (code, full text).
+pub fn read_reply(r: &mut BufReader<TcpStream>) -> (u16, String) {
+    let mut all = String::new();
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l).unwrap_or(0) == 0 {
+            return (0, all);
+        }
+        all.push_str(&l);
+        if l.len() < 4 || l.as_bytes()[3] != b'-' {
+            let code = l.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+            return (code, all);
+        }
+    }
+}
+
+/// Sends one message; returns the reply to the end of DATA (or the first failing reply).
+pub fn send(addr: SocketAddr, from: &str, rcpts: &[&str], msg: &[u8]) -> (u16, String) {
+    let s = match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+        Ok(s) => s,
+        Err(e) => return (0, e.to_string()),
+    };
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    let (c, t) = read_reply(&mut r);
+    if c != 220 {
+        return (c, t);
+    }
+    let mut step = |cmd: String, expect: u16| -> Result<(), (u16, String)> {
+        w.write_all(cmd.as_bytes())
+            .map_err(|e| (0, e.to_string()))?;
+        let (c, t) = read_reply(&mut r);
+        if c == expect { Ok(()) } else { Err((c, t)) }
+    };
+    if let Err(e) = step("EHLO client.test\r\n".into(), 250) {
+        return e;
+    }
+    if let Err(e) = step(format!("MAIL FROM:<{from}>\r\n"), 250) {
+        return e;
+    }
+    for rc in rcpts {
+        if let Err(e) = step(format!("RCPT TO:<{rc}>\r\n"), 250) {
+            return e;
+        }
+    }
+    if let Err(e) = step("DATA\r\n".into(), 354) {
+        return e;
+    }
+    let mut body = Vec::new();
+    for line in msg.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b".") {
+            body.push(b'.');
+        }
+        body.extend_from_slice(line);
+    }
+    if !body.ends_with(b"\r\n") {
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b".\r\n");
+    let mut w2 = r.get_ref().try_clone().unwrap();
+    if let Err(e) = w2.write_all(&body) {
+        return (0, e.to_string());
+    }
+    let res = read_reply(&mut r);
+    let _ = w2.write_all(b"QUIT\r\n");
+    let mut rest = String::new();
+    let _ = r.read_to_string(&mut rest);
+    res
+}
+
+/// A free loopback port (bound and released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something listens on `addr`.
+pub fn wait_listening(addr: SocketAddr) -> bool {
+    for _ in 0..400 {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    false
+}

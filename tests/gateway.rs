@@ -1,0 +1,419 @@
+//! The gateway end to end over loopback SMTP: client -> smimegw serve -> capturing sink, with
+//! OpenSSL judging what comes out.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+use common::smtp::{Sink, free_port, send, wait_listening};
+use common::{Gw, openssl, openssl_ok};
+
+/// A running `smimegw serve`, killed on drop.
+struct Serve {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn gateway(sink: &Sink, extra: &str) -> (Gw, u16) {
+    let port = free_port();
+    let gw = Gw::with_config(&format!(
+        "authserv_id = \"gw.acme.test\"\n{extra}\n[listen]\naddress = \"127.0.0.1:{port}\"\nmax_message_size = 200000\n[relay]\nnext_hop = \"{}\"\n",
+        sink.addr
+    ));
+    (gw, port)
+}
+
+fn serve(gw: &Gw, port: u16) -> Serve {
+    let child = Command::new(env!("CARGO_BIN_EXE_smimegw"))
+        .arg("--config")
+        .arg(&gw.config)
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(
+        wait_listening(addr),
+        "smimegw serve did not start listening"
+    );
+    Serve { child, addr }
+}
+
+const PLAIN: &[u8] = b"From: Alice <alice@acme.test>\r\nTo: carol@acme.test\r\nSubject: plans\r\nMessage-ID: <p1@acme.test>\r\n\r\nSee you at nine.\r\n";
+
+#[test]
+fn internal_mail_is_signed_and_verifies_in_openssl() {
+    let sink = Sink::start();
+    let (gw, port) = gateway(&sink, "");
+    let ca = gw.init_ca();
+    gw.ok(&[
+        "user",
+        "enroll",
+        "alice@acme.test",
+        "--name",
+        "Alice",
+        "--key",
+        "p256",
+    ]);
+    gw.ok(&[
+        "user",
+        "enroll",
+        "carol@acme.test",
+        "--name",
+        "Carol",
+        "--key",
+        "p256",
+    ]);
+    let s = serve(&gw, port);
+    let (code, text) = send(s.addr, "alice@acme.test", &["carol@acme.test"], PLAIN);
+    assert_eq!(code, 250, "{text}");
+    let got = sink.wait_for(1);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].rcpts, ["carol@acme.test"]);
+    assert_eq!(got[0].from, "alice@acme.test");
+    let f = gw.path("out.eml");
+    std::fs::write(&f, &got[0].data).unwrap();
+    let text = String::from_utf8_lossy(&got[0].data);
+    assert!(text.contains("multipart/signed"), "{text}");
+    let out = openssl_ok(
+        gw.dir.path(),
+        &[
+            "cms",
+            "-verify",
+            "-in",
+            f.to_str().unwrap(),
+            "-CAfile",
+            ca.to_str().unwrap(),
+            "-purpose",
+            "smimesign",
+        ],
+    );
+    assert!(out.contains("See you at nine."), "{out}");
+}
+
+#[test]
+fn inbound_encrypted_and_signed_by_openssl_arrives_decrypted_with_pass() {
+    let sink = Sink::start();
+    let (gw, port) = gateway(&sink, "");
+    gw.init_ca();
+    let d = gw.dir.path();
+    gw.ok(&[
+        "user",
+        "enroll",
+        "alice@acme.test",
+        "--name",
+        "Alice",
+        "--key",
+        "rsa2048",
+    ]);
+    // The partner: a foreign root we cross-certify, and bob signing with a cert it issued.
+    openssl_ok(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "p.key",
+            "-out",
+            "p.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/O=Partner/CN=Partner Root",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    openssl_ok(
+        d,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "bob.key",
+            "-out",
+            "bob.csr",
+            "-subj",
+            "/CN=Bob",
+        ],
+    );
+    std::fs::write(d.join("bob.ext"), "keyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage=emailProtection\nsubjectAltName=email:bob@partner.test\n").unwrap();
+    openssl_ok(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "bob.csr",
+            "-CA",
+            "p.pem",
+            "-CAkey",
+            "p.key",
+            "-CAcreateserial",
+            "-days",
+            "20",
+            "-extfile",
+            "bob.ext",
+            "-out",
+            "bob.pem",
+        ],
+    );
+    gw.ok(&[
+        "trust",
+        "cross-certify",
+        d.join("p.pem").to_str().unwrap(),
+        "--permit-domain",
+        "partner.test",
+    ]);
+    let alice_enc = gw.cert_file("alice@acme.test", "encryption");
+
+    std::fs::write(
+        d.join("inner.txt"),
+        b"Content-Type: text/plain\r\n\r\nMeet at noon.\r\n",
+    )
+    .unwrap();
+    openssl_ok(
+        d,
+        &[
+            "cms",
+            "-sign",
+            "-in",
+            "inner.txt",
+            "-signer",
+            "bob.pem",
+            "-inkey",
+            "bob.key",
+            "-nodetach",
+            "-outform",
+            "SMIME",
+            "-out",
+            "signed.p7m",
+        ],
+    );
+    openssl_ok(
+        d,
+        &[
+            "cms",
+            "-encrypt",
+            "-in",
+            "signed.p7m",
+            "-aes256",
+            "-out",
+            "enc.eml",
+            "-from",
+            "bob@partner.test",
+            "-to",
+            "alice@acme.test",
+            "-subject",
+            "noon",
+            alice_enc.to_str().unwrap(),
+        ],
+    );
+    let mut msg = b"Authentication-Results: gw.acme.test; smime=pass (forged)\r\n".to_vec();
+    msg.extend_from_slice(&std::fs::read(d.join("enc.eml")).unwrap());
+
+    let s = serve(&gw, port);
+    let (code, text) = send(s.addr, "bob@partner.test", &["alice@acme.test"], &msg);
+    assert_eq!(code, 250, "{text}");
+    let got = sink.wait_for(1);
+    let out = String::from_utf8_lossy(&got[0].data).into_owned();
+    assert!(out.contains("Meet at noon."), "decrypted: {out}");
+    assert!(
+        out.contains("Authentication-Results: gw.acme.test; smime=pass"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("(forged)"),
+        "the forged result is gone: {out}"
+    );
+    assert!(
+        out.contains("body.smime-identifier=bob@partner.test"),
+        "{out}"
+    );
+
+    // Harvest: bob's certificate is now known, so mail to bob is encrypted to it.
+    let reply = send(
+        s.addr,
+        "alice@acme.test",
+        &["bob@partner.test"],
+        b"From: alice@acme.test\r\nTo: bob@partner.test\r\nSubject: re\r\n\r\nOK, noon.\r\n",
+    );
+    assert_eq!(reply.0, 250, "{}", reply.1);
+    let got = sink.wait_for(2);
+    let f = d.join("to-bob.eml");
+    std::fs::write(&f, &got[1].data).unwrap();
+    let text = String::from_utf8_lossy(&got[1].data);
+    assert!(text.contains("application/pkcs7-mime"), "{text}");
+    let dec = openssl_ok(
+        d,
+        &[
+            "cms",
+            "-decrypt",
+            "-in",
+            f.to_str().unwrap(),
+            "-recip",
+            "bob.pem",
+            "-inkey",
+            "bob.key",
+        ],
+    );
+    assert!(
+        dec.contains("multipart/signed") || dec.contains("pkcs7"),
+        "{dec}"
+    );
+
+    // A tampered signed message arrives with smime=fail, never dropped.
+    let signed = std::fs::read_to_string(d.join("signed.p7m")).unwrap();
+    let mut tampered =
+        format!("From: bob@partner.test\r\nTo: alice@acme.test\r\nSubject: t\r\n{signed}")
+            .into_bytes();
+    let i = tampered.len() - 300;
+    tampered[i] = if tampered[i] == b'Q' { b'R' } else { b'Q' };
+    let reply = send(s.addr, "bob@partner.test", &["alice@acme.test"], &tampered);
+    assert_eq!(reply.0, 250, "{}", reply.1);
+    let got = sink.wait_for(3);
+    let out = String::from_utf8_lossy(&got[2].data);
+    assert!(
+        out.contains("smime=fail") || out.contains("smime=permerror"),
+        "{out}"
+    );
+}
+
+#[test]
+fn failure_semantics_and_refusals() {
+    let sink = Sink::start();
+    let (gw, port) = gateway(
+        &sink,
+        "[policy.domains.\"secret.test\"]\nencrypt = \"required\"\n",
+    );
+    gw.init_ca();
+    gw.ok(&[
+        "user",
+        "enroll",
+        "alice@acme.test",
+        "--name",
+        "Alice",
+        "--key",
+        "p256",
+    ]);
+    let s = serve(&gw, port);
+
+    // Required encryption, unknown certificate: refused with the reason.
+    let (code, text) = send(s.addr, "alice@acme.test", &["x@secret.test"], PLAIN);
+    assert_eq!(code, 550, "{text}");
+    assert!(
+        text.contains("5.7.1") && text.contains("x@secret.test"),
+        "{text}"
+    );
+
+    // Next hop refuses permanently / temporarily.
+    sink.data_code
+        .store(554, std::sync::atomic::Ordering::SeqCst);
+    let (code, text) = send(s.addr, "alice@acme.test", &["y@other.test"], PLAIN);
+    assert_eq!(code / 100, 5, "{text}");
+    sink.data_code
+        .store(451, std::sync::atomic::Ordering::SeqCst);
+    let (code, text) = send(s.addr, "alice@acme.test", &["y@other.test"], PLAIN);
+    assert_eq!(code / 100, 4, "{text}");
+    sink.data_code
+        .store(250, std::sync::atomic::Ordering::SeqCst);
+
+    // Over SIZE.
+    let big = format!(
+        "From: alice@acme.test\r\nSubject: big\r\n\r\n{}\r\n",
+        "z".repeat(300_000)
+    );
+    let (code, text) = send(s.addr, "alice@acme.test", &["y@other.test"], big.as_bytes());
+    assert_eq!(code, 552, "{text}");
+    assert!(sink.messages().is_empty(), "nothing was relayed");
+    drop(s);
+
+    // Next hop down: 4xx, nothing acknowledged.
+    let port2 = free_port();
+    let gw2 = Gw::with_config(&format!(
+        "[listen]\naddress = \"127.0.0.1:{port2}\"\n[relay]\nnext_hop = \"127.0.0.1:{}\"\n",
+        free_port()
+    ));
+    gw2.init_ca();
+    let s2 = serve(&gw2, port2);
+    let (code, text) = send(s2.addr, "a@acme.test", &["b@other.test"], PLAIN);
+    assert_eq!(code / 100, 4, "{text}");
+}
+
+#[test]
+fn clients_outside_allowed_clients_are_refused() {
+    let sink = Sink::start();
+    let port = free_port();
+    let gw = Gw::with_config(&format!(
+        "[listen]\naddress = \"127.0.0.1:{port}\"\nallowed_clients = [\"10.0.0.0/8\"]\n[relay]\nnext_hop = \"{}\"\n",
+        sink.addr
+    ));
+    gw.init_ca();
+    let s = serve(&gw, port);
+    let (code, text) = send(s.addr, "a@acme.test", &["b@other.test"], PLAIN);
+    assert_eq!(code, 554, "{text}");
+    assert!(text.contains("not allowed"), "{text}");
+}
+
+#[test]
+fn process_is_the_dry_run_of_serve() {
+    let gw = Gw::new();
+    gw.init_ca();
+    gw.ok(&[
+        "user",
+        "enroll",
+        "alice@acme.test",
+        "--name",
+        "Alice",
+        "--key",
+        "p256",
+    ]);
+    let o = gw.run_stdin(
+        &[
+            "process",
+            "--from",
+            "alice@acme.test",
+            "--to",
+            "bob@other.test",
+        ],
+        Some(PLAIN),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("outbound")
+            && err.contains("signed as alice@acme.test")
+            && err.contains("not encrypted"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("multipart/signed"));
+    let (ok, _) = openssl(gw.dir.path(), &["version"]);
+    assert!(ok);
+}
