@@ -164,6 +164,66 @@ pub struct PolicyRule {
     pub sign: Option<bool>,
     /// When to encrypt outgoing mail.
     pub encrypt: Option<EncryptMode>,
+    /// Detached (multipart/signed, readable without S/MIME support) or opaque signatures.
+    pub signature: Option<SignatureForm>,
+    /// Content cipher: `auto` picks AES-256-GCM only when every recipient advertised it in
+    /// SMIMECapabilities, else AES-256-CBC (Outlook and some Thunderbird versions cannot read
+    /// AuthEnvelopedData).
+    pub cipher: Option<CipherChoice>,
+}
+
+/// Signature form.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureForm {
+    /// multipart/signed with application/pkcs7-signature (RFC 8551 section 3.5.3).
+    Detached,
+    /// application/pkcs7-mime; smime-type=signed-data.
+    Opaque,
+}
+
+/// Content cipher policy.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize,
+)]
+pub enum CipherChoice {
+    /// GCM when every recipient advertised it, else AES-256-CBC.
+    #[serde(rename = "auto")]
+    Auto,
+    /// Always AES-128-CBC.
+    #[serde(rename = "aes128-cbc")]
+    Aes128Cbc,
+    /// Always AES-256-CBC.
+    #[serde(rename = "aes256-cbc")]
+    Aes256Cbc,
+    /// Always AES-128-GCM.
+    #[serde(rename = "aes128-gcm")]
+    Aes128Gcm,
+    /// Always AES-256-GCM.
+    #[serde(rename = "aes256-gcm")]
+    Aes256Gcm,
+}
+
+/// What to do with mail from an internal sender who is not enrolled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownSender {
+    /// Relay it without a signature (encryption still applies).
+    Relay,
+    /// Refuse it with a 5xx that says the sender must be enrolled.
+    Reject,
+}
+
+/// When a recipient whose required encryption certificate is unknown is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefuseAt {
+    /// At RCPT TO, for that recipient only (the others still get the message).
+    Rcpt,
+    /// At the end of DATA, for the whole message.
+    Data,
 }
 
 /// `[policy]` with its per-domain and per-user overrides.
@@ -174,6 +234,14 @@ pub struct PolicyConfig {
     pub sign: Option<bool>,
     /// When to encrypt (default opportunistic).
     pub encrypt: Option<EncryptMode>,
+    /// Signature form (default detached).
+    pub signature: Option<SignatureForm>,
+    /// Content cipher (default auto).
+    pub cipher: Option<CipherChoice>,
+    /// Internal sender not enrolled: relay unsigned or reject (default relay).
+    pub unknown_sender: Option<UnknownSender>,
+    /// Required encryption without a certificate: refuse at RCPT or at DATA (default data).
+    pub refuse_at: Option<RefuseAt>,
     /// Overrides per recipient domain.
     #[serde(default)]
     pub domains: BTreeMap<String, PolicyRule>,

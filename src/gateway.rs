@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::Config;
+use crate::config::{CipherChoice, Config, RefuseAt, SignatureForm, UnknownSender};
 use crate::directory::Directory;
 use crate::mime::{self, parse_entity};
 use crate::pki::path::{ChainCache, Usage};
@@ -93,6 +93,28 @@ impl Gateway {
 
     fn config(&self) -> &Config {
         self.dir.config()
+    }
+
+    /// The RCPT-time check (`policy.refuse_at = "rcpt"`): refuses a recipient whose required
+    /// encryption certificate is unknown, with the reason, so the other recipients still get
+    /// the message.
+    pub fn check_recipient(
+        &self,
+        sender: &str,
+        rcpt: &str,
+    ) -> Result<(), (u16, &'static str, String)> {
+        if self.config().policy.refuse_at != Some(RefuseAt::Rcpt) {
+            return Ok(());
+        }
+        let t = policy::treatment(self.config(), sender, rcpt);
+        if t.encrypt == EncryptModeKey::Required && self.recipient_cert(rcpt).is_none() {
+            return Err((
+                550,
+                "5.7.1",
+                format!("encryption is required for {rcpt} but no valid certificate is known"),
+            ));
+        }
+        Ok(())
     }
 
     /// Decides what to do with a transaction.
@@ -183,6 +205,18 @@ impl Gateway {
         }
 
         let identity = self.dir.signing_identity(sender).ok();
+        if t.sign
+            && identity.is_none()
+            && self.config().policy.unknown_sender == Some(UnknownSender::Reject)
+        {
+            return Err(Decision::Refuse {
+                code: 550,
+                enhanced: "5.7.1",
+                text: format!(
+                    "{sender} is not enrolled for S/MIME here and policy requires signed mail; ask the administrator to run `smimegw user enroll {sender}`"
+                ),
+            });
+        }
         if t.sign {
             match &identity {
                 Some((cert, key, chain, enc)) => {
@@ -192,7 +226,8 @@ impl Gateway {
                         chain,
                         encryption_cert: enc.as_ref(),
                     }];
-                    match message::sign(&message, &signers, false, &SignOptions::default()) {
+                    let opaque = t.signature == SignatureForm::Opaque;
+                    match message::sign(&message, &signers, opaque, &SignOptions::default()) {
                         Ok(m) => {
                             message = m;
                             notes.push(format!("signed as {sender}"));
@@ -212,13 +247,24 @@ impl Gateway {
 
         if encrypt {
             let own = self.dir.encryption_cert(sender).ok();
-            let all_gcm = certs
-                .iter()
-                .all(|(_, _, caps)| caps.contains(&Capability::Aes256Gcm));
-            let cipher = if all_gcm && !certs.is_empty() {
-                ContentCipher::Aes256Gcm
-            } else {
-                ContentCipher::Aes256Cbc
+            let cipher = match t.cipher {
+                CipherChoice::Auto => {
+                    // Internal users' capabilities are not recorded; they read what we write,
+                    // but their own clients may not read GCM, so they count as "not advertised".
+                    let all_gcm = !certs.is_empty()
+                        && certs
+                            .iter()
+                            .all(|(_, _, caps)| caps.contains(&Capability::Aes256Gcm));
+                    if all_gcm {
+                        ContentCipher::Aes256Gcm
+                    } else {
+                        ContentCipher::Aes256Cbc
+                    }
+                }
+                CipherChoice::Aes128Cbc => ContentCipher::Aes128Cbc,
+                CipherChoice::Aes256Cbc => ContentCipher::Aes256Cbc,
+                CipherChoice::Aes128Gcm => ContentCipher::Aes128Gcm,
+                CipherChoice::Aes256Gcm => ContentCipher::Aes256Gcm,
             };
             let mut recipients: Vec<Recipient<'_>> = certs
                 .iter()

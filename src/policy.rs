@@ -1,7 +1,7 @@
 //! Who gets what treatment: direction per recipient, and the signing and encryption policy
 //! inherited global -> domain -> user.
 
-use crate::config::{Config, EncryptMode, PolicyRule};
+use crate::config::{CipherChoice, Config, EncryptMode, PolicyRule, SignatureForm};
 
 /// Where a message goes, seen from our domains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,6 +36,10 @@ pub struct Treatment {
     pub sign: bool,
     /// Encrypt (outbound and internal).
     pub encrypt: EncryptModeKey,
+    /// Signature form.
+    pub signature: SignatureForm,
+    /// Content cipher policy.
+    pub cipher: CipherChoice,
 }
 
 /// [`EncryptMode`] with an order, so treatments can group recipients.
@@ -75,13 +79,32 @@ pub fn direction(config: &Config, sender: &str, recipient: &str) -> Direction {
     }
 }
 
-fn apply(rule: Option<&PolicyRule>, sign: &mut bool, encrypt: &mut EncryptMode) {
-    if let Some(r) = rule {
-        if let Some(s) = r.sign {
-            *sign = s;
+struct Resolved {
+    sign: bool,
+    encrypt: EncryptMode,
+    signature: SignatureForm,
+    cipher: CipherChoice,
+}
+
+fn apply(rule: Option<&PolicyRule>, r: &mut Resolved) {
+    if let Some(rule) = rule {
+        let PolicyRule {
+            sign,
+            encrypt,
+            signature,
+            cipher,
+        } = rule;
+        if let Some(s) = sign {
+            r.sign = *s;
         }
-        if let Some(e) = r.encrypt {
-            *encrypt = e;
+        if let Some(e) = encrypt {
+            r.encrypt = *e;
+        }
+        if let Some(s) = signature {
+            r.signature = *s;
+        }
+        if let Some(c) = cipher {
+            r.cipher = *c;
         }
     }
 }
@@ -92,36 +115,32 @@ fn apply(rule: Option<&PolicyRule>, sign: &mut bool, encrypt: &mut EncryptMode) 
 pub fn treatment(config: &Config, sender: &str, recipient: &str) -> Treatment {
     let direction = direction(config, sender, recipient);
     let p = &config.policy;
-    let mut sign = p.sign.unwrap_or(true);
-    let mut encrypt = match direction {
-        Direction::Internal => EncryptMode::Never,
-        _ => p.encrypt.unwrap_or(EncryptMode::Opportunistic),
+    let mut r = Resolved {
+        sign: p.sign.unwrap_or(true),
+        encrypt: match direction {
+            Direction::Internal => EncryptMode::Never,
+            _ => p.encrypt.unwrap_or(EncryptMode::Opportunistic),
+        },
+        signature: p.signature.unwrap_or(SignatureForm::Detached),
+        cipher: p.cipher.unwrap_or(CipherChoice::Auto),
     };
-    apply(
-        p.domains.get(&domain_of(recipient)),
-        &mut sign,
-        &mut encrypt,
-    );
-    apply(
-        p.users.get(&sender.to_ascii_lowercase()),
-        &mut sign,
-        &mut encrypt,
-    );
-    apply(
-        p.users.get(&recipient.to_ascii_lowercase()),
-        &mut sign,
-        &mut encrypt,
-    );
+    apply(p.domains.get(&domain_of(recipient)), &mut r);
+    apply(p.users.get(&sender.to_ascii_lowercase()), &mut r);
+    apply(p.users.get(&recipient.to_ascii_lowercase()), &mut r);
     match direction {
         Direction::Outbound | Direction::Internal => Treatment {
             direction,
-            sign,
-            encrypt: encrypt.into(),
+            sign: r.sign,
+            encrypt: r.encrypt.into(),
+            signature: r.signature,
+            cipher: r.cipher,
         },
         Direction::Inbound | Direction::Transit => Treatment {
             direction,
             sign: false,
             encrypt: EncryptModeKey::Never,
+            signature: SignatureForm::Detached,
+            cipher: CipherChoice::Auto,
         },
     }
 }

@@ -152,8 +152,10 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
             config: config.source.display().to_string(),
             source,
         })?;
+    let gateway = Arc::new(Gateway::new(dir));
+    let checker = gateway.clone();
     let ctx = Arc::new(ServerContext {
-        gateway: Arc::new(Gateway::new(dir)),
+        gateway,
         relay,
         session: SessionConfig {
             hostname: hostname.clone(),
@@ -161,6 +163,9 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
             max_recipients: 1000,
             starttls: tls.is_some(),
             max_errors: 20,
+            rcpt_check: Some(Arc::new(move |from: &str, rcpt: &str| {
+                checker.check_recipient(from, rcpt)
+            })),
         },
         allowed: config.listen.allowed_clients.clone(),
         tls,

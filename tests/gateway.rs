@@ -417,3 +417,124 @@ fn process_is_the_dry_run_of_serve() {
     let (ok, _) = openssl(gw.dir.path(), &["version"]);
     assert!(ok);
 }
+
+#[test]
+fn policy_settings_shape_the_treatment() {
+    let gw = Gw::with_config(
+        "[policy]\nsignature = \"opaque\"\nunknown_sender = \"reject\"\n[policy.domains.\"gcm.test\"]\ncipher = \"aes256-gcm\"\nencrypt = \"required\"\n",
+    );
+    gw.init_ca();
+    gw.ok(&[
+        "user",
+        "enroll",
+        "alice@acme.test",
+        "--name",
+        "Alice",
+        "--key",
+        "p256",
+    ]);
+    gw.ok(&[
+        "user",
+        "enroll",
+        "carol@acme.test",
+        "--name",
+        "Carol",
+        "--key",
+        "p256",
+    ]);
+    // Opaque signatures for internal mail.
+    let o = gw.run_stdin(
+        &[
+            "process",
+            "--from",
+            "alice@acme.test",
+            "--to",
+            "carol@acme.test",
+        ],
+        Some(PLAIN),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("smime-type=signed-data"));
+    // An internal sender who is not enrolled is refused, with the fix.
+    let o = gw.run_stdin(
+        &[
+            "process",
+            "--from",
+            "nobody@acme.test",
+            "--to",
+            "carol@acme.test",
+        ],
+        Some(PLAIN),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("550") && err.contains("smimegw user enroll nobody@acme.test"),
+        "{err}"
+    );
+    // A forced cipher: internal recipient encrypted with AES-256-GCM when the domain says so.
+    let o = gw.run_stdin(
+        &["process", "--from", "alice@acme.test", "--to", "x@gcm.test"],
+        Some(PLAIN),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "no certificate for x@gcm.test: refused"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("x@gcm.test"));
+}
+
+#[test]
+fn required_encryption_can_refuse_at_rcpt_time() {
+    use std::io::{BufReader, Write};
+    let sink = Sink::start();
+    let (gw, port) = gateway(
+        &sink,
+        "[policy]\nrefuse_at = \"rcpt\"\n[policy.domains.\"secret.test\"]\nencrypt = \"required\"\n",
+    );
+    gw.init_ca();
+    gw.ok(&[
+        "user",
+        "enroll",
+        "alice@acme.test",
+        "--name",
+        "Alice",
+        "--key",
+        "p256",
+    ]);
+    let s = serve(&gw, port);
+    let stream = std::net::TcpStream::connect(s.addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    let rd = |r: &mut BufReader<std::net::TcpStream>| common::smtp::read_reply(r);
+    assert_eq!(rd(&mut r).0, 220);
+    w.write_all(b"EHLO t\r\nMAIL FROM:<alice@acme.test>\r\nRCPT TO:<x@secret.test>\r\nRCPT TO:<y@other.test>\r\nDATA\r\n").unwrap();
+    assert_eq!(rd(&mut r).0, 250);
+    assert_eq!(rd(&mut r).0, 250);
+    let (code, text) = rd(&mut r);
+    assert_eq!(code, 550, "{text}");
+    assert!(
+        text.contains("5.7.1") && text.contains("x@secret.test"),
+        "{text}"
+    );
+    assert_eq!(rd(&mut r).0, 250);
+    assert_eq!(rd(&mut r).0, 354);
+    w.write_all(PLAIN).unwrap();
+    w.write_all(b".\r\nQUIT\r\n").unwrap();
+    assert_eq!(rd(&mut r).0, 250);
+    let got = sink.wait_for(1);
+    assert_eq!(
+        got[0].rcpts,
+        ["y@other.test"],
+        "only the accepted recipient"
+    );
+}

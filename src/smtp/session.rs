@@ -9,8 +9,12 @@
 use smtp_proto::request::receiver::{DataReceiver, RequestReceiver};
 use smtp_proto::{Error as ProtoError, Request};
 
+/// A synchronous check of a recipient at RCPT time: `Err((code, enhanced, text))` refuses it.
+pub type RcptCheck =
+    std::sync::Arc<dyn Fn(&str, &str) -> Result<(), (u16, &'static str, String)> + Send + Sync>;
+
 /// Limits and capabilities of a session.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SessionConfig {
     /// Our host name, in the greeting and EHLO reply.
     pub hostname: String,
@@ -23,6 +27,21 @@ pub struct SessionConfig {
     /// Most consecutive errors before the session is closed (RFC 5321 section 4.5.3.1.x spirit:
     /// a confused or hostile client is not served forever).
     pub max_errors: usize,
+    /// Policy check per recipient (sender, recipient), if any.
+    pub rcpt_check: Option<RcptCheck>,
+}
+
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("hostname", &self.hostname)
+            .field("max_message_size", &self.max_message_size)
+            .field("max_recipients", &self.max_recipients)
+            .field("starttls", &self.starttls)
+            .field("max_errors", &self.max_errors)
+            .field("rcpt_check", &self.rcpt_check.is_some())
+            .finish()
+    }
 }
 
 impl Default for SessionConfig {
@@ -33,6 +52,7 @@ impl Default for SessionConfig {
             max_recipients: 1000,
             starttls: false,
             max_errors: 20,
+            rcpt_check: None,
         }
     }
 }
@@ -420,6 +440,13 @@ impl Session {
                     } else if to.address.is_empty() {
                         self.errors += 1;
                         send(actions, reply(501, "5.1.3", "empty recipient"));
+                    } else if let Some(Err((code, enh, text))) = self
+                        .config
+                        .rcpt_check
+                        .as_ref()
+                        .map(|c| c(&self.mail_from, &to.address))
+                    {
+                        send(actions, reply(code, enh, &text));
                     } else {
                         self.rcpt_to.push(to.address);
                         self.state = State::Rcpt;
