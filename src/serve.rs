@@ -143,7 +143,7 @@ pub fn run(config: &Config) -> Result<(), ServeError> {
 
 async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
     let hostname = crate::gateway::authserv_id(config);
-    let relay = Relay::new(&config.relay, &hostname, Duration::from_secs(60))?;
+    let relay = Relay::new(&config.relay, &hostname, config.relay.timeout())?;
     let tls = tls_acceptor(config)?;
     let listener = tokio::net::TcpListener::bind(config.listen.address)
         .await
