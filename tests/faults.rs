@@ -285,3 +285,268 @@ fn sigkill_during_a_stream_of_messages_loses_no_acknowledged_message() {
         log.acked.len()
     );
 }
+
+/// How the fake next hop behaves on a new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HopMode {
+    /// A well-behaved SMTP server that keeps every message.
+    Good,
+    /// Accepts the connection and never says anything.
+    SilentGreeting,
+    /// Answers EHLO, MAIL, RCPT and 354, reads the message and its final dot, then never
+    /// answers (and keeps the connection open until the gateway closes it).
+    StallAfterDot,
+    /// Answers 354 and hangs up.
+    DropAfter354,
+    /// A greeting that is not SMTP.
+    GarbageGreeting,
+    /// Everything fine until the final dot, which gets a reply that is not SMTP.
+    GarbageAfterDot,
+    /// Refuses the message for good at the final dot (the one fault passed on as 5xx).
+    Refuse554,
+}
+
+/// A next hop whose behaviour the test switches between connections.
+struct FaultyHop {
+    addr: SocketAddr,
+    mode: Arc<Mutex<HopMode>>,
+    /// Messages accepted in `Good` mode (the raw DATA, dot-stuffed as received).
+    stored: Arc<Mutex<Vec<String>>>,
+    /// For `StallAfterDot`: how long after the final dot the gateway closed the connection.
+    stall_closed_after: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl FaultyHop {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let hop = Self {
+            addr: listener.local_addr().unwrap(),
+            mode: Arc::new(Mutex::new(HopMode::Good)),
+            stored: Default::default(),
+            stall_closed_after: Default::default(),
+        };
+        let (mode, stored, closed) = (
+            hop.mode.clone(),
+            hop.stored.clone(),
+            hop.stall_closed_after.clone(),
+        );
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                let m = *mode.lock().unwrap();
+                let (stored, closed) = (stored.clone(), closed.clone());
+                std::thread::spawn(move || {
+                    let _ = hop_session(s, m, stored, closed);
+                });
+            }
+        });
+        hop
+    }
+
+    fn set(&self, m: HopMode) {
+        *self.mode.lock().unwrap() = m;
+    }
+}
+
+fn hop_session(
+    s: std::net::TcpStream,
+    mode: HopMode,
+    stored: Arc<Mutex<Vec<String>>>,
+    stall_closed_after: Arc<Mutex<Vec<Duration>>>,
+) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    s.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let mut w = s.try_clone()?;
+    let mut r = BufReader::new(s);
+    match mode {
+        HopMode::SilentGreeting => {
+            // Hold the connection until the gateway gives up.
+            let mut sink = Vec::new();
+            let _ = r.read_to_end(&mut sink);
+            return Ok(());
+        }
+        HopMode::GarbageGreeting => {
+            w.write_all(b"HELLO THERE, I AM NOT AN SMTP SERVER\r\n")?;
+        }
+        _ => w.write_all(b"220 hop ESMTP\r\n")?,
+    }
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let up = line.to_ascii_uppercase();
+        if up.starts_with("EHLO") {
+            w.write_all(b"250-hop\r\n250-8BITMIME\r\n250 PIPELINING\r\n")?;
+        } else if up.starts_with("DATA") {
+            w.write_all(b"354 go ahead\r\n")?;
+            if mode == HopMode::DropAfter354 {
+                return Ok(()); // dropping both halves closes the connection
+            }
+            let mut data = String::new();
+            loop {
+                let mut l = String::new();
+                if r.read_line(&mut l)? == 0 {
+                    return Ok(());
+                }
+                if l == ".\r\n" {
+                    break;
+                }
+                data.push_str(&l);
+            }
+            match mode {
+                HopMode::StallAfterDot => {
+                    let dot = Instant::now();
+                    let mut rest = Vec::new();
+                    let _ = r.read_to_end(&mut rest);
+                    stall_closed_after.lock().unwrap().push(dot.elapsed());
+                    return Ok(());
+                }
+                HopMode::GarbageAfterDot => {
+                    w.write_all(b"OK THANKS BYE\r\n")?;
+                }
+                HopMode::Refuse554 => {
+                    w.write_all(b"554 5.7.1 hop policy says no\r\n")?;
+                }
+                _ => {
+                    stored.lock().unwrap().push(data);
+                    w.write_all(b"250 2.0.0 stored\r\n")?;
+                }
+            }
+        } else if up.starts_with("QUIT") {
+            w.write_all(b"221 bye\r\n")?;
+            return Ok(());
+        } else {
+            w.write_all(b"250 ok\r\n")?;
+        }
+    }
+}
+
+/// An SMTP client that keeps one session open across transactions, like an MTA.
+struct Client {
+    r: std::io::BufReader<std::net::TcpStream>,
+    w: std::net::TcpStream,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Self {
+        let s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+        let w = s.try_clone().unwrap();
+        let mut c = Self {
+            r: std::io::BufReader::new(s),
+            w,
+        };
+        let (code, text) = common::smtp::read_reply(&mut c.r);
+        assert_eq!(code, 220, "{text}");
+        let (code, text) = c.command("EHLO client.test");
+        assert_eq!(code, 250, "{text}");
+        c
+    }
+
+    fn command(&mut self, cmd: &str) -> (u16, String) {
+        use std::io::Write;
+        self.w.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
+        common::smtp::read_reply(&mut self.r)
+    }
+
+    /// One transaction; returns the reply to the final dot and how long it took to come.
+    fn transaction(&mut self, msg: &[u8]) -> (u16, String, Duration) {
+        use std::io::Write;
+        for (cmd, want) in [
+            ("MAIL FROM:<alice@acme.test>", 250),
+            ("RCPT TO:<carol@acme.test>", 250),
+            ("DATA", 354),
+        ] {
+            let (code, text) = self.command(cmd);
+            assert_eq!(code, want, "{cmd}: {text}");
+        }
+        let mut body = msg.to_vec();
+        body.extend_from_slice(b".\r\n");
+        self.w.write_all(&body).unwrap();
+        let t = Instant::now();
+        let (code, text) = common::smtp::read_reply(&mut self.r);
+        (code, text, t.elapsed())
+    }
+}
+
+/// Next hops that stall, hang up or answer nonsense: the gateway answers 4xx within the relay
+/// timeout (so the MTA keeps the message), closes its side, and serves the next message. A
+/// next hop's own 5xx is the one failure passed on as 5xx.
+#[test]
+fn next_hop_faults_give_4xx_in_bounded_time_and_the_gateway_keeps_serving() {
+    let hop = FaultyHop::start();
+    let (gw, port) = enrolled_gateway(hop.addr, "timeout_secs = 2\n");
+    let _serve = serve(&gw, port);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut client = Client::connect(addr);
+    let timeout = Duration::from_secs(2);
+    let mut n = 1000;
+    let mut report = Vec::new();
+    for fault in [
+        HopMode::SilentGreeting,
+        HopMode::StallAfterDot,
+        HopMode::DropAfter354,
+        HopMode::GarbageGreeting,
+        HopMode::GarbageAfterDot,
+        HopMode::Refuse554,
+    ] {
+        n += 1;
+        hop.set(fault);
+        let (code, text, took) = client.transaction(&message(n));
+        if fault == HopMode::Refuse554 {
+            assert!(
+                code / 100 == 5 && text.contains("hop policy says no"),
+                "the next hop's 5xx is passed on with its text: {text}"
+            );
+        } else {
+            assert_eq!(code / 100, 4, "{fault:?}: expected 4xx, got {text}");
+        }
+        assert_eq!(
+            text.lines().count(),
+            1,
+            "{fault:?}: the next hop's words must not add reply lines: {text}"
+        );
+        // A timeout needs the timeout; everything else is answered at once. Either way the
+        // reply comes well within timeout + slack, never after the 60 s default.
+        assert!(
+            took < timeout + Duration::from_secs(3),
+            "{fault:?}: the 4xx took {took:?}"
+        );
+        if matches!(fault, HopMode::SilentGreeting | HopMode::StallAfterDot) {
+            assert!(
+                took >= timeout - Duration::from_millis(100),
+                "{fault:?}: answered before the timeout ({took:?}): {text}"
+            );
+        }
+        report.push(format!(
+            "{fault:?}: {} in {:.2}s",
+            text.trim(),
+            took.as_secs_f64()
+        ));
+
+        // The same session goes on, and the next message gets through a healthy hop.
+        hop.set(HopMode::Good);
+        n += 1;
+        let before = hop.stored.lock().unwrap().len();
+        let (code, text, _) = client.transaction(&message(n));
+        assert_eq!(code, 250, "after {fault:?}: {text}");
+        let stored = hop.stored.lock().unwrap();
+        assert_eq!(stored.len(), before + 1);
+        assert!(
+            stored[before].contains(&format!("<kill-{n}@acme.test>")),
+            "after {fault:?}"
+        );
+    }
+    // The gateway closed the stalled connection when it gave up (no leaked relay session).
+    let closed = hop.stall_closed_after.lock().unwrap().clone();
+    assert_eq!(
+        closed.len(),
+        1,
+        "the stalled next-hop connection was not closed by the gateway"
+    );
+    assert!(closed[0] < timeout + Duration::from_secs(3), "{closed:?}");
+    let (code, text) = client.command("QUIT");
+    assert_eq!(code, 221, "{text}");
+    eprintln!("next-hop faults:\n  {}", report.join("\n  "));
+}
