@@ -550,3 +550,287 @@ fn next_hop_faults_give_4xx_in_bounded_time_and_the_gateway_keeps_serving() {
     assert_eq!(code, 221, "{text}");
     eprintln!("next-hop faults:\n  {}", report.join("\n  "));
 }
+
+// ---- STARTTLS with a server certificate from our own CA (`ca issue-server`) ----
+
+/// A gateway whose listener offers STARTTLS with a certificate `ca issue-server` issued.
+/// Returns the gateway, its port, and our CA certificate file.
+fn tls_gateway(sink: &Sink) -> (Gw, u16, std::path::PathBuf) {
+    let (gw, port) = enrolled_gateway(sink.addr, "");
+    let ca = gw.path("ca.pem");
+    let (cert, key) = (gw.path("tls.crt"), gw.path("tls.key"));
+    let out = gw.ok(&[
+        "ca",
+        "issue-server",
+        "gw.acme.test",
+        "--cert-out",
+        cert.to_str().unwrap(),
+        "--key-out",
+        key.to_str().unwrap(),
+    ]);
+    assert!(out.contains("tls_cert"), "{out}");
+    // Point [listen] at the files.
+    let config = std::fs::read_to_string(&gw.config).unwrap().replacen(
+        "[listen]\n",
+        &format!(
+            "[listen]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+        1,
+    );
+    std::fs::write(&gw.config, config).unwrap();
+    (gw, port, ca)
+}
+
+#[test]
+fn ca_issue_server_writes_a_tls_certificate_and_key_and_records_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let sink = Sink::start();
+    let (gw, _port, ca) = tls_gateway(&sink);
+    let (cert, key) = (gw.path("tls.crt"), gw.path("tls.key"));
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "key file mode {mode:o}");
+    let key_pem = std::fs::read_to_string(&key).unwrap();
+    assert!(
+        key_pem.starts_with("-----BEGIN PRIVATE KEY-----"),
+        "PKCS #8"
+    );
+    let d = gw.dir.path();
+    // OpenSSL is the judge: a server certificate for the name, chaining to our CA, matching
+    // the key.
+    let out = common::openssl_ok(
+        d,
+        &[
+            "verify",
+            "-CAfile",
+            ca.to_str().unwrap(),
+            "-purpose",
+            "sslserver",
+            "-verify_hostname",
+            "gw.acme.test",
+            cert.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains(": OK"), "{out}");
+    let text = common::openssl_ok(d, &["x509", "-in", "tls.crt", "-noout", "-text"]);
+    assert!(
+        text.contains("DNS:gw.acme.test") && text.contains("TLS Web Server Authentication"),
+        "{text}"
+    );
+    let a = common::openssl_ok(d, &["x509", "-in", "tls.crt", "-noout", "-pubkey"]);
+    let b = common::openssl_ok(d, &["pkey", "-in", "tls.key", "-pubout"]);
+    assert_eq!(a, b, "the key belongs to the certificate");
+    let serial = common::openssl_ok(d, &["x509", "-in", "tls.crt", "-noout", "-serial"]);
+    let serial = serial
+        .trim()
+        .trim_start_matches("serial=")
+        .to_ascii_lowercase();
+    let audit = gw.ok(&["audit"]);
+    assert!(
+        audit.contains("ca.issue-server") && audit.to_ascii_lowercase().contains(&serial),
+        "audited with its serial {serial}:\n{audit}"
+    );
+
+    // Never over an existing file; a bad host name or a taken file issues nothing.
+    let before = gw.ok(&["audit", "--json"]);
+    let e = gw.fails(
+        &[
+            "ca",
+            "issue-server",
+            "gw.acme.test",
+            "--cert-out",
+            gw.path("new.crt").to_str().unwrap(),
+            "--key-out",
+            key.to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(e.contains("must not exist"), "{e}");
+    assert!(!gw.path("new.crt").exists(), "nothing left behind");
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), key_pem, "untouched");
+    let e = gw.fails(
+        &[
+            "ca",
+            "issue-server",
+            "not a host",
+            "--cert-out",
+            gw.path("x.crt").to_str().unwrap(),
+            "--key-out",
+            gw.path("x.key").to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(e.contains("not a host name"), "{e}");
+    assert!(!gw.path("x.crt").exists() && !gw.path("x.key").exists());
+    assert_eq!(gw.ok(&["audit", "--json"]), before, "nothing issued");
+}
+
+/// Runs a command with stdin, bounded in time; returns (success, stdout+stderr).
+fn run_bounded(cmd: &mut Command, input: &[u8], limit: Duration) -> (bool, String) {
+    use std::io::{Read, Write};
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        let mut e = String::new();
+        let _ = err.read_to_string(&mut e);
+        s + &e
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break Some(st);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let text = reader.join().unwrap();
+    match status {
+        Some(st) => (st.success(), text),
+        None => (false, format!("timed out after {limit:?}\n{text}")),
+    }
+}
+
+/// OpenSSL's s_client does STARTTLS, verifies the chain to our CA and the host name, and sends
+/// a message through the encrypted session; it reaches the sink, signed.
+#[test]
+fn starttls_end_to_end_with_openssl_s_client() {
+    common::require("openssl", "openssl");
+    let sink = Sink::start();
+    let (gw, port, ca) = tls_gateway(&sink);
+    let _serve = serve(&gw, port);
+    let session = "EHLO client.test\nMAIL FROM:<alice@acme.test>\nRCPT TO:<carol@acme.test>\nDATA\nFrom: alice@acme.test\nTo: carol@acme.test\nSubject: over TLS\nMessage-ID: <tls-1@acme.test>\n\nSent over STARTTLS.\n.\nQUIT\n";
+    let (ok, out) = run_bounded(
+        Command::new("openssl")
+            .current_dir(gw.dir.path())
+            .args(["s_client", "-starttls", "smtp", "-connect"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-CAfile"])
+            .arg(&ca)
+            .args([
+                "-verify_return_error",
+                "-verify_hostname",
+                "gw.acme.test",
+                "-servername",
+                "gw.acme.test",
+                "-crlf",
+                "-ign_eof",
+            ]),
+        session.as_bytes(),
+        Duration::from_secs(30),
+    );
+    assert!(ok, "openssl s_client failed:\n{out}");
+    assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
+    assert!(
+        out.contains("250 2.0.0 ok") && out.contains("221 2.0.0"),
+        "the message was accepted over TLS:\n{out}"
+    );
+    let got = sink.wait_for(1);
+    assert_eq!(got.len(), 1, "{out}");
+    let text = String::from_utf8_lossy(&got[0].data);
+    assert!(
+        text.contains("<tls-1@acme.test>")
+            && text.contains("Sent over STARTTLS.")
+            && text.contains("multipart/signed"),
+        "{text}"
+    );
+}
+
+/// RFC 3207 section 4.2 (CVE-2011-0411): commands pipelined after STARTTLS arrived in clear
+/// text and are never executed. The only reply before the handshake is 220; after it, the
+/// injected MAIL has no effect.
+#[test]
+fn commands_pipelined_after_starttls_are_not_executed() {
+    use std::io::{Read, Write};
+    use tokio_rustls::rustls;
+    let sink = Sink::start();
+    let (gw, port, ca) = tls_gateway(&sink);
+    let _serve = serve(&gw, port);
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = std::io::BufReader::new(tcp.try_clone().unwrap());
+    assert_eq!(common::smtp::read_reply(&mut r).0, 220);
+    tcp.write_all(b"EHLO client.test\r\n").unwrap();
+    let (code, ehlo) = common::smtp::read_reply(&mut r);
+    assert!(code == 250 && ehlo.contains("STARTTLS"), "{ehlo}");
+
+    // One write: STARTTLS and an injected command.
+    tcp.write_all(b"STARTTLS\r\nMAIL FROM:<x@y.test>\r\n")
+        .unwrap();
+    let (code, text) = common::smtp::read_reply(&mut r);
+    assert_eq!(code, 220, "{text}");
+    assert!(r.buffer().is_empty(), "more after 220: {:?}", r.buffer());
+    tcp.set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    let mut more = [0u8; 256];
+    match tcp.read(&mut more) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!(
+            "the server answered the injected command in clear text: {other:?} {:?}",
+            other
+                .as_ref()
+                .map(|&n| String::from_utf8_lossy(&more[..n]).into_owned())
+        ),
+    }
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+
+    // The handshake, verifying the server against our CA only.
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut std::fs::read(&ca).unwrap().as_slice()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("gw.acme.test").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let reply = |tls: &mut rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
+                 cmd: &str| {
+        tls.write_all(cmd.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        let mut b = [0u8; 1024];
+        // Read until a final reply line ("ddd ").
+        loop {
+            let n = tls.read(&mut b).expect("read over TLS");
+            assert!(n > 0, "connection closed after {cmd:?}");
+            buf.extend_from_slice(&b[..n]);
+            let s = String::from_utf8_lossy(&buf).into_owned();
+            if s.ends_with("\r\n")
+                && s.lines()
+                    .last()
+                    .is_some_and(|l| l.as_bytes().get(3) == Some(&b' '))
+            {
+                return s;
+            }
+        }
+    };
+    // Had the injected MAIL been executed, a RCPT would now be accepted.
+    let t = reply(&mut tls, "RCPT TO:<carol@acme.test>\r\n");
+    assert!(t.starts_with("503"), "the injected MAIL took effect: {t}");
+    let t = reply(&mut tls, "EHLO client.test\r\n");
+    assert!(t.starts_with("250") && !t.contains("STARTTLS"), "{t}");
+    assert!(tls.conn.peer_certificates().is_some_and(|c| !c.is_empty()));
+    let t = reply(&mut tls, "QUIT\r\n");
+    assert!(t.starts_with("221"), "{t}");
+    assert!(sink.messages().is_empty());
+}
