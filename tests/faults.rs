@@ -452,13 +452,18 @@ impl Client {
 
     /// One transaction; returns the reply to the final dot and how long it took to come.
     fn transaction(&mut self, msg: &[u8]) -> (u16, String, Duration) {
+        self.transaction_to("carol@acme.test", msg)
+    }
+
+    /// One transaction from alice to `rcpt`.
+    fn transaction_to(&mut self, rcpt: &str, msg: &[u8]) -> (u16, String, Duration) {
         use std::io::Write;
         for (cmd, want) in [
-            ("MAIL FROM:<alice@acme.test>", 250),
-            ("RCPT TO:<carol@acme.test>", 250),
-            ("DATA", 354),
+            ("MAIL FROM:<alice@acme.test>".to_string(), 250),
+            (format!("RCPT TO:<{rcpt}>"), 250),
+            ("DATA".to_string(), 354),
         ] {
-            let (code, text) = self.command(cmd);
+            let (code, text) = self.command(&cmd);
             assert_eq!(code, want, "{cmd}: {text}");
         }
         let mut body = msg.to_vec();
@@ -833,4 +838,100 @@ fn commands_pipelined_after_starttls_are_not_executed() {
     let t = reply(&mut tls, "QUIT\r\n");
     assert!(t.starts_with("221"), "{t}");
     assert!(sink.messages().is_empty());
+}
+
+// ---- SIGHUP ----
+
+/// Waits until the gateway's log contains `needle` `count` times (bounded).
+fn wait_for_log(gw: &Gw, needle: &str, count: usize) {
+    for _ in 0..400 {
+        let log = std::fs::read_to_string(gw.path("serve.log")).unwrap_or_default();
+        if log.matches(needle).count() >= count {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("the gateway never logged {needle:?}:\n{}", log_tail(gw));
+}
+
+fn sighup(s: &Serve) {
+    let st = Command::new("kill")
+        .args(["-HUP", &s.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(st.success());
+}
+
+/// SIGHUP puts a changed [policy] in force for the next transaction, on a session that stays
+/// open across the reload; a configuration that does not load changes nothing and is logged
+/// with its reason; the gateway keeps running throughout.
+#[test]
+fn sighup_reloads_the_policy_without_dropping_connections() {
+    let sink = Sink::start();
+    let (gw, port) = enrolled_gateway(sink.addr, "");
+    let mut s = serve(&gw, port);
+    let mut client = Client::connect(s.addr);
+    let to_secret = |n: u64| {
+        format!(
+            "From: alice@acme.test\r\nTo: x@secret.test\r\nSubject: s{n}\r\nMessage-ID: <hup-{n}@acme.test>\r\n\r\nhello\r\n"
+        )
+        .into_bytes()
+    };
+    // Opportunistic encryption: no certificate for x@secret.test, so signed only, accepted.
+    let (code, text, _) = client.transaction_to("x@secret.test", &to_secret(1));
+    assert_eq!(code, 250, "{text}");
+
+    // Require encryption for secret.test, and change a setting that needs a restart.
+    let original = std::fs::read_to_string(&gw.config).unwrap();
+    let changed = format!(
+        "{}\n[policy.domains.\"secret.test\"]\nencrypt = \"required\"\n",
+        original.replacen(
+            "authserv_id = \"gw.acme.test\"",
+            "authserv_id = \"other.acme.test\"",
+            1
+        )
+    );
+    std::fs::write(&gw.config, &changed).unwrap();
+    let t = Instant::now();
+    sighup(&s);
+    wait_for_log(&gw, "reloaded", 1);
+    let reload_ms = t.elapsed().as_millis();
+    let log = std::fs::read_to_string(gw.path("serve.log")).unwrap();
+    assert!(
+        log.contains("only take effect at the next start") && log.contains("authserv_id"),
+        "the log names the setting that was not applied:\n{log}"
+    );
+    // Same session, new policy.
+    let (code, text, _) = client.transaction_to("x@secret.test", &to_secret(2));
+    assert_eq!(code, 550, "required encryption is now in force: {text}");
+    assert!(text.contains("x@secret.test"), "{text}");
+
+    // A broken file: logged with the reason, the running policy stays.
+    std::fs::write(
+        &gw.config,
+        changed.replace("encrypt = \"required\"", "encrypt = \"always\""),
+    )
+    .unwrap();
+    sighup(&s);
+    wait_for_log(&gw, "reload failed", 1);
+    let log = std::fs::read_to_string(gw.path("serve.log")).unwrap();
+    assert!(
+        log.contains("always") && log.contains("running configuration stays"),
+        "{log}"
+    );
+    let (code, text, _) = client.transaction_to("x@secret.test", &to_secret(3));
+    assert_eq!(code, 550, "the last good policy is still in force: {text}");
+    let (code, text, _) = client.transaction(&message(77));
+    assert_eq!(code, 250, "{text}");
+    let (code, text) = client.command("QUIT");
+    assert_eq!(code, 221, "{text}");
+    assert!(
+        s.child.try_wait().unwrap().is_none(),
+        "the gateway is still running after two SIGHUPs"
+    );
+    // Only the accepted messages reached the sink.
+    let got = sink.messages();
+    assert_eq!(got.len(), 2, "{}", got.len());
+    eprintln!("SIGHUP reload applied within {reload_ms} ms");
+    s.kill9();
 }
