@@ -935,3 +935,30 @@ fn sighup_reloads_the_policy_without_dropping_connections() {
     eprintln!("SIGHUP reload applied within {reload_ms} ms");
     s.kill9();
 }
+
+/// relay.starttls: "required" never relays in clear to a next hop that does not offer
+/// STARTTLS (4xx, the MTA keeps the message); "opportunistic" relays in clear to it.
+#[test]
+fn relay_starttls_required_refuses_a_next_hop_without_starttls() {
+    let hop = FaultyHop::start();
+    for (mode, want) in [("required", 451), ("opportunistic", 250)] {
+        let port = free_port();
+        let gw = Gw::with_config(&format!(
+            "[listen]\naddress = \"127.0.0.1:{port}\"\n[relay]\nnext_hop = \"{}\"\nstarttls = \"{mode}\"\ntimeout_secs = 5\n",
+            hop.addr
+        ));
+        gw.init_ca();
+        let s = serve(&gw, port);
+        let (code, text) = send(
+            s.addr,
+            "a@other.test",
+            &["b@else.test"],
+            b"From: a@other.test\r\nSubject: transit\r\n\r\nhi\r\n",
+        );
+        assert_eq!(code, want, "starttls = {mode}: {text}");
+        if mode == "required" {
+            assert!(text.contains("STARTTLS"), "{text}");
+        }
+    }
+    assert_eq!(hop.stored.lock().unwrap().len(), 1);
+}
