@@ -114,6 +114,9 @@ pub struct RelayConfig {
     pub next_hop: String,
     /// STARTTLS towards the next hop.
     pub starttls: StartTls,
+    /// Seconds the next hop may stay silent (connecting, answering a command, accepting bytes)
+    /// before the relay gives up and the MTA gets a 4xx.
+    pub timeout_secs: u64,
 }
 
 impl Default for RelayConfig {
@@ -121,7 +124,15 @@ impl Default for RelayConfig {
         Self {
             next_hop: "127.0.0.1:10026".into(),
             starttls: StartTls::Off,
+            timeout_secs: 60,
         }
+    }
+}
+
+impl RelayConfig {
+    /// `timeout_secs` as a duration.
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_secs)
     }
 }
 
@@ -378,6 +389,13 @@ impl Config {
                 "host:port, e.g. \"127.0.0.1:10026\"",
             ));
         }
+        if self.relay.timeout_secs == 0 || self.relay.timeout_secs > 3600 {
+            return Err(self.invalid(
+                "relay.timeout_secs",
+                self.relay.timeout_secs,
+                "a number of seconds from 1 to 3600 (default 60)",
+            ));
+        }
         for addr in self.policy.users.keys() {
             if !addr.contains('@') {
                 return Err(self.invalid(
@@ -425,6 +443,7 @@ mod tests {
         let c = parse("data_dir = \"/tmp/x\"\ninternal_domains = [\"Acme.Test\"]\n").unwrap();
         assert_eq!(c.listen.address.to_string(), "127.0.0.1:10025");
         assert_eq!(c.relay.next_hop, "127.0.0.1:10026");
+        assert_eq!(c.relay.timeout_secs, 60);
         assert_eq!(c.kek_path(), PathBuf::from("/tmp/x/kek"));
         assert!(c.is_internal("alice@acme.TEST"));
         assert!(!c.is_internal("bob@partner.test"));
@@ -449,6 +468,20 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("encrypt") && e.contains("always"), "{e}");
+    }
+
+    #[test]
+    fn relay_timeout_is_checked() {
+        let base = "data_dir = \"/x\"\ninternal_domains = [\"a.test\"]\n[relay]\n";
+        let c = parse(&format!("{base}timeout_secs = 2\n")).unwrap();
+        assert_eq!(c.relay.timeout(), std::time::Duration::from_secs(2));
+        let e = parse(&format!("{base}timeout_secs = 0\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("relay.timeout_secs") && e.contains("1 to 3600"),
+            "{e}"
+        );
     }
 
     #[test]

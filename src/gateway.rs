@@ -56,6 +56,19 @@ pub struct Gateway {
     dir: Directory,
     cache: ChainCache,
     authserv_id: String,
+    /// The `[policy]` in force: the start configuration's, until a reload replaces it
+    /// ([`Gateway::reload_policy`]). Each transaction takes one snapshot.
+    policy: std::sync::RwLock<std::sync::Arc<Config>>,
+}
+
+/// What a policy reload did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyReload {
+    /// Whether `[policy]` differs from what was in force.
+    pub policy_changed: bool,
+    /// Top-level keys outside `[policy]` that differ from the running configuration: they are
+    /// not applied (they take effect at the next start).
+    pub needs_restart: Vec<String>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -79,11 +92,53 @@ impl Gateway {
     /// A gateway over an opened directory.
     pub fn new(dir: Directory) -> Self {
         let authserv_id = authserv_id(dir.config());
+        let policy = std::sync::RwLock::new(std::sync::Arc::new(dir.config().clone()));
         Self {
             dir,
             cache: ChainCache::default(),
             authserv_id,
+            policy,
         }
+    }
+
+    /// Puts `new.policy` in force for the transactions that start from now on (SIGHUP). Every
+    /// other setting stays as it was at start: the listener, relay, directory and domains are
+    /// bound to running state; those that differ are named in the result.
+    pub fn reload_policy(&self, new: &Config) -> PolicyReload {
+        let mut slot = self.policy.write().unwrap_or_else(|e| e.into_inner());
+        let old = slot.clone();
+        let table = |c: &Config| {
+            toml::Value::try_from(c)
+                .ok()
+                .and_then(|v| v.as_table().cloned())
+                .unwrap_or_default()
+        };
+        let (before, after) = (table(&old), table(new));
+        let mut needs_restart: Vec<String> = before
+            .keys()
+            .chain(after.keys())
+            .filter(|k| k.as_str() != "policy" && before.get(*k) != after.get(*k))
+            .cloned()
+            .collect();
+        needs_restart.sort();
+        needs_restart.dedup();
+        let policy_changed = before.get("policy") != after.get("policy");
+        *slot = std::sync::Arc::new(Config {
+            policy: new.policy.clone(),
+            ..(*old).clone()
+        });
+        PolicyReload {
+            policy_changed,
+            needs_restart,
+        }
+    }
+
+    /// The configuration in force for one transaction (policy as last reloaded).
+    fn policy_config(&self) -> std::sync::Arc<Config> {
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The directory.
@@ -120,9 +175,10 @@ impl Gateway {
     /// Decides what to do with a transaction.
     pub fn process(&self, tx: &Transaction) -> Decision {
         let mut groups: BTreeMap<Treatment, Vec<String>> = BTreeMap::new();
+        let config = self.policy_config();
         for r in &tx.rcpt_to {
             groups
-                .entry(policy::treatment(self.config(), &tx.mail_from, r))
+                .entry(policy::treatment(&config, &tx.mail_from, r))
                 .or_default()
                 .push(r.clone());
         }

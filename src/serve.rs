@@ -3,7 +3,8 @@
 //! First start creates what the configuration asks for (data directory, key-encryption key, CA
 //! with `ca.auto_init = true`); every later start checks them and refuses to run half-configured.
 //! Then it listens, relays, and on SIGTERM stops accepting, finishes the transactions in flight
-//! within a grace period, and exits 0.
+//! within a grace period, and exits 0. SIGHUP re-reads the configuration file and puts its
+//! `[policy]` in force for new transactions, without touching sessions.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -131,7 +132,7 @@ fn sd_notify(state: &str) {
     }
 }
 
-/// Runs the gateway until SIGTERM or SIGINT.
+/// Runs the gateway until SIGTERM or SIGINT (SIGHUP reloads `[policy]`).
 pub fn run(config: &Config) -> Result<(), ServeError> {
     let dir = prepare(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -143,8 +144,9 @@ pub fn run(config: &Config) -> Result<(), ServeError> {
 
 async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
     let hostname = crate::gateway::authserv_id(config);
-    let relay = Relay::new(&config.relay, &hostname, Duration::from_secs(60))?;
+    let relay = Relay::new(&config.relay, &hostname, config.relay.timeout())?;
     let tls = tls_acceptor(config)?;
+    let signals = Signals::register();
     let listener = tokio::net::TcpListener::bind(config.listen.address)
         .await
         .map_err(|source| ServeError::Bind {
@@ -155,7 +157,7 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
     let gateway = Arc::new(Gateway::new(dir));
     let checker = gateway.clone();
     let ctx = Arc::new(ServerContext {
-        gateway,
+        gateway: gateway.clone(),
         relay,
         session: SessionConfig {
             hostname: hostname.clone(),
@@ -182,7 +184,7 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
     );
     sd_notify("READY=1");
     let server = tokio::spawn(server::run(listener, ctx, rx, SHUTDOWN_GRACE));
-    wait_for_signal().await;
+    wait_for_signal(signals, config, &gateway).await;
     sd_notify("STOPPING=1");
     tracing::info!("shutting down: finishing transactions in flight");
     let _ = tx.send(true);
@@ -190,18 +192,69 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
     Ok(())
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    let mut int = match signal(SignalKind::interrupt()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// The signals `serve` handles, registered before the listener binds (so that a SIGHUP sent
+/// as soon as the port answers reloads instead of killing the default way).
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn register() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Self {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+            hup: signal(SignalKind::hangup()).ok(),
+        }
     }
+}
+
+async fn next(s: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match s.as_mut() {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for SIGTERM or SIGINT; SIGHUP meanwhile reloads the policy.
+async fn wait_for_signal(mut signals: Signals, config: &Config, gateway: &Gateway) {
+    loop {
+        tokio::select! {
+            _ = next(&mut signals.term) => return,
+            _ = next(&mut signals.int) => return,
+            Some(()) = next(&mut signals.hup) => reload(config, gateway),
+        }
+    }
+}
+
+/// SIGHUP: re-reads the configuration file and puts its `[policy]` in force for new
+/// transactions; sessions and transactions in flight are not touched. A file that does not load
+/// changes nothing (the error is logged with the reason); settings outside `[policy]` that
+/// changed are named in the log and take effect at the next start.
+pub fn reload(config: &Config, gateway: &Gateway) {
+    sd_notify("RELOADING=1");
+    // The data directory stays the one in use, whether it came from the file or --data-dir.
+    match Config::load(&config.source, Some(config.data_dir())) {
+        Ok(new) => {
+            let r = gateway.reload_policy(&new);
+            tracing::info!(
+                config = %config.source.display(),
+                policy_changed = r.policy_changed,
+                "reloaded: [policy] in force for new transactions"
+            );
+            if !r.needs_restart.is_empty() {
+                tracing::warn!(
+                    config = %config.source.display(),
+                    keys = %r.needs_restart.join(", "),
+                    "reload: these settings changed but only take effect at the next start"
+                );
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reload failed; the running configuration stays in force");
+        }
+    }
+    sd_notify("READY=1");
 }

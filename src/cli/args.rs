@@ -115,6 +115,25 @@ pub enum CaCommand {
         #[arg(long)]
         pem: bool,
     },
+    /// Issue a TLS server certificate from our CA for the STARTTLS listener (point
+    /// `[listen] tls_cert` / `tls_key` at the files). The key is written mode 0600 as PKCS #8
+    /// PEM; neither file may exist yet. The serial is recorded and the action audited.
+    IssueServer {
+        /// The host name MTAs connect to (goes into subjectAltName dNSName and the CN).
+        hostname: String,
+        /// Where to write the certificate (PEM), followed by any intermediate CA certificates.
+        #[arg(long)]
+        cert_out: PathBuf,
+        /// Where to write the private key (PKCS #8 PEM, mode 0600).
+        #[arg(long)]
+        key_out: PathBuf,
+        /// Lifetime in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Key type: p256, p384, rsa2048, rsa3072, rsa4096.
+        #[arg(long, default_value = "p256")]
+        key: KeyAlgorithm,
+    },
     /// Issue a fresh CRL and write it to a file.
     Crl {
         /// Where to write the CRL.

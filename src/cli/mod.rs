@@ -7,7 +7,7 @@ mod output;
 mod smime;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -162,6 +162,71 @@ fn ca(cli: &Cli, c: &CaCommand) -> Result<u8> {
             } else {
                 output::cert_summary(&cert);
             }
+            Ok(0)
+        }
+        CaCommand::IssueServer {
+            hostname,
+            cert_out,
+            key_out,
+            days,
+            key,
+        } => {
+            let (_, dir) = open(cli)?;
+            if *days == 0 {
+                bail!("--days must be at least 1");
+            }
+            crate::directory::check_hostname(hostname)?;
+            // Claim both files before issuing, so that nothing is issued (and no serial
+            // recorded) when they cannot be written; remove them again if issuing fails.
+            let mut key_file = create_new_file(key_out, 0o600)?;
+            let mut cert_file = match create_new_file(cert_out, 0o644) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = std::fs::remove_file(key_out);
+                    return Err(e);
+                }
+            };
+            let written = dir
+                .issue_tls_server(hostname, *key, *days)
+                .map_err(anyhow::Error::from)
+                .and_then(|issued| {
+                    let key_pem =
+                        zeroize::Zeroizing::new(pem_encode("PRIVATE KEY", issued.key.pkcs8_der()));
+                    key_file
+                        .write_all(key_pem.as_bytes())
+                        .and_then(|()| key_file.sync_all())
+                        .with_context(|| format!("writing {}", key_out.display()))?;
+                    let mut pem = issued.cert.to_pem();
+                    for c in &issued.chain {
+                        pem.push_str(&c.to_pem());
+                    }
+                    cert_file
+                        .write_all(pem.as_bytes())
+                        .and_then(|()| cert_file.sync_all())
+                        .with_context(|| format!("writing {}", cert_out.display()))?;
+                    Ok(issued)
+                });
+            let issued = match written {
+                Ok(i) => i,
+                Err(e) => {
+                    let _ = std::fs::remove_file(key_out);
+                    let _ = std::fs::remove_file(cert_out);
+                    return Err(e);
+                }
+            };
+            println!(
+                "Issued a TLS server certificate for {} (serial {}); wrote {} and {} (mode 0600)",
+                hostname,
+                issued.cert.serial_hex(),
+                cert_out.display(),
+                key_out.display()
+            );
+            println!(
+                "Use it with:\n[listen]\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+                cert_out.display(),
+                key_out.display()
+            );
+            output::cert_summary(&issued.cert);
             Ok(0)
         }
         CaCommand::Crl { out, der } => {
@@ -480,15 +545,20 @@ fn read_new_password(file: Option<&Path>) -> Result<zeroize::Zeroizing<String>> 
     Ok(a)
 }
 
-/// Writes a file that holds a private key: mode 0600, never over an existing file.
-fn write_private_file(path: &PathBuf, bytes: &[u8]) -> Result<()> {
+/// Creates a file that must not exist yet, with `mode` (before umask).
+fn create_new_file(path: &Path, mode: u32) -> Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(path)
-        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))
+}
+
+/// Writes a file that holds a private key: mode 0600, never over an existing file.
+fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = create_new_file(path, 0o600)?;
     f.write_all(bytes)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())

@@ -6,11 +6,13 @@
 
 mod harvest;
 mod requests;
+mod server;
 mod trust;
 mod users;
 
 pub use harvest::Correspondent;
 pub use requests::RequestSummary;
+pub use server::{ServerCertificate, check_hostname};
 pub use trust::{TrustCheck, TrustSummary};
 pub use users::{EnrollOptions, UserSummary};
 
@@ -90,6 +92,11 @@ pub enum DirectoryError {
     /// Not an e-mail address.
     #[error("'{0}' is not an e-mail address (expected local@domain)")]
     BadAddress(String),
+    /// Not a DNS host name.
+    #[error(
+        "'{0}' is not a host name (expected letters, digits and hyphens in dot-separated labels, e.g. smimegw.acme.test)"
+    )]
+    BadHostname(String),
     /// The user exists already.
     #[error(
         "user {0} already exists: use `smimegw user renew {0}` for new certificates, or `smimegw user show {0}`"

@@ -1,16 +1,27 @@
-//! Relay to the next hop (lettre over tokio): the processed bytes go out raw, with the original
-//! envelope sender and the recipients of one treatment group.
+//! Relay to the next hop (lettre's SMTP client over tokio): the processed bytes go out raw,
+//! with the original envelope sender and the recipients of one treatment group.
 //!
 //! The outcome maps onto what the MTA needs to hear (DESIGN.md, "no queue, no loss"): the next
 //! hop's 250 becomes our 250; anything temporary, unreachable or unclear becomes 4xx so the MTA
 //! keeps the message and retries; only the next hop's own 5xx becomes 5xx, with its text.
+//!
+//! Every step is bounded by `relay.timeout_secs`: connecting, and each wait for the next hop to
+//! answer or to take more bytes. lettre's own async timeout covers only the connect (0.11), so
+//! the connection is driven here over a stream with an idle timeout; a next hop that stalls
+//! (say, after the final dot) costs one timeout and a 4xx, never a hung session.
 
+use std::future::Future as _;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use lettre::address::{Address, Envelope};
-use lettre::transport::smtp::AsyncSmtpTransport;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
 use crate::config::{RelayConfig, StartTls};
 
@@ -28,7 +39,12 @@ pub enum RelayOutcome {
 /// A configured relay.
 #[derive(Clone)]
 pub struct Relay {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    host: String,
+    port: u16,
+    /// STARTTLS parameters, and whether TLS is required.
+    tls: Option<(TlsParameters, bool)>,
+    hello: ClientId,
+    timeout: Duration,
     next_hop: String,
 }
 
@@ -56,7 +72,8 @@ pub enum RelayError {
 }
 
 impl Relay {
-    /// Builds the relay from `[relay]`.
+    /// Builds the relay from `[relay]`; `timeout` bounds the connect and every wait on the next
+    /// hop.
     pub fn new(
         config: &RelayConfig,
         helo_name: &str,
@@ -73,29 +90,21 @@ impl Relay {
             })
             .ok_or_else(|| RelayError::BadNextHop(config.next_hop.clone()))?;
         let tls = match config.starttls {
-            StartTls::Off => Tls::None,
+            StartTls::Off => None,
             mode => {
                 let params = TlsParameters::new(host.to_string()).map_err(|e| RelayError::Tls {
                     host: host.to_string(),
                     reason: e.to_string(),
                 })?;
-                if mode == StartTls::Required {
-                    Tls::Required(params)
-                } else {
-                    Tls::Opportunistic(params)
-                }
+                Some((params, mode == StartTls::Required))
             }
         };
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-            .port(port)
-            .tls(tls)
-            .timeout(Some(timeout))
-            .hello_name(lettre::transport::smtp::extension::ClientId::Domain(
-                helo_name.to_string(),
-            ))
-            .build();
         Ok(Self {
-            transport,
+            host: host.to_string(),
+            port,
+            tls,
+            hello: ClientId::Domain(helo_name.to_string()),
+            timeout,
             next_hop: config.next_hop.clone(),
         })
     }
@@ -122,12 +131,240 @@ impl Relay {
             Ok(e) => e,
             Err(e) => return RelayOutcome::Permanent(format!("envelope: {e}")),
         };
-        match self.transport.send_raw(&envelope, message).await {
-            Ok(_) => RelayOutcome::Accepted,
-            Err(e) if e.is_permanent() => {
-                RelayOutcome::Permanent(format!("next hop {}: {e}", self.next_hop))
+        let hop = &self.next_hop;
+        match self.transact(&envelope, message).await {
+            Ok(()) => RelayOutcome::Accepted,
+            Err(Failure::Smtp(e)) if e.is_permanent() => {
+                RelayOutcome::Permanent(one_line(&format!("next hop {hop}: {e}")))
             }
-            Err(e) => RelayOutcome::Temporary(format!("next hop {}: {e}", self.next_hop)),
+            Err(Failure::Smtp(e)) => {
+                RelayOutcome::Temporary(one_line(&format!("next hop {hop}: {e}")))
+            }
+            Err(Failure::Other(why)) => {
+                RelayOutcome::Temporary(one_line(&format!("next hop {hop}: {why}")))
+            }
         }
+    }
+
+    /// One connection, one transaction, QUIT. lettre closes the connection itself on any error.
+    async fn transact(&self, envelope: &Envelope, message: &[u8]) -> Result<(), Failure> {
+        let tcp = match tokio::time::timeout(
+            self.timeout,
+            TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(Failure::Other(format!("cannot connect: {e}"))),
+            Err(_) => {
+                return Err(Failure::Other(format!(
+                    "no connection within {} s (relay.timeout_secs)",
+                    self.timeout.as_secs()
+                )));
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let stream = IdleTimeout::new(tcp, self.timeout);
+        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
+            .await
+            .map_err(Failure::Smtp)?;
+        if let Some((params, required)) = &self.tls {
+            if conn.can_starttls() {
+                conn.starttls(params.clone(), &self.hello)
+                    .await
+                    .map_err(Failure::Smtp)?;
+            } else if *required {
+                conn.abort().await;
+                return Err(Failure::Other(
+                    "does not offer STARTTLS, and relay.starttls = \"required\"".into(),
+                ));
+            }
+        }
+        conn.send(envelope, message).await.map_err(Failure::Smtp)?;
+        // The message is accepted; a failing QUIT changes nothing.
+        let _ = conn.quit().await;
+        Ok(())
+    }
+}
+
+/// The next hop's words become part of our reply to the MTA: one line of printable text,
+/// bounded, whatever the next hop sent (a reply line must not be split or forged by it).
+fn one_line(text: &str) -> String {
+    const MAX: usize = 400;
+    let mut out = String::with_capacity(text.len().min(MAX));
+    for c in text.chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if c == ' ' && (out.is_empty() || out.ends_with(' ')) {
+            continue;
+        }
+        if out.len() + c.len_utf8() > MAX {
+            out.push_str("...");
+            break;
+        }
+        out.push(c);
+    }
+    out.trim_end().to_string()
+}
+
+enum Failure {
+    Smtp(lettre::transport::smtp::Error),
+    Other(String),
+}
+
+/// A TCP stream whose reads and writes fail with `TimedOut` after `timeout` without progress.
+/// Once timed out it stays failed, so lettre's QUIT on the way out does not wait a second time.
+#[derive(Debug)]
+struct IdleTimeout {
+    inner: TcpStream,
+    timeout: Duration,
+    read_deadline: Option<Pin<Box<Sleep>>>,
+    write_deadline: Option<Pin<Box<Sleep>>>,
+    timed_out: bool,
+}
+
+impl IdleTimeout {
+    fn new(inner: TcpStream, timeout: Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            read_deadline: None,
+            write_deadline: None,
+            timed_out: false,
+        }
+    }
+
+    fn error(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "no answer within {} s (relay.timeout_secs)",
+                self.timeout.as_secs()
+            ),
+        )
+    }
+
+    /// After the inner stream said Pending: arms the deadline (once per wait) and reports
+    /// whether it has passed.
+    fn expired(
+        deadline: &mut Option<Pin<Box<Sleep>>>,
+        timeout: Duration,
+        cx: &mut Context<'_>,
+    ) -> bool {
+        let sleep = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        sleep.as_mut().poll(cx).is_ready()
+    }
+
+    fn poll_io<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: bool,
+        op: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if self.timed_out {
+            return Poll::Ready(Err(self.error()));
+        }
+        let deadline = if write {
+            &mut self.write_deadline
+        } else {
+            &mut self.read_deadline
+        };
+        match op(Pin::new(&mut self.inner), cx) {
+            Poll::Ready(r) => {
+                *deadline = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                if Self::expired(deadline, self.timeout, cx) {
+                    *deadline = None;
+                    self.timed_out = true;
+                    Poll::Ready(Err(self.error()))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl AsyncRead for IdleTimeout {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.get_mut()
+            .poll_io(cx, false, |s, cx| s.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for IdleTimeout {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .poll_io(cx, true, |s, cx| s.poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_io(cx, true, |s, cx| s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Closing must always be possible, timed out or not.
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for IdleTimeout {
+    fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.inner.peer_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn next_hop_text_becomes_one_bounded_line() {
+        assert_eq!(
+            one_line("error at: HELLO\r\n250 fake\rline\t x"),
+            "error at: HELLO 250 fake line x"
+        );
+        let long = one_line(&"é".repeat(1000));
+        assert!(long.len() <= 403 && long.ends_with("..."), "{}", long.len());
+    }
+
+    #[tokio::test]
+    async fn idle_timeout_fires_once_and_stays_failed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            s.write_all(b"220 hi\r\n").await.unwrap();
+            // Then silence, holding the connection.
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let mut s = IdleTimeout::new(tcp, Duration::from_millis(200));
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"220 hi\r\n");
+        let t = std::time::Instant::now();
+        let e = s.read(&mut buf).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(
+            t.elapsed() >= Duration::from_millis(190),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(e.to_string().contains("relay.timeout_secs"), "{e}");
+        let t = std::time::Instant::now();
+        assert!(s.write_all(b"QUIT\r\n").await.is_err());
+        assert!(t.elapsed() < Duration::from_millis(100), "failed at once");
+        peer.abort();
     }
 }

@@ -1,0 +1,150 @@
+//! TLS server certificates from our CA, for the STARTTLS listener (`ca issue-server`).
+//!
+//! The key is generated here and handed back to be written to a file the listener reads; it is
+//! not kept in the directory (it is not a user's key, and the listener does not read the
+//! directory's sealed keys). Like every issuance, the serial goes into the issued table and the
+//! action into the audit log, in one transaction.
+
+use crate::pki::cert::Cert;
+use crate::pki::keys::{KeyAlgorithm, PrivateKey};
+use crate::pki::profile::{self, CertificateParams};
+
+use super::{Directory, DirectoryError};
+
+/// A freshly issued server certificate: the certificate, its key, and the CA certificates a
+/// client needs between it and the root (our CA unless it is a root itself, and our CA's
+/// chain).
+pub struct ServerCertificate {
+    /// The server certificate.
+    pub cert: Cert,
+    /// Its private key (PKCS #8 inside, zeroised on drop).
+    pub key: PrivateKey,
+    /// Intermediates to serve after it, nearest first (no self-signed root).
+    pub chain: Vec<Cert>,
+}
+
+/// Checks a DNS host name (RFC 1123 labels; a leading `*.` wildcard is refused: the listener
+/// has one name).
+pub fn check_hostname(name: &str) -> Result<String, DirectoryError> {
+    let n = name.trim_end_matches('.').to_ascii_lowercase();
+    let bad = || DirectoryError::BadHostname(name.to_string());
+    if n.is_empty() || n.len() > 253 {
+        return Err(bad());
+    }
+    for label in n.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            return Err(bad());
+        }
+    }
+    Ok(n)
+}
+
+impl Directory {
+    /// Issues a TLS server certificate (serverAuth) for `hostname` with a new key.
+    pub fn issue_tls_server(
+        &self,
+        hostname: &str,
+        alg: KeyAlgorithm,
+        days: u32,
+    ) -> Result<ServerCertificate, DirectoryError> {
+        let host = check_hostname(hostname)?;
+        let ca = self.ca()?;
+        let key = PrivateKey::generate(alg)?;
+        let subject = profile::simple_name(&host, None)?;
+        let params = CertificateParams::tls_server(&host, subject, days, alg);
+        let cert = ca.issue(&params, &key.spki())?;
+        let mut tx = self.store.write()?;
+        self.record_issued(&mut tx, &cert, &host, "tls-server")?;
+        self.audit(
+            &mut tx,
+            "ca.issue-server",
+            &host,
+            format!("{alg}, {days} days: tls-server {}", cert.serial_hex()),
+        )?;
+        tx.commit()?;
+        let mut chain = Vec::new();
+        if !ca.cert().is_self_issued() {
+            chain.push(ca.cert().clone());
+        }
+        chain.extend(ca.chain().iter().filter(|c| !c.is_self_issued()).cloned());
+        Ok(ServerCertificate { cert, key, chain })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{IssuedRecord, ReadTxExt, Table};
+
+    #[test]
+    fn issuance_is_recorded_and_audited() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = crate::config::Config::parse(
+            &format!(
+                "data_dir = \"{}\"\ninternal_domains = [\"acme.test\"]\n",
+                tmp.path().join("data").display()
+            ),
+            std::path::Path::new("t.toml"),
+            None,
+        )
+        .unwrap();
+        let dir = Directory::open_or_create(&config).unwrap();
+        dir.init_ca("Test Root", KeyAlgorithm::P256, 30).unwrap();
+        let s = dir
+            .issue_tls_server("GW.acme.test", KeyAlgorithm::P256, 10)
+            .unwrap();
+        assert!(
+            s.chain.is_empty(),
+            "a root CA is not served as an intermediate"
+        );
+        assert_eq!(s.cert.common_name().as_deref(), Some("gw.acme.test"));
+        let rec: IssuedRecord = dir
+            .store()
+            .read()
+            .unwrap()
+            .get_json(Table::Issued, &s.cert.serial_hex())
+            .unwrap()
+            .expect("serial recorded");
+        assert_eq!(
+            (rec.subject.as_str(), rec.purpose.as_str()),
+            ("gw.acme.test", "tls-server")
+        );
+        let last = dir.audit_log().unwrap().pop().unwrap();
+        assert_eq!(last.action, "ca.issue-server");
+        assert!(
+            last.detail.contains(&s.cert.serial_hex()),
+            "{}",
+            last.detail
+        );
+        assert!(matches!(
+            dir.issue_tls_server("a_b", KeyAlgorithm::P256, 10),
+            Err(DirectoryError::BadHostname(_))
+        ));
+    }
+
+    #[test]
+    fn host_names() {
+        assert_eq!(check_hostname("GW.Acme.test.").unwrap(), "gw.acme.test");
+        assert_eq!(check_hostname("localhost").unwrap(), "localhost");
+        assert_eq!(check_hostname("mx-1.a9.test").unwrap(), "mx-1.a9.test");
+        for bad in [
+            "",
+            "*.acme.test",
+            "a..b",
+            "-a.test",
+            "a_b.test",
+            "a b",
+            "ü.test",
+        ] {
+            assert!(check_hostname(bad).is_err(), "{bad}");
+        }
+        assert!(check_hostname(&format!("{}.test", "a".repeat(64))).is_err());
+    }
+}
