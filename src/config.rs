@@ -89,6 +89,14 @@ pub struct ListenConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for STARTTLS.
     pub tls_key: Option<PathBuf>,
+    /// Most recipients in one transaction (more get 452 4.5.3, RFC 5321 section 4.5.3.1.8).
+    pub max_recipients: usize,
+    /// Most concurrent sessions (more get 421 at connect).
+    pub max_sessions: usize,
+    /// Seconds to wait for a command (RFC 5321 section 4.5.3.2 suggests 300).
+    pub command_timeout_secs: u64,
+    /// Seconds to wait for each chunk of DATA (RFC 5321 suggests 180 per chunk, 600 at the end).
+    pub data_timeout_secs: u64,
 }
 
 impl Default for ListenConfig {
@@ -102,6 +110,10 @@ impl Default for ListenConfig {
             max_message_size: 50 * 1024 * 1024,
             tls_cert: None,
             tls_key: None,
+            max_recipients: 1000,
+            max_sessions: 1000,
+            command_timeout_secs: 300,
+            data_timeout_secs: 600,
         }
     }
 }
@@ -374,6 +386,19 @@ impl Config {
                 self.listen.max_message_size,
                 "a size in bytes of at least 1024",
             ));
+        }
+        for (k, v) in [
+            ("listen.max_recipients", self.listen.max_recipients as u64),
+            ("listen.max_sessions", self.listen.max_sessions as u64),
+            (
+                "listen.command_timeout_secs",
+                self.listen.command_timeout_secs,
+            ),
+            ("listen.data_timeout_secs", self.listen.data_timeout_secs),
+        ] {
+            if v == 0 {
+                return Err(self.invalid(k, v, "a number greater than 0"));
+            }
         }
         if self.listen.tls_cert.is_some() != self.listen.tls_key.is_some() {
             return Err(self.invalid(

@@ -162,7 +162,7 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
         session: SessionConfig {
             hostname: hostname.clone(),
             max_message_size: usize::try_from(config.listen.max_message_size).unwrap_or(usize::MAX),
-            max_recipients: 1000,
+            max_recipients: config.listen.max_recipients,
             starttls: tls.is_some(),
             max_errors: 20,
             rcpt_check: Some(Arc::new(move |from: &str, rcpt: &str| {
@@ -171,8 +171,11 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
         },
         allowed: config.listen.allowed_clients.clone(),
         tls,
-        timeouts: Timeouts::default(),
-        max_sessions: 1000,
+        timeouts: Timeouts {
+            command: Duration::from_secs(config.listen.command_timeout_secs),
+            data: Duration::from_secs(config.listen.data_timeout_secs),
+        },
+        max_sessions: config.listen.max_sessions,
         active: AtomicUsize::new(0),
         tls_errors: RateLimitedLog::new("TLS handshake failed", Duration::from_secs(60)),
     });

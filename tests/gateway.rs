@@ -538,3 +538,39 @@ fn required_encryption_can_refuse_at_rcpt_time() {
         "only the accepted recipient"
     );
 }
+
+#[test]
+fn listen_limits_come_from_the_configuration() {
+    use std::io::{BufReader, Write};
+    let sink = Sink::start();
+    let (gw, port) = gateway(&sink, "");
+    // Append to [listen] (the gateway() config ends with [relay]; a second [listen] table
+    // would be a TOML error, so rewrite the file).
+    let text = std::fs::read_to_string(&gw.config).unwrap().replace(
+        "max_message_size = 200000\n",
+        "max_message_size = 200000\nmax_recipients = 2\ncommand_timeout_secs = 1\n",
+    );
+    std::fs::write(&gw.config, text).unwrap();
+    gw.init_ca();
+    let s = serve(&gw, port);
+    let stream = std::net::TcpStream::connect(s.addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    let mut rd = || common::smtp::read_reply(&mut r);
+    assert_eq!(rd().0, 220);
+    w.write_all(b"EHLO t\r\nMAIL FROM:<a@acme.test>\r\nRCPT TO:<1@x.test>\r\nRCPT TO:<2@x.test>\r\nRCPT TO:<3@x.test>\r\n").unwrap();
+    assert_eq!(rd().0, 250);
+    assert_eq!(rd().0, 250);
+    assert_eq!(rd().0, 250);
+    assert_eq!(rd().0, 250);
+    let (code, text) = rd();
+    assert_eq!(code, 452, "{text}");
+    // Idle for longer than command_timeout_secs: the gateway says so and closes.
+    let started = std::time::Instant::now();
+    let (code, text) = rd();
+    assert_eq!(code, 421, "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
