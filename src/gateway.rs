@@ -406,9 +406,9 @@ impl Gateway {
         let clean = self.strip_forged_results(raw);
         let entity = parse_entity(&clean);
         match message::kind(&entity) {
-            SmimeKind::Enveloped => self.open_encrypted(&clean, rcpts),
+            SmimeKind::Enveloped => self.open_encrypted(&clean, rcpts, 0),
             SmimeKind::DetachedSigned | SmimeKind::OpaqueSigned => {
-                vec![self.open_signed(&clean, rcpts, &[], 0)]
+                self.open_signed(&clean, rcpts, &[], 0)
             }
             SmimeKind::Plain => {
                 let mut m = self.result_header("none", "", "not signed, not encrypted");
@@ -424,7 +424,7 @@ impl Gateway {
         }
     }
 
-    fn open_encrypted(&self, raw: &[u8], rcpts: &[String]) -> Vec<Copy> {
+    fn open_encrypted(&self, raw: &[u8], rcpts: &[String], depth: usize) -> Vec<Copy> {
         // Each recipient gets the plaintext only if one of *their* keys opens it.
         let mut opened: Vec<(Vec<u8>, Vec<String>)> = Vec::new();
         let mut closed: Vec<String> = Vec::new();
@@ -454,7 +454,7 @@ impl Gateway {
                 message::kind(&inner),
                 SmimeKind::DetachedSigned | SmimeKind::OpaqueSigned
             ) {
-                copies.push(self.open_signed(&plain, &who, &[note], 1));
+                copies.extend(self.open_signed(&plain, &who, &[note], depth + 1));
             } else {
                 let mut m = self.result_header("none", "", "decrypted; not signed");
                 m.extend_from_slice(&plain);
@@ -485,20 +485,23 @@ impl Gateway {
         copies
     }
 
-    fn open_signed(&self, raw: &[u8], rcpts: &[String], notes: &[&str], depth: usize) -> Copy {
+    /// Verifies a signed message; an opaque signature around an encrypted message
+    /// (encrypt-then-sign) is unwrapped and the inner layer opened too, up to
+    /// [`message::MAX_LAYERS`].
+    fn open_signed(&self, raw: &[u8], rcpts: &[String], notes: &[&str], depth: usize) -> Vec<Copy> {
         let ctx = match self.dir.trust_context() {
             Ok(c) => c,
             Err(e) => {
                 let mut m =
                     self.result_header("temperror", "", &format!("directory unavailable: {e}"));
                 m.extend_from_slice(raw);
-                return Copy {
+                return vec![Copy {
                     recipients: rcpts.to_vec(),
                     message: m,
                     direction: Direction::Inbound,
                     action: "delivered unverified".into(),
                     verdict: "temperror".into(),
-                };
+                }];
             }
         };
         let trust = TrustInput {
@@ -517,17 +520,31 @@ impl Gateway {
                 }
                 // Keep the signed message as it arrived (detached signatures stay verifiable
                 // by the recipient's client); opaque ones are unwrapped so any client reads them.
-                let body = if v.detached { raw.to_vec() } else { v.message };
-                // A signed message nested inside (encrypt-then-sign-then-...) is left as is
-                // beyond MAX_LAYERS.
-                let _ = depth;
-                let mut m = self.result_header(&result, &props, &{
+                let header = self.result_header(&result, &props, &{
                     let mut s: Vec<String> = notes.iter().map(|n| n.to_string()).collect();
                     s.push(summary.clone());
                     s.join("; ")
                 });
+                if !v.detached
+                    && depth + 1 < message::MAX_LAYERS
+                    && message::kind(&parse_entity(&v.message)) == SmimeKind::Enveloped
+                {
+                    // Encrypted inside the signature: open that layer too, and keep the
+                    // signature's result on top of whatever the inner layer reports.
+                    let mut inner = self.open_encrypted(&v.message, rcpts, depth + 1);
+                    for c in &mut inner {
+                        let mut m = header.clone();
+                        m.extend_from_slice(&c.message);
+                        c.message = m;
+                        c.action = format!("verified, {}", c.action);
+                        c.verdict = format!("{result}; inner {}", c.verdict);
+                    }
+                    return inner;
+                }
+                let body = if v.detached { raw.to_vec() } else { v.message };
+                let mut m = header;
                 m.extend_from_slice(&body);
-                Copy {
+                vec![Copy {
                     recipients: rcpts.to_vec(),
                     message: m,
                     direction: Direction::Inbound,
@@ -537,7 +554,7 @@ impl Gateway {
                         s.join(", ")
                     },
                     verdict: result,
-                }
+                }]
             }
             Err(e) => {
                 let mut m = self.result_header(
@@ -546,13 +563,13 @@ impl Gateway {
                     &format!("signature could not be read: {e}; delivered as received"),
                 );
                 m.extend_from_slice(raw);
-                Copy {
+                vec![Copy {
                     recipients: rcpts.to_vec(),
                     message: m,
                     direction: Direction::Inbound,
                     action: "delivered unverified".into(),
                     verdict: "permerror".into(),
-                }
+                }]
             }
         }
     }

@@ -574,3 +574,112 @@ fn listen_limits_come_from_the_configuration() {
     assert_eq!(code, 421, "{text}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[test]
+fn encrypt_then_sign_is_opened_layer_by_layer() {
+    let gw = Gw::new();
+    gw.init_ca();
+    let d = gw.dir.path();
+    gw.ok(&[
+        "user",
+        "enroll",
+        "alice@acme.test",
+        "--name",
+        "Alice",
+        "--key",
+        "rsa2048",
+    ]);
+    openssl_ok(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "bob.key",
+            "-out",
+            "bob.pem",
+            "-days",
+            "5",
+            "-subj",
+            "/CN=Bob",
+            "-addext",
+            "subjectAltName=email:bob@partner.test",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,digitalSignature,keyCertSign",
+            "-addext",
+            "extendedKeyUsage=emailProtection",
+        ],
+    );
+    // Bob's self-signed certificate is trusted as a root for this test.
+    gw.ok(&["trust", "add-root", d.join("bob.pem").to_str().unwrap()]);
+    let alice_enc = gw.cert_file("alice@acme.test", "encryption");
+    std::fs::write(
+        d.join("inner.txt"),
+        b"Content-Type: text/plain\r\n\r\nLayered secret.\r\n",
+    )
+    .unwrap();
+    openssl_ok(
+        d,
+        &[
+            "cms",
+            "-encrypt",
+            "-in",
+            "inner.txt",
+            "-aes256",
+            "-out",
+            "enc.p7m",
+            alice_enc.to_str().unwrap(),
+        ],
+    );
+    openssl_ok(
+        d,
+        &[
+            "cms",
+            "-sign",
+            "-in",
+            "enc.p7m",
+            "-signer",
+            "bob.pem",
+            "-inkey",
+            "bob.key",
+            "-nodetach",
+            "-from",
+            "bob@partner.test",
+            "-to",
+            "alice@acme.test",
+            "-subject",
+            "layers",
+            "-out",
+            "outer.eml",
+        ],
+    );
+    let msg = std::fs::read(d.join("outer.eml")).unwrap();
+    let o = gw.run_stdin(
+        &[
+            "process",
+            "--from",
+            "bob@partner.test",
+            "--to",
+            "alice@acme.test",
+        ],
+        Some(&msg),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("Layered secret."), "both layers opened: {out}");
+    assert!(out.contains("smime=pass"), "{out}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("verified, decrypted"), "{err}");
+}
