@@ -89,6 +89,9 @@ pub struct ListenConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for STARTTLS.
     pub tls_key: Option<PathBuf>,
+    /// Accept mail only over TLS from clients presenting a certificate issued by our CA
+    /// (certificate authentication instead of passwords). Needs `tls_cert` and `tls_key`.
+    pub require_client_certificate: bool,
     /// Most recipients in one transaction (more get 452 4.5.3, RFC 5321 section 4.5.3.1.8).
     pub max_recipients: usize,
     /// Most concurrent sessions (more get 421 at connect).
@@ -110,6 +113,7 @@ impl Default for ListenConfig {
             max_message_size: 50 * 1024 * 1024,
             tls_cert: None,
             tls_key: None,
+            require_client_certificate: false,
             max_recipients: 1000,
             max_sessions: 1000,
             command_timeout_secs: 300,
@@ -399,6 +403,13 @@ impl Config {
             if v == 0 {
                 return Err(self.invalid(k, v, "a number greater than 0"));
             }
+        }
+        if self.listen.require_client_certificate && self.listen.tls_cert.is_none() {
+            return Err(self.invalid(
+                "listen.require_client_certificate",
+                "true",
+                "set listen.tls_cert and listen.tls_key too (clients authenticate inside STARTTLS)",
+            ));
         }
         if self.listen.tls_cert.is_some() != self.listen.tls_key.is_some() {
             return Err(self.invalid(

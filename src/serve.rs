@@ -87,7 +87,10 @@ pub fn prepare(config: &Config) -> Result<Directory, ServeError> {
     Ok(dir)
 }
 
-fn tls_acceptor(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, ServeError> {
+fn tls_acceptor(
+    config: &Config,
+    dir: &Directory,
+) -> Result<Option<tokio_rustls::TlsAcceptor>, ServeError> {
     let (Some(cert), Some(key)) = (&config.listen.tls_cert, &config.listen.tls_key) else {
         return Ok(None);
     };
@@ -108,10 +111,40 @@ fn tls_acceptor(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, Se
         .map_err(|e| err(format!("bad PEM key: {e}")))?
         .ok_or_else(|| err("no private key in the file".into()))?;
     let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-    let server = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+    let builder = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| err(e.to_string()))?
-        .with_no_client_auth()
+        .map_err(|e| err(e.to_string()))?;
+    let builder = if config.listen.require_client_certificate {
+        // Clients must present a certificate our CA issued (and has not revoked).
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+        let ca = dir.ca_cert()?;
+        roots
+            .add(tokio_rustls::rustls::pki_types::CertificateDer::from(
+                ca.der().to_vec(),
+            ))
+            .map_err(|e| err(format!("our CA certificate as client root: {e}")))?;
+        let crls = dir
+            .trust_context()?
+            .crls
+            .iter()
+            .map(|c| {
+                tokio_rustls::rustls::pki_types::CertificateRevocationListDer::from(
+                    c.der().to_vec(),
+                )
+            })
+            .collect::<Vec<_>>();
+        let verifier = tokio_rustls::rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider,
+        )
+        .with_crls(crls)
+        .build()
+        .map_err(|e| err(format!("client certificate verifier: {e}")))?;
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let server = builder
         .with_single_cert(certs, key)
         .map_err(|e| err(e.to_string()))?;
     Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(server))))
@@ -145,7 +178,7 @@ pub fn run(config: &Config) -> Result<(), ServeError> {
 async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
     let hostname = crate::gateway::authserv_id(config);
     let relay = Relay::new(&config.relay, &hostname, config.relay.timeout())?;
-    let tls = tls_acceptor(config)?;
+    let tls = tls_acceptor(config, &dir)?;
     let signals = Signals::register();
     let listener = tokio::net::TcpListener::bind(config.listen.address)
         .await
@@ -168,6 +201,7 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
             rcpt_check: Some(Arc::new(move |from: &str, rcpt: &str| {
                 checker.check_recipient(from, rcpt)
             })),
+            require_tls: config.listen.require_client_certificate,
         },
         allowed: config.listen.allowed_clients.clone(),
         tls,

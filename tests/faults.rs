@@ -962,3 +962,82 @@ fn relay_starttls_required_refuses_a_next_hop_without_starttls() {
     }
     assert_eq!(hop.stored.lock().unwrap().len(), 1);
 }
+
+/// `[listen] require_client_certificate`: mail only over TLS, and only from a client presenting
+/// a certificate our CA issued (`ca issue-server --client`); a client without one fails the
+/// handshake, and MAIL before STARTTLS gets 530.
+#[test]
+fn client_certificates_are_required_when_configured() {
+    use std::io::{BufRead, BufReader, Write};
+    common::require("openssl", "openssl");
+    let sink = Sink::start();
+    let (gw, port, ca) = tls_gateway(&sink);
+    let (ccert, ckey) = (gw.path("mta.crt"), gw.path("mta.key"));
+    gw.ok(&[
+        "ca",
+        "issue-server",
+        "mta.acme.test",
+        "--client",
+        "--cert-out",
+        ccert.to_str().unwrap(),
+        "--key-out",
+        ckey.to_str().unwrap(),
+    ]);
+    let text = common::openssl_ok(
+        gw.dir.path(),
+        &[
+            "x509",
+            "-in",
+            ccert.to_str().unwrap(),
+            "-noout",
+            "-ext",
+            "extendedKeyUsage",
+        ],
+    );
+    assert!(text.contains("TLS Web Client Authentication"), "{text}");
+    let config = std::fs::read_to_string(&gw.config).unwrap().replacen(
+        "[listen]\n",
+        "[listen]\nrequire_client_certificate = true\n",
+        1,
+    );
+    std::fs::write(&gw.config, config).unwrap();
+    let _serve = serve(&gw, port);
+
+    // Plain text: MAIL is refused until STARTTLS.
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    w.write_all(b"HELO t\r\nMAIL FROM:<alice@acme.test>\r\n")
+        .unwrap();
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("530 5.7.0"), "{line}");
+
+    let session = "EHLO mta.acme.test\nMAIL FROM:<alice@acme.test>\nRCPT TO:<carol@acme.test>\nDATA\nFrom: alice@acme.test\nSubject: mtls\n\nAuthenticated MTA.\n.\nQUIT\n";
+    let s_client = |with_cert: bool| {
+        let mut cmd = Command::new("openssl");
+        cmd.current_dir(gw.dir.path())
+            .args(["s_client", "-starttls", "smtp", "-connect"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-CAfile")
+            .arg(&ca)
+            .args(["-verify_return_error", "-crlf", "-ign_eof"]);
+        if with_cert {
+            cmd.arg("-cert").arg(&ccert).arg("-key").arg(&ckey);
+        }
+        run_bounded(&mut cmd, session.as_bytes(), Duration::from_secs(30))
+    };
+    // Without a client certificate: no mail gets through.
+    let (_, out) = s_client(false);
+    assert!(!out.contains("250 2.0.0 ok"), "{out}");
+    assert!(sink.messages().is_empty());
+    // With one: accepted and relayed.
+    let (ok, out) = s_client(true);
+    assert!(ok && out.contains("250 2.0.0 ok"), "{out}");
+    assert_eq!(sink.wait_for(1).len(), 1);
+}

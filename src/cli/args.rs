@@ -121,6 +121,10 @@ pub enum CaCommand {
     IssueServer {
         /// The host name MTAs connect to (goes into subjectAltName dNSName and the CN).
         hostname: String,
+        /// Issue a TLS *client* certificate (clientAuth) instead, for an MTA that must
+        /// authenticate to the listener (`[listen] require_client_certificate = true`).
+        #[arg(long)]
+        client: bool,
         /// Where to write the certificate (PEM), followed by any intermediate CA certificates.
         #[arg(long)]
         cert_out: PathBuf,

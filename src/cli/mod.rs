@@ -166,6 +166,7 @@ fn ca(cli: &Cli, c: &CaCommand) -> Result<u8> {
         }
         CaCommand::IssueServer {
             hostname,
+            client,
             cert_out,
             key_out,
             days,
@@ -187,7 +188,16 @@ fn ca(cli: &Cli, c: &CaCommand) -> Result<u8> {
                 }
             };
             let written = dir
-                .issue_tls_server(hostname, *key, *days)
+                .issue_tls(
+                    hostname,
+                    *key,
+                    *days,
+                    if *client {
+                        crate::directory::TlsRole::Client
+                    } else {
+                        crate::directory::TlsRole::Server
+                    },
+                )
                 .map_err(anyhow::Error::from)
                 .and_then(|issued| {
                     let key_pem =

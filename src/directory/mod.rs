@@ -12,7 +12,7 @@ mod users;
 
 pub use harvest::Correspondent;
 pub use requests::RequestSummary;
-pub use server::{ServerCertificate, check_hostname};
+pub use server::{ServerCertificate, TlsRole, check_hostname};
 pub use trust::{TrustCheck, TrustSummary};
 pub use users::{EnrollOptions, UserSummary};
 

@@ -46,6 +46,15 @@ pub fn check_hostname(name: &str) -> Result<String, DirectoryError> {
     Ok(n)
 }
 
+/// Which side of TLS a certificate is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsRole {
+    /// serverAuth: the STARTTLS listener.
+    Server,
+    /// clientAuth: an MTA authenticating to the listener.
+    Client,
+}
+
 impl Directory {
     /// Issues a TLS server certificate (serverAuth) for `hostname` with a new key.
     pub fn issue_tls_server(
@@ -54,19 +63,41 @@ impl Directory {
         alg: KeyAlgorithm,
         days: u32,
     ) -> Result<ServerCertificate, DirectoryError> {
+        self.issue_tls(hostname, alg, days, TlsRole::Server)
+    }
+
+    /// Issues a TLS certificate for either side with a new key.
+    pub fn issue_tls(
+        &self,
+        hostname: &str,
+        alg: KeyAlgorithm,
+        days: u32,
+        role: TlsRole,
+    ) -> Result<ServerCertificate, DirectoryError> {
         let host = check_hostname(hostname)?;
         let ca = self.ca()?;
         let key = PrivateKey::generate(alg)?;
         let subject = profile::simple_name(&host, None)?;
-        let params = CertificateParams::tls_server(&host, subject, days, alg);
+        let (params, purpose, action) = match role {
+            TlsRole::Server => (
+                CertificateParams::tls_server(&host, subject, days, alg),
+                "tls-server",
+                "ca.issue-server",
+            ),
+            TlsRole::Client => (
+                CertificateParams::tls_client(&host, subject, days),
+                "tls-client",
+                "ca.issue-client",
+            ),
+        };
         let cert = ca.issue(&params, &key.spki())?;
         let mut tx = self.store.write()?;
-        self.record_issued(&mut tx, &cert, &host, "tls-server")?;
+        self.record_issued(&mut tx, &cert, &host, purpose)?;
         self.audit(
             &mut tx,
-            "ca.issue-server",
+            action,
             &host,
-            format!("{alg}, {days} days: tls-server {}", cert.serial_hex()),
+            format!("{alg}, {days} days: {purpose} {}", cert.serial_hex()),
         )?;
         tx.commit()?;
         let mut chain = Vec::new();

@@ -282,6 +282,17 @@ impl CertificateParams {
         }
     }
 
+    /// A TLS client certificate, for an MTA that authenticates to our listener with it
+    /// (`[listen] require_client_certificate`).
+    pub fn tls_client(name: &str, subject: Name, days: u32) -> Self {
+        Self {
+            key_usages: vec![KeyUsagePurpose::DigitalSignature],
+            extended_key_usages: vec![ExtendedKeyUsagePurpose::ClientAuth],
+            dns_names: vec![name.to_ascii_lowercase()],
+            ..Self::base(subject, days)
+        }
+    }
+
     /// Encodes and signs the certificate for `subject_key`.
     pub fn sign(
         &self,

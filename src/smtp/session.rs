@@ -29,6 +29,8 @@ pub struct SessionConfig {
     pub max_errors: usize,
     /// Policy check per recipient (sender, recipient), if any.
     pub rcpt_check: Option<RcptCheck>,
+    /// Refuse MAIL until STARTTLS succeeded (RFC 3207 section 4: 530 5.7.0).
+    pub require_tls: bool,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -40,6 +42,7 @@ impl std::fmt::Debug for SessionConfig {
             .field("starttls", &self.starttls)
             .field("max_errors", &self.max_errors)
             .field("rcpt_check", &self.rcpt_check.is_some())
+            .field("require_tls", &self.require_tls)
             .finish()
     }
 }
@@ -53,6 +56,7 @@ impl Default for SessionConfig {
             starttls: false,
             max_errors: 20,
             rcpt_check: None,
+            require_tls: false,
         }
     }
 }
@@ -402,6 +406,13 @@ impl Session {
                 State::Mail | State::Rcpt => {
                     self.errors += 1;
                     send(actions, reply(503, "5.5.1", "nested MAIL command"));
+                }
+                _ if self.config.require_tls && !self.tls => {
+                    self.errors += 1;
+                    send(
+                        actions,
+                        reply(530, "5.7.0", "must issue a STARTTLS command first"),
+                    );
                 }
                 _ => {
                     if from.size > self.config.max_message_size {
