@@ -22,3 +22,5 @@ pub mod serve;
 pub mod smime;
 pub mod smtp;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod test_peers;

@@ -2,10 +2,10 @@
 //! (read what we write). A missing peer fails the test with the package to install: a skipped
 //! interoperability test proves nothing.
 
+use crate::test_peers::{require, run_in};
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::asn1::{Pbes2Params, Pbkdf2Params};
@@ -17,40 +17,9 @@ use crate::pki::cert::pem_blocks;
 const PW: &str = "s3cret pässwörd";
 const NAME: &str = "Alice Exämple";
 
-fn require(bin: &str, package: &str) {
-    if let Err(e) = Command::new(bin)
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-    {
-        panic!(
-            "cannot run `{bin}` ({e}): these tests use it as an independent peer; \
-             install the Debian package `{package}` (apt-get install {package})"
-        );
-    }
-}
-
 fn openssl() -> Command {
     require("openssl", "openssl");
     Command::new("openssl")
-}
-
-fn run_in(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input).unwrap();
-    }
-    child.wait_with_output().unwrap()
 }
 
 /// Runs a command that must succeed, returning stdout followed by stderr as text.

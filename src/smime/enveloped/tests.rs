@@ -3,9 +3,9 @@
 //! read is asserted, not assumed). A missing peer fails the test with the Debian package to
 //! install: a skipped interoperability test proves nothing.
 
-use std::io::Write;
+use crate::test_peers::{require, run_in};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use super::*;
@@ -123,37 +123,6 @@ fn content() -> Vec<u8> {
 }
 
 // ---- Running peers --------------------------------------------------------------------------
-
-fn require(bin: &str, package: &str) {
-    if let Err(e) = Command::new(bin)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-    {
-        panic!(
-            "cannot run `{bin}` ({e}): these tests use it as an independent peer; \
-             install the Debian package `{package}` (apt-get install {package})"
-        );
-    }
-}
-
-fn run_in(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input).unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
 
 fn text(out: &Output) -> String {
     format!(

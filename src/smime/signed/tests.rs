@@ -3,10 +3,10 @@
 //! missing peer fails the test with the package to install: a skipped interoperability test
 //! proves nothing.
 
+use crate::test_peers::{require, run_in as output};
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use super::*;
@@ -26,37 +26,6 @@ Content-Transfer-Encoding: 8bit\r\n\r\nGr\xc3\xbc\xc3\x9fe aus Z\xc3\xbcrich\r\n
 const ALICE: &str = "alice@example.com";
 
 // ---- Peers ------------------------------------------------------------------------------------
-
-fn require(bin: &str, package: &str) {
-    if let Err(e) = Command::new(bin)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-    {
-        panic!(
-            "cannot run `{bin}` ({e}): these tests use it as an independent peer; \
-             install the Debian package `{package}` (apt-get install {package})"
-        );
-    }
-}
-
-fn output(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input).unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
 
 /// Runs a command: (success, stdout as bytes, stdout+stderr as text).
 fn try_run(cmd: &mut Command) -> (bool, Vec<u8>, String) {
