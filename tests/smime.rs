@@ -441,3 +441,97 @@ fn sign_then_encrypt_round_trip_and_old_keys() {
     assert_eq!(body_of(&content), body_of(MSG));
     let _ = Path::new("");
 }
+
+#[test]
+fn nested_multiparts_8bit_and_attachments_come_out_byte_exact() {
+    let gw = setup();
+    let d = gw.dir.path();
+    let entity = "Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n--outer\r\nContent-Type: multipart/alternative; boundary=\"inner\"\r\n\r\n--inner\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße — ünïcødé ✓\r\n--inner\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n<p>Grüße</p>\r\n--inner--\r\n\r\n--outer\r\nContent-Type: application/octet-stream; name=\"blob.bin\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"blob.bin\"\r\n\r\nAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1\r\nNjc4OTo7PD0+P0BBQkNERUZHSElKS0xNTk9QUVJTVFVWV1hZWltcXV5fYGFiY2RlZmdoaWpr\r\n--outer--\r\n";
+    let msg = format!(
+        "From: alice@acme.test\r\nTo: bob@acme.test\r\nSubject: parts\r\nMIME-Version: 1.0\r\n{entity}"
+    );
+    // Ours, both ways.
+    let (code, enc, err) = run_stdin(
+        &gw,
+        &["smime", "encrypt", "--to", "alice@acme.test"],
+        msg.as_bytes(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, dec, err) = run_stdin(&gw, &["smime", "decrypt"], &enc);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        dec.ends_with(entity.as_bytes()),
+        "byte-exact after our round trip"
+    );
+    // OpenSSL reads ours byte-exact.
+    let key = key_pem(&gw, "alice@acme.test", false);
+    std::fs::write(d.join("parts.eml"), &enc).unwrap();
+    openssl_ok(
+        d,
+        &[
+            "cms",
+            "-decrypt",
+            "-binary",
+            "-in",
+            "parts.eml",
+            "-inkey",
+            &key,
+            "-recip",
+            &key,
+            "-out",
+            "parts.out",
+        ],
+    );
+    assert_eq!(
+        std::fs::read(d.join("parts.out")).unwrap(),
+        entity.as_bytes()
+    );
+    // Ours reads OpenSSL's byte-exact.
+    std::fs::write(d.join("entity.txt"), entity).unwrap();
+    let cert = gw.cert_file("alice@acme.test", "encryption");
+    openssl_ok(
+        d,
+        &[
+            "cms",
+            "-encrypt",
+            "-binary",
+            "-aes256",
+            "-in",
+            "entity.txt",
+            "-out",
+            "o.eml",
+            cert.to_str().unwrap(),
+        ],
+    );
+    let (code, dec, err) = run_stdin(
+        &gw,
+        &["smime", "decrypt"],
+        &std::fs::read(d.join("o.eml")).unwrap(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(dec.ends_with(entity.as_bytes()));
+    // Signing makes the 8-bit parts transport-safe, and the result still verifies everywhere.
+    let (code, signed, err) = run_stdin(
+        &gw,
+        &["smime", "sign", "--signer", "alice@acme.test"],
+        msg.as_bytes(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(signed.iter().all(|b| *b < 0x80));
+    std::fs::write(d.join("ps.eml"), &signed).unwrap();
+    openssl_ok(
+        d,
+        &[
+            "cms",
+            "-verify",
+            "-in",
+            "ps.eml",
+            "-CAfile",
+            d.join("ca.pem").to_str().unwrap(),
+            "-out",
+            "ps.out",
+        ],
+    );
+    let (code, _, err) = run_stdin(&gw, &["smime", "verify"], &signed);
+    assert_eq!(code, 0, "{err}");
+}
