@@ -955,3 +955,37 @@ fn outbound_signed_and_encrypted_opens_in_openssl_and_gpgsm() {
         "{gdec}"
     );
 }
+
+#[test]
+fn tells_systemd_ready_and_stopping() {
+    let sink = Sink::start();
+    let (gw, port) = gateway(&sink, "");
+    gw.init_ca();
+    let sock_path = gw.path("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smimegw"))
+        .arg("--config")
+        .arg(&gw.config)
+        .arg("serve")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).expect("READY=1 from smimegw");
+    assert_eq!(&buf[..n], b"READY=1");
+    // Ready means listening.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let n = sock.recv(&mut buf).expect("STOPPING=1 from smimegw");
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    assert!(child.wait().unwrap().success());
+}
