@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use crate::config::{CipherChoice, Config, RefuseAt, SignatureForm, UnknownSender};
 use crate::directory::Directory;
 use crate::mime::{self, parse_entity};
-use crate::pki::path::{ChainCache, Usage};
+use crate::pki::path::{ChainCache, Query, TrustContext, Usage};
 use crate::pki::profile;
 use crate::pki::{Cert, PrivateKey};
 use crate::policy::{self, Direction, EncryptModeKey, Treatment};
@@ -54,7 +54,11 @@ pub enum Decision {
 /// The gateway's processing state (directory, configuration, chain cache).
 pub struct Gateway {
     dir: Directory,
+    /// Validated chains, keyed (among others) by the directory's trust generation.
     cache: ChainCache,
+    /// The trust context of the last trust generation seen: re-read only when an administrator
+    /// changed anchors, cross-certificates or CRLs.
+    trust: std::sync::Mutex<Option<(u64, std::sync::Arc<TrustContext>)>>,
     authserv_id: String,
     /// The `[policy]` in force: the start configuration's, until a reload replaces it
     /// ([`Gateway::reload_policy`]). Each transaction takes one snapshot.
@@ -96,6 +100,7 @@ impl Gateway {
         Self {
             dir,
             cache: ChainCache::default(),
+            trust: std::sync::Mutex::new(None),
             authserv_id,
             policy,
         }
@@ -206,6 +211,22 @@ impl Gateway {
 
     /// The certificate to encrypt to for a recipient: an internal user's, or one harvested from
     /// a valid signature — either must validate now for encryption.
+    /// The trust context and its generation, from the cache unless the directory changed.
+    fn trust(
+        &self,
+    ) -> Result<(u64, std::sync::Arc<TrustContext>), crate::directory::DirectoryError> {
+        let generation = self.dir.trust_generation()?;
+        let mut slot = self.trust.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((g, ctx)) = slot.as_ref()
+            && *g == generation
+        {
+            return Ok((generation, ctx.clone()));
+        }
+        let ctx = std::sync::Arc::new(self.dir.trust_context()?);
+        *slot = Some((generation, ctx.clone()));
+        Ok((generation, ctx))
+    }
+
     fn recipient_cert(&self, addr: &str) -> Option<(Cert, Vec<Capability>)> {
         let (cert, chain, caps) = if self.config().is_internal(addr) {
             (self.dir.encryption_cert(addr).ok()?, Vec::new(), Vec::new())
@@ -213,11 +234,15 @@ impl Gateway {
             let c = self.dir.harvested(addr).ok().flatten()?;
             (c.cert, c.chain, c.capabilities)
         };
-        let ok = self
-            .dir
-            .check_trust(&cert, &chain, Some(addr), None, Some(Usage::Encryption))
-            .ok()?
-            .is_ok();
+        let (generation, ctx) = self.trust().ok()?;
+        let q = Query {
+            leaf: &cert,
+            untrusted: &chain,
+            at: profile::now(),
+            email: Some(addr),
+            usage: Some(Usage::Encryption),
+        };
+        let ok = self.cache.validate(&ctx, generation, &q).is_ok();
         ok.then_some((cert, caps))
     }
 
@@ -489,7 +514,7 @@ impl Gateway {
     /// (encrypt-then-sign) is unwrapped and the inner layer opened too, up to
     /// [`message::MAX_LAYERS`].
     fn open_signed(&self, raw: &[u8], rcpts: &[String], notes: &[&str], depth: usize) -> Vec<Copy> {
-        let ctx = match self.dir.trust_context() {
+        let (generation, ctx) = match self.trust() {
             Ok(c) => c,
             Err(e) => {
                 let mut m =
@@ -507,7 +532,7 @@ impl Gateway {
         let trust = TrustInput {
             ctx: &ctx,
             cache: Some(&self.cache),
-            generation: 0,
+            generation,
             now: profile::now(),
         };
         match message::verify(raw, &trust, None) {

@@ -989,3 +989,49 @@ fn tells_systemd_ready_and_stopping() {
     assert_eq!(&buf[..n], b"STOPPING=1");
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn a_revocation_takes_effect_on_the_next_message_despite_caches() {
+    let sink = Sink::start();
+    let (gw, port) = gateway(
+        &sink,
+        "[policy.domains.\"acme.test\"]\nencrypt = \"required\"\n",
+    );
+    gw.init_ca();
+    gw.ok(&[
+        "user",
+        "enroll",
+        "alice@acme.test",
+        "--name",
+        "Alice",
+        "--key",
+        "p256",
+    ]);
+    gw.ok(&[
+        "user",
+        "enroll",
+        "carol@acme.test",
+        "--name",
+        "Carol",
+        "--key",
+        "p256",
+    ]);
+    let s = serve(&gw, port);
+    // The first message validates (and caches) Carol's encryption chain.
+    let (code, text) = send(s.addr, "alice@acme.test", &["carol@acme.test"], PLAIN);
+    assert_eq!(code, 250, "{text}");
+    // The administrator revokes Carol while the gateway runs.
+    gw.ok(&[
+        "user",
+        "revoke",
+        "carol@acme.test",
+        "--reason",
+        "keyCompromise",
+    ]);
+    let (code, text) = send(s.addr, "alice@acme.test", &["carol@acme.test"], PLAIN);
+    assert_eq!(
+        code, 550,
+        "the revoked certificate must not be used: {text}"
+    );
+    assert_eq!(sink.messages().len(), 1);
+}

@@ -33,6 +33,9 @@ use crate::store::{
 
 const META_CA: &str = "ca";
 const META_KEK_CHECK: &str = "kek_check";
+/// Counter bumped by every change that can alter a trust decision (anchors, cross-certificates,
+/// CRLs, the CA): caches of validated chains and of the trust context key on it.
+const META_TRUST_GENERATION: &str = "trust_generation";
 
 /// Why a directory operation failed. Every variant names the thing involved.
 #[derive(Debug, thiserror::Error)]
@@ -314,6 +317,25 @@ impl Directory {
         Ok(())
     }
 
+    /// Marks, inside `tx`, that trust decisions may have changed.
+    fn bump_trust_generation(&self, tx: &mut Box<dyn WriteTx + '_>) -> Result<(), DirectoryError> {
+        let g: u64 = tx
+            .get_json(Table::Meta, META_TRUST_GENERATION)?
+            .unwrap_or(0);
+        tx.put_json(Table::Meta, META_TRUST_GENERATION, &(g + 1))?;
+        Ok(())
+    }
+
+    /// The current trust generation: equal values mean the same anchors, cross-certificates and
+    /// CRLs, so a cached trust context or validated chain is still right.
+    pub fn trust_generation(&self) -> Result<u64, DirectoryError> {
+        Ok(self
+            .store
+            .read()?
+            .get_json(Table::Meta, META_TRUST_GENERATION)?
+            .unwrap_or(0))
+    }
+
     /// The audit log, oldest first.
     pub fn audit_log(&self) -> Result<Vec<AuditEntry>, DirectoryError> {
         Ok(self.store.read()?.audit_log()?)
@@ -463,6 +485,7 @@ impl Directory {
             ));
         }
         self.audit(&mut tx, action, &ca.cert().subject_string(), detail)?;
+        self.bump_trust_generation(&mut tx)?;
         tx.commit()?;
         Ok(())
     }

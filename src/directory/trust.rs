@@ -83,6 +83,7 @@ impl Directory {
                 cert.fingerprint_hex()
             ),
         )?;
+        self.bump_trust_generation(&mut tx)?;
         tx.commit()?;
         Ok(summarise(&rec))
     }
@@ -136,6 +137,7 @@ impl Directory {
                 }
             ),
         )?;
+        self.bump_trust_generation(&mut tx)?;
         tx.commit()?;
         Ok((summarise(&rec), cross))
     }
@@ -171,6 +173,7 @@ impl Directory {
         }
         tx.delete(Table::Trust, id)?;
         self.audit(&mut tx, "trust.remove", id, rec.subject.clone())?;
+        self.bump_trust_generation(&mut tx)?;
         tx.commit()?;
         if revoked_cross {
             self.issue_crl()?;
@@ -232,6 +235,7 @@ impl Directory {
             &key,
             format!("{}, {} revoked", crl.issuer(), crl.len()),
         )?;
+        self.bump_trust_generation(&mut tx)?;
         tx.commit()?;
         Ok(crl.issuer().to_string())
     }
@@ -287,6 +291,7 @@ impl Directory {
             &number.to_string(),
             format!("{} revoked serial(s)", revoked.len()),
         )?;
+        self.bump_trust_generation(&mut tx)?;
         tx.commit()?;
         Ok(der)
     }
