@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::{Gw, openssl, openssl_ok};
 
 const MSG: &[u8] = b"From: Alice Example <alice@acme.test>\r\nTo: bob@acme.test\r\nSubject: quarterly numbers\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@acme.test>\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nHello Bob,\r\nthe numbers are attached.\r\n";
@@ -439,7 +437,6 @@ fn sign_then_encrypt_round_trip_and_old_keys() {
     let (code, content, err) = run_stdin(&gw, &["smime", "verify"], &dec);
     assert_eq!(code, 0, "{err}");
     assert_eq!(body_of(&content), body_of(MSG));
-    let _ = Path::new("");
 }
 
 #[test]
