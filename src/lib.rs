@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod bench;
 pub mod ber;
 pub mod cli;
 pub mod config;

@@ -85,6 +85,14 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             let (_, dir) = open(cli)?;
             smime::process(dir, from, to, io)
         }
+        Command::Bench {
+            size,
+            recipients,
+            seconds,
+            key,
+            cipher,
+            json,
+        } => bench(*size, *recipients, *seconds, *key, *cipher, *json),
         Command::Audit { json } => {
             let (_, dir) = open(cli)?;
             let log = dir.audit_log()?;
@@ -96,6 +104,50 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// `smimegw bench`: no configuration, no data directory, throwaway keys.
+fn bench(
+    size: usize,
+    recipients: u16,
+    seconds: f64,
+    key: crate::pki::KeyAlgorithm,
+    cipher: args::CipherArg,
+    json: bool,
+) -> Result<u8> {
+    if !(seconds.is_finite() && seconds > 0.0) {
+        bail!("--seconds must be a positive number");
+    }
+    let opts = crate::bench::BenchOptions {
+        size,
+        recipients: usize::from(recipients),
+        seconds,
+        key,
+        cipher: smime::content_cipher(cipher),
+    };
+    let mut progress = |line: &str| eprintln!("bench: {line}");
+    let mut rows = crate::bench::run(&opts, &mut progress)?;
+    rows.extend(crate::bench::ceilings(
+        key,
+        std::time::Duration::from_secs_f64(seconds / 12.0),
+        &mut progress,
+    )?);
+    let mut out = std::io::stdout().lock();
+    if json {
+        for r in &rows {
+            writeln!(out, "{}", serde_json::to_string(r)?)?;
+        }
+    } else {
+        writeln!(
+            out,
+            "smimegw bench: {} message, {key}, {} recipient(s), {}, single thread\n",
+            crate::bench::format_size(size),
+            recipients,
+            opts.cipher
+        )?;
+        write!(out, "{}", crate::bench::table(&rows))?;
+    }
+    Ok(0)
 }
 
 fn ca(cli: &Cli, c: &CaCommand) -> Result<u8> {

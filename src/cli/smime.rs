@@ -101,13 +101,8 @@ pub(super) fn run(dir: &Directory, cmd: &SmimeCommand) -> Result<u8> {
                     id,
                 })
                 .collect();
-            let cipher = match cipher {
-                CipherArg::Aes128Cbc => ContentCipher::Aes128Cbc,
-                CipherArg::Aes256Cbc => ContentCipher::Aes256Cbc,
-                CipherArg::Aes128Gcm => ContentCipher::Aes128Gcm,
-                CipherArg::Aes256Gcm => ContentCipher::Aes256Gcm,
-            };
-            let out = message::encrypt(&raw, &recipients, cipher).context("encrypting")?;
+            let out = message::encrypt(&raw, &recipients, content_cipher(*cipher))
+                .context("encrypting")?;
             write_output(io, &out)?;
             Ok(0)
         }
@@ -192,5 +187,15 @@ pub(super) fn process(dir: Directory, from: &str, to: &[String], io: &MessageIo)
             write_output(io, &out)?;
             Ok(0)
         }
+    }
+}
+
+/// The library's cipher for a command-line choice.
+pub(super) fn content_cipher(c: CipherArg) -> ContentCipher {
+    match c {
+        CipherArg::Aes128Cbc => ContentCipher::Aes128Cbc,
+        CipherArg::Aes256Cbc => ContentCipher::Aes256Cbc,
+        CipherArg::Aes128Gcm => ContentCipher::Aes128Gcm,
+        CipherArg::Aes256Gcm => ContentCipher::Aes256Gcm,
     }
 }
