@@ -337,6 +337,9 @@ pub struct PrivateKey {
     algorithm: KeyAlgorithm,
     inner: Inner,
     pkcs8: Zeroizing<Vec<u8>>,
+    /// The RSA decryption key, parsed (and checked by aws-lc) once on first use rather than
+    /// per message: parsing costs about as much as the private-key operation itself.
+    decrypting: std::sync::OnceLock<aws_lc_rs::rsa::PrivateDecryptingKey>,
 }
 
 impl fmt::Debug for PrivateKey {
@@ -397,6 +400,7 @@ impl PrivateKey {
                 algorithm,
                 inner: Inner::Rsa(kp),
                 pkcs8: Zeroizing::new(der_bytes.to_vec()),
+                decrypting: std::sync::OnceLock::new(),
             })
         } else if alg_oid == oid::EC_PUBLIC_KEY {
             let curve: ObjectIdentifier = info
@@ -421,6 +425,7 @@ impl PrivateKey {
                 algorithm,
                 inner: Inner::Ec(kp),
                 pkcs8: Zeroizing::new(canon.as_ref().to_vec()),
+                decrypting: std::sync::OnceLock::new(),
             })
         } else {
             Err(KeyError::UnsupportedKey(format!("key algorithm {alg_oid}")))
@@ -517,14 +522,10 @@ impl PrivateKey {
     /// aws-lc-rs does the private-key operation in constant time; the caller must still hide
     /// *whether* the padding was valid: RFC 3218 section 2.3 (see `smime::enveloped`).
     pub fn rsa_decrypt_pkcs1(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        use aws_lc_rs::rsa::{Pkcs1PrivateDecryptingKey, PrivateDecryptingKey};
-        self.require_rsa()?;
-        let key = PrivateDecryptingKey::from_pkcs8(&self.pkcs8)
-            .map_err(|_| KeyError::Crypto("RSA decryption key"))
-            .and_then(|k| {
-                Pkcs1PrivateDecryptingKey::new(k)
-                    .map_err(|_| KeyError::Crypto("RSA decryption key"))
-            })?;
+        use aws_lc_rs::rsa::Pkcs1PrivateDecryptingKey;
+        let key = self.decrypting_key().and_then(|k| {
+            Pkcs1PrivateDecryptingKey::new(k).map_err(|_| KeyError::Crypto("RSA decryption key"))
+        })?;
         let mut out = Zeroizing::new(vec![0u8; key.min_output_size()]);
         let len = key
             .decrypt(ciphertext, &mut out)
@@ -532,6 +533,18 @@ impl PrivateKey {
             .len();
         out.truncate(len);
         Ok(out)
+    }
+
+    /// The RSA decryption key, parsed once per `PrivateKey` (a cheap reference-counted clone
+    /// afterwards).
+    fn decrypting_key(&self) -> Result<aws_lc_rs::rsa::PrivateDecryptingKey, KeyError> {
+        self.require_rsa()?;
+        if let Some(k) = self.decrypting.get() {
+            return Ok(k.clone());
+        }
+        let k = aws_lc_rs::rsa::PrivateDecryptingKey::from_pkcs8(&self.pkcs8)
+            .map_err(|_| KeyError::Crypto("RSA decryption key"))?;
+        Ok(self.decrypting.get_or_init(|| k).clone())
     }
 
     /// RSAES-OAEP decryption (RFC 8017 section 7.1.2) with `hash` for both the label hash and
@@ -542,13 +555,10 @@ impl PrivateKey {
         hash: HashAlgorithm,
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        use aws_lc_rs::rsa::{OaepPrivateDecryptingKey, PrivateDecryptingKey};
-        self.require_rsa()?;
-        let key = PrivateDecryptingKey::from_pkcs8(&self.pkcs8)
-            .map_err(|_| KeyError::Crypto("RSA decryption key"))
-            .and_then(|k| {
-                OaepPrivateDecryptingKey::new(k).map_err(|_| KeyError::Crypto("RSA decryption key"))
-            })?;
+        use aws_lc_rs::rsa::OaepPrivateDecryptingKey;
+        let key = self.decrypting_key().and_then(|k| {
+            OaepPrivateDecryptingKey::new(k).map_err(|_| KeyError::Crypto("RSA decryption key"))
+        })?;
         let mut out = Zeroizing::new(vec![0u8; key.min_output_size()]);
         let len = key
             .decrypt(oaep_algorithm(hash), ciphertext, &mut out, None)
