@@ -248,31 +248,6 @@ impl Directory {
         Ok(chain)
     }
 
-    /// The private key of a user's certificate, when the gateway holds it. `role` picks the
-    /// current signing or encryption certificate.
-    pub fn user_key(
-        &self,
-        email: &str,
-        role: CertRole,
-    ) -> Result<(Cert, PrivateKey), DirectoryError> {
-        let rec = self.user(email)?;
-        let uc = rec
-            .current(role.encrypts() && !role.signs())
-            .ok_or_else(|| DirectoryError::NoCertificate {
-                email: rec.email.clone(),
-                role: role.to_string(),
-            })?;
-        let key_id = uc
-            .key_id
-            .as_ref()
-            .ok_or_else(|| DirectoryError::KeyNotHeld {
-                email: rec.email.clone(),
-                role: role.to_string(),
-            })?;
-        let (key, _) = self.load_key(key_id)?;
-        Ok((Cert::from_der(&uc.cert_der)?, key))
-    }
-
     /// What signing needs for a user: the current signing certificate, its key, the chain above
     /// it, and the current encryption certificate to name in SMIMEEncryptionKeyPreference.
     pub fn signing_identity(

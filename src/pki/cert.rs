@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::Path;
 
-use der::{Decode, DecodePem, Encode, Reader, SliceReader};
+use der::{Decode, Encode, Reader, SliceReader};
 use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::name::GeneralName;
@@ -479,19 +479,4 @@ pub fn pem_blocks(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
         rest = &after[block_end..];
     }
     out
-}
-
-/// Decodes one PEM-or-DER object of a given type (CRL, CSR...), for callers that accept both.
-pub fn pem_or_der<T>(bytes: &[u8], label: &str) -> Option<Vec<u8>>
-where
-    T: for<'a> Decode<'a> + DecodePem,
-{
-    if looks_like_pem(bytes) {
-        pem_blocks(bytes)
-            .into_iter()
-            .find(|(l, _)| l == label)
-            .map(|(_, d)| d)
-    } else {
-        Some(bytes.to_vec())
-    }
 }
