@@ -152,6 +152,26 @@ impl RelayConfig {
     }
 }
 
+/// `[metrics]`: the HTTP listener for `/metrics` (Prometheus) and `/healthz`.
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve the listener at all.
+    pub enabled: bool,
+    /// Where to listen. Loopback by default: the gauges name users, so expose it further only
+    /// behind a firewall or a proxy that authenticates the scraper.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9925)),
+        }
+    }
+}
+
 /// `[ca]`: the built-in certificate authority.
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -302,6 +322,9 @@ pub struct Config {
     /// Signing and encryption policy.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// Metrics and health listener.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// The file this was read from (not a key).
     #[serde(skip)]
     pub source: PathBuf,
@@ -404,6 +427,13 @@ impl Config {
                 return Err(self.invalid(k, v, "a number greater than 0"));
             }
         }
+        if self.metrics.enabled && self.metrics.listen == self.listen.address {
+            return Err(self.invalid(
+                "metrics.listen",
+                format!("\"{}\"", self.metrics.listen),
+                "an address other than listen.address (default \"127.0.0.1:9925\"), or enabled = false under [metrics]",
+            ));
+        }
         if self.listen.require_client_certificate && self.listen.tls_cert.is_none() {
             return Err(self.invalid(
                 "listen.require_client_certificate",
@@ -480,6 +510,8 @@ mod tests {
         assert_eq!(c.listen.address.to_string(), "127.0.0.1:10025");
         assert_eq!(c.relay.next_hop, "127.0.0.1:10026");
         assert_eq!(c.relay.timeout_secs, 60);
+        assert!(c.metrics.enabled);
+        assert_eq!(c.metrics.listen.to_string(), "127.0.0.1:9925");
         assert_eq!(c.kek_path(), PathBuf::from("/tmp/x/kek"));
         assert!(c.is_internal("alice@acme.TEST"));
         assert!(!c.is_internal("bob@partner.test"));

@@ -33,6 +33,51 @@ pub struct Copy {
     pub action: String,
     /// The verdict (inbound) or "-".
     pub verdict: String,
+    /// What was done, as one of a few values (the metrics label; `action` has the detail).
+    pub kind: ActionKind,
+}
+
+/// What the gateway did to a copy, in a fixed vocabulary (for metrics and dashboards).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ActionKind {
+    /// Relayed as received (transit, or policy neither signs nor encrypts).
+    Unchanged,
+    /// Signed only.
+    Signed,
+    /// Encrypted only (the sender is not enrolled, or policy does not sign).
+    Encrypted,
+    /// Signed, then encrypted.
+    SignedEncrypted,
+    /// Inbound, neither signed nor encrypted: result header added.
+    Annotated,
+    /// Inbound, decrypted; not signed inside.
+    Decrypted,
+    /// Inbound, signature verified (pass or fail).
+    Verified,
+    /// Inbound, decrypted and its signature verified.
+    DecryptedVerified,
+    /// Inbound, signature could not be read or checked: delivered as received, with the reason.
+    Unverified,
+    /// Inbound, no key opened it: delivered still encrypted, with the reason.
+    Undecrypted,
+}
+
+impl ActionKind {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Unchanged => "unchanged",
+            ActionKind::Signed => "signed",
+            ActionKind::Encrypted => "encrypted",
+            ActionKind::SignedEncrypted => "signed_encrypted",
+            ActionKind::Annotated => "annotated",
+            ActionKind::Decrypted => "decrypted",
+            ActionKind::Verified => "verified",
+            ActionKind::DecryptedVerified => "decrypted_verified",
+            ActionKind::Unverified => "delivered_unverified",
+            ActionKind::Undecrypted => "delivered_encrypted",
+        }
+    }
 }
 
 /// The decision for a transaction.
@@ -48,6 +93,8 @@ pub enum Decision {
         enhanced: &'static str,
         /// Why, for the sender.
         text: String,
+        /// The direction of the recipients that caused the refusal.
+        direction: Direction,
     },
 }
 
@@ -63,6 +110,8 @@ pub struct Gateway {
     /// The `[policy]` in force: the start configuration's, until a reload replaces it
     /// ([`Gateway::reload_policy`]). Each transaction takes one snapshot.
     policy: std::sync::RwLock<std::sync::Arc<Config>>,
+    /// Harvested certificates that could not be stored (metrics).
+    harvest_failures: std::sync::atomic::AtomicU64,
 }
 
 /// What a policy reload did.
@@ -103,7 +152,31 @@ impl Gateway {
             trust: std::sync::Mutex::new(None),
             authserv_id,
             policy,
+            harvest_failures: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Stores what a valid signature taught us. A directory that cannot take the write (disk
+    /// full, read-only) must not cost the message: it is delivered with its verdict all the
+    /// same, and the failure is logged and counted (`smimegw_harvest_failures_total`); the
+    /// certificate is harvested again from the correspondent's next signed message.
+    fn harvest(&self, h: &crate::smime::signed::Harvest) {
+        if let Err(e) = self.dir.store_harvest(h) {
+            self.harvest_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let who = h
+                .encryption_cert
+                .as_ref()
+                .map(|c| c.email_addresses().join(","))
+                .unwrap_or_default();
+            tracing::error!(correspondent = %who, error = %e, "could not store the harvested certificate; the message is delivered without it");
+        }
+    }
+
+    /// How many harvested certificates could not be stored since start.
+    pub fn harvest_failures(&self) -> u64 {
+        self.harvest_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Puts `new.policy` in force for the transactions that start from now on (SIGHUP). Every
@@ -196,6 +269,7 @@ impl Gateway {
                     direction: t.direction,
                     action: "relayed unchanged (neither sender nor recipient is internal)".into(),
                     verdict: "-".into(),
+                    kind: ActionKind::Unchanged,
                 }),
                 Direction::Outbound | Direction::Internal => {
                     match self.protect(&tx.message, &tx.mail_from, &rcpts, &t) {
@@ -255,6 +329,7 @@ impl Gateway {
     ) -> Result<Copy, Decision> {
         let mut notes = Vec::new();
         let mut message = raw.to_vec();
+        let (mut signed, mut encrypted) = (false, false);
 
         // Encryption certificates first: a refusal must happen before any work is wasted.
         let mut certs: Vec<(String, Cert, Vec<Capability>)> = Vec::new();
@@ -271,6 +346,7 @@ impl Gateway {
             return Err(Decision::Refuse {
                 code: 550,
                 enhanced: "5.7.1",
+                direction: t.direction,
                 text: format!(
                     "encryption is required for {} but no valid certificate is known; ask them to send you a signed message first, or import their certificate",
                     missing.join(", ")
@@ -293,6 +369,7 @@ impl Gateway {
             return Err(Decision::Refuse {
                 code: 550,
                 enhanced: "5.7.1",
+                direction: t.direction,
                 text: format!(
                     "{sender} is not enrolled for S/MIME here and policy requires signed mail; ask the administrator to run `smimegw user enroll {sender}`"
                 ),
@@ -311,12 +388,14 @@ impl Gateway {
                     match message::sign(&message, &signers, opaque, &SignOptions::default()) {
                         Ok(m) => {
                             message = m;
+                            signed = true;
                             notes.push(format!("signed as {sender}"));
                         }
                         Err(e) => {
                             return Err(Decision::Refuse {
                                 code: 451,
                                 enhanced: "4.7.0",
+                                direction: t.direction,
                                 text: format!("cannot sign as {sender}: {e}"),
                             });
                         }
@@ -365,6 +444,7 @@ impl Gateway {
             match message::encrypt(&message, &recipients, cipher) {
                 Ok(m) => {
                     message = m;
+                    encrypted = true;
                     notes.push(format!(
                         "encrypted ({cipher:?}) to {} recipient(s)",
                         recipients.len()
@@ -374,6 +454,7 @@ impl Gateway {
                     return Err(Decision::Refuse {
                         code: 451,
                         enhanced: "4.7.0",
+                        direction: t.direction,
                         text: format!("cannot encrypt: {e}"),
                     });
                 }
@@ -389,6 +470,12 @@ impl Gateway {
                 notes.join("; ")
             },
             verdict: "-".into(),
+            kind: match (signed, encrypted) {
+                (true, true) => ActionKind::SignedEncrypted,
+                (true, false) => ActionKind::Signed,
+                (false, true) => ActionKind::Encrypted,
+                (false, false) => ActionKind::Unchanged,
+            },
         })
     }
 
@@ -444,6 +531,7 @@ impl Gateway {
                     direction: Direction::Inbound,
                     action: "annotated".into(),
                     verdict: "none".into(),
+                    kind: ActionKind::Annotated,
                 }]
             }
         }
@@ -489,6 +577,7 @@ impl Gateway {
                     direction: Direction::Inbound,
                     action: "decrypted".into(),
                     verdict: "none".into(),
+                    kind: ActionKind::Decrypted,
                 });
             }
         }
@@ -505,6 +594,7 @@ impl Gateway {
                 direction: Direction::Inbound,
                 action: format!("delivered encrypted ({last_error})"),
                 verdict: "neutral".into(),
+                kind: ActionKind::Undecrypted,
             });
         }
         copies
@@ -526,6 +616,7 @@ impl Gateway {
                     direction: Direction::Inbound,
                     action: "delivered unverified".into(),
                     verdict: "temperror".into(),
+                    kind: ActionKind::Unverified,
                 }];
             }
         };
@@ -540,7 +631,7 @@ impl Gateway {
                 let (result, props, summary) = summarise_reports(&v.reports);
                 for r in &v.reports {
                     if let Some(h) = &r.harvest {
-                        let _ = self.dir.store_harvest(h);
+                        self.harvest(h);
                     }
                 }
                 // Keep the signed message as it arrived (detached signatures stay verifiable
@@ -563,9 +654,17 @@ impl Gateway {
                         c.message = m;
                         c.action = format!("verified, {}", c.action);
                         c.verdict = format!("{result}; inner {}", c.verdict);
+                        if c.kind == ActionKind::Decrypted {
+                            c.kind = ActionKind::DecryptedVerified;
+                        }
                     }
                     return inner;
                 }
+                let verified_kind = if notes.contains(&"decrypted") {
+                    ActionKind::DecryptedVerified
+                } else {
+                    ActionKind::Verified
+                };
                 let body = if v.detached { raw.to_vec() } else { v.message };
                 let mut m = header;
                 m.extend_from_slice(&body);
@@ -579,6 +678,7 @@ impl Gateway {
                         s.join(", ")
                     },
                     verdict: result,
+                    kind: verified_kind,
                 }]
             }
             Err(e) => {
@@ -594,6 +694,7 @@ impl Gateway {
                     direction: Direction::Inbound,
                     action: "delivered unverified".into(),
                     verdict: "permerror".into(),
+                    kind: ActionKind::Unverified,
                 }]
             }
         }

@@ -13,6 +13,8 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::directory::{Directory, DirectoryError};
 use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+use crate::metrics::server::MetricsState;
 use crate::smtp::ratelimit::RateLimitedLog;
 use crate::smtp::relay::{Relay, RelayError};
 use crate::smtp::server::{self, ServerContext, Timeouts};
@@ -39,6 +41,18 @@ pub enum ServeError {
     /// The listener could not be bound.
     #[error("cannot listen on {address} (listen.address in {config}): {source}")]
     Bind {
+        /// The address.
+        address: String,
+        /// The configuration file.
+        config: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The metrics listener could not be bound.
+    #[error(
+        "cannot listen for metrics on {address} (metrics.listen in {config}): {source}; choose another address, or set enabled = false under [metrics]"
+    )]
+    MetricsBind {
         /// The address.
         address: String,
         /// The configuration file.
@@ -187,7 +201,21 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
             config: config.source.display().to_string(),
             source,
         })?;
+    let metrics_listener = if config.metrics.enabled {
+        Some(
+            tokio::net::TcpListener::bind(config.metrics.listen)
+                .await
+                .map_err(|source| ServeError::MetricsBind {
+                    address: config.metrics.listen.to_string(),
+                    config: config.source.display().to_string(),
+                    source,
+                })?,
+        )
+    } else {
+        None
+    };
     let gateway = Arc::new(Gateway::new(dir));
+    let metrics = Arc::new(Metrics::default());
     let checker = gateway.clone();
     let ctx = Arc::new(ServerContext {
         gateway: gateway.clone(),
@@ -212,8 +240,17 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
         max_sessions: config.listen.max_sessions,
         active: AtomicUsize::new(0),
         tls_errors: RateLimitedLog::new("TLS handshake failed", Duration::from_secs(60)),
+        metrics: metrics.clone(),
     });
     let (tx, rx) = tokio::sync::watch::channel(false);
+    if let Some(l) = metrics_listener {
+        tracing::info!(listen = %config.metrics.listen, "metrics and health on http://{}/metrics and /healthz", config.metrics.listen);
+        let state = Arc::new(MetricsState {
+            metrics,
+            gateway: gateway.clone(),
+        });
+        tokio::spawn(crate::metrics::server::run(l, state, rx.clone()));
+    }
     tracing::info!(listen = %config.listen.address, relay = %config.relay.next_hop, "smimegw serving");
     eprintln!(
         "smimegw: listening on {}, relaying to {}",

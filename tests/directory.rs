@@ -168,6 +168,8 @@ fn example_config_is_valid_and_documents_every_key() {
         "crl_days",
         "sign",
         "encrypt",
+        "enabled",
+        "listen",
     ] {
         assert!(
             text.contains(key),

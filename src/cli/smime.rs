@@ -163,6 +163,7 @@ pub(super) fn process(dir: Directory, from: &str, to: &[String], io: &MessageIo)
             code,
             enhanced,
             text,
+            ..
         } => {
             eprintln!("refuse: {code} {enhanced} {text}");
             Ok(super::EXIT_NOT_TRUSTED)

@@ -5,12 +5,14 @@
 //! issued serial, audit line) or not at all, so a failed command leaves the directory unchanged.
 
 mod harvest;
+mod health;
 mod requests;
 mod server;
 mod trust;
 mod users;
 
 pub use harvest::Correspondent;
+pub use health::CertExpiry;
 pub use requests::RequestSummary;
 pub use server::{ServerCertificate, TlsRole, check_hostname};
 pub use trust::{TrustCheck, TrustSummary};

@@ -13,6 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::gateway::{Decision, Gateway, message_id};
+use crate::metrics::{Metrics, Outcome};
 use crate::smtp::relay::{Relay, RelayOutcome};
 use crate::smtp::session::{Action, Session, SessionConfig, Transaction, reply};
 
@@ -55,6 +56,8 @@ pub struct ServerContext {
     pub active: AtomicUsize,
     /// Rate limiter for repeated TLS errors.
     pub tls_errors: crate::smtp::ratelimit::RateLimitedLog,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -187,6 +190,7 @@ async fn handle(
                             session.tls_established();
                         }
                         Err(e) => {
+                            ctx.metrics.tls_handshake_failed();
                             ctx.tls_errors.log(peer.ip(), &e.to_string());
                             return;
                         }
@@ -245,7 +249,10 @@ async fn transact(
     let tx = Arc::new(tx);
     let tx2 = tx.clone();
     let decision = match tokio::task::spawn_blocking(move || gw.process(&tx2)).await {
-        Ok(d) => d,
+        Ok(d) => {
+            ctx.metrics.crypto(started.elapsed());
+            d
+        }
         Err(e) => {
             tracing::error!(message_id = %mid, error = %e, "processing failed");
             return (
@@ -260,8 +267,11 @@ async fn transact(
             code,
             enhanced,
             text,
+            direction,
         } => {
             tracing::info!(message_id = %mid, %peer, from = %tx.mail_from, action = "refused", code, reason = %text, ms = started.elapsed().as_millis() as u64, "message");
+            ctx.metrics.message(&direction.to_string(), "refused", "-");
+            ctx.metrics.end_to_end(Outcome::Refused, started.elapsed());
             (code, enhanced, text)
         }
         Decision::Relay(copies) => {
@@ -273,17 +283,28 @@ async fn transact(
                 {
                     RelayOutcome::Accepted => {
                         tracing::info!(message_id = %mid, %peer, from = %tx.mail_from, rcpts = %c.recipients.join(","), direction = %c.direction, action = %c.action, verdict = %c.verdict, ms = started.elapsed().as_millis() as u64, "message");
+                        ctx.metrics
+                            .message(&c.direction.to_string(), c.kind.as_str(), &c.verdict);
                     }
                     RelayOutcome::Temporary(why) => {
                         tracing::warn!(message_id = %mid, reason = %why, "next hop deferred");
+                        ctx.metrics
+                            .message(&c.direction.to_string(), "next_hop_deferred", "-");
+                        ctx.metrics
+                            .end_to_end(Outcome::NextHopFailed, started.elapsed());
                         return (451, "4.4.1", format!("{why}; try again later"));
                     }
                     RelayOutcome::Permanent(why) => {
                         tracing::warn!(message_id = %mid, reason = %why, "next hop refused");
+                        ctx.metrics
+                            .message(&c.direction.to_string(), "next_hop_refused", "-");
+                        ctx.metrics
+                            .end_to_end(Outcome::NextHopFailed, started.elapsed());
                         return (554, "5.0.0", why);
                     }
                 }
             }
+            ctx.metrics.end_to_end(Outcome::Relayed, started.elapsed());
             (
                 250,
                 "2.0.0",

@@ -145,6 +145,11 @@ pub trait Store: Send + Sync {
     fn write(&self) -> Result<Box<dyn WriteTx + '_>, StoreError>;
     /// A description for messages (the file path, the database URL without password).
     fn describe(&self) -> String;
+    /// Whether the backend is still reachable where it was opened (readiness); the default
+    /// asks for a read snapshot.
+    fn health(&self) -> Result<(), StoreError> {
+        self.read().map(|_| ())
+    }
 }
 
 /// Typed helpers over the byte interface, so callers never hand-encode a record.

@@ -26,6 +26,8 @@ fn def(t: Table) -> TableDefinition<'static, &'static str, &'static [u8]> {
 pub struct RedbStore {
     db: Database,
     path: PathBuf,
+    /// Device and inode of the file opened, to notice it being moved, removed or replaced.
+    identity: Option<(u64, u64)>,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -60,7 +62,8 @@ impl RedbStore {
             },
             other => backend(&path, other),
         })?;
-        let store = Self { db, path };
+        let identity = file_identity(&path);
+        let store = Self { db, path, identity };
         store.check_schema()?;
         Ok(store)
     }
@@ -78,7 +81,8 @@ impl RedbStore {
             .create(data_dir)
             .map_err(|e| backend(&path, e))?;
         let db = builder().create(&path).map_err(|e| backend(&path, e))?;
-        let store = Self { db, path };
+        let identity = file_identity(&path);
+        let store = Self { db, path, identity };
         let tx = store
             .db
             .begin_write()
@@ -114,6 +118,11 @@ impl RedbStore {
             }),
         }
     }
+}
+
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 fn backend(path: &Path, e: impl std::fmt::Display) -> StoreError {
@@ -302,6 +311,32 @@ impl Store for RedbStore {
 
     fn describe(&self) -> String {
         self.path.display().to_string()
+    }
+
+    /// The open database keeps working on its file descriptor even after the file was moved or
+    /// deleted, but then the administrators' commands and the next start see another directory
+    /// (or none): that is "unavailable" too, and is caught by comparing the file's identity.
+    fn health(&self) -> Result<(), StoreError> {
+        let now = match std::fs::metadata(&self.path) {
+            Ok(_) => file_identity(&self.path),
+            Err(e) => {
+                return Err(backend(
+                    &self.path,
+                    format!(
+                        "the database file is no longer there ({e}): it was moved or deleted while the gateway runs; restore it (or the data directory) at this path and check the data directory's mount"
+                    ),
+                ));
+            }
+        };
+        if self.identity.is_some() && now != self.identity {
+            return Err(backend(
+                &self.path,
+                "the database file was replaced by another file since the gateway opened it; restart `smimegw serve` to use the new one, or put the old one back",
+            ));
+        }
+        let tx = self.db.begin_read().map_err(|e| backend(&self.path, e))?;
+        read_get(&tx, &self.path, Table::Meta, SCHEMA_KEY)?;
+        Ok(())
     }
 }
 

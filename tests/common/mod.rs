@@ -2,6 +2,7 @@
 //! binary, and the independent peers (openssl, gpgsm, NSS) that judge what we produce.
 #![allow(dead_code)]
 
+pub mod partner;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
@@ -33,14 +34,21 @@ impl Gw {
         Self::with_config("")
     }
 
-    /// Same, with extra TOML appended.
+    /// Same, with extra TOML appended. The metrics listener (on by default, on one fixed port)
+    /// is switched off unless `extra` configures `[metrics]`: gateways of tests running in
+    /// parallel would otherwise compete for 127.0.0.1:9925.
     pub fn with_config(extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("smimegw.toml");
+        let metrics = if extra.contains("[metrics]") {
+            ""
+        } else {
+            "\n[metrics]\nenabled = false\n"
+        };
         std::fs::write(
             &config,
             format!(
-                "data_dir = \"{}\"\ninternal_domains = [\"acme.test\"]\n{extra}",
+                "data_dir = \"{}\"\ninternal_domains = [\"acme.test\"]\n{extra}{metrics}",
                 dir.path().join("data").display()
             ),
         )
