@@ -24,7 +24,9 @@ fn def(t: Table) -> TableDefinition<'static, &'static str, &'static [u8]> {
 
 /// The redb-backed directory.
 pub struct RedbStore {
-    db: Database,
+    /// The open database; replaced by a fresh handle after an I/O error (see
+    /// [`RedbStore::begin`]).
+    db: std::sync::RwLock<std::sync::Arc<Database>>,
     path: PathBuf,
     /// Device and inode of the file opened, to notice it being moved, removed or replaced.
     identity: Option<(u64, u64)>,
@@ -63,7 +65,11 @@ impl RedbStore {
             other => backend(&path, other),
         })?;
         let identity = file_identity(&path);
-        let store = Self { db, path, identity };
+        let store = Self {
+            db: std::sync::RwLock::new(std::sync::Arc::new(db)),
+            path,
+            identity,
+        };
         store.check_schema()?;
         Ok(store)
     }
@@ -82,11 +88,12 @@ impl RedbStore {
             .map_err(|e| backend(&path, e))?;
         let db = builder().create(&path).map_err(|e| backend(&path, e))?;
         let identity = file_identity(&path);
-        let store = Self { db, path, identity };
-        let tx = store
-            .db
-            .begin_write()
-            .map_err(|e| backend(&store.path, e))?;
+        let tx = db.begin_write().map_err(|e| backend(&path, e))?;
+        let store = Self {
+            db: std::sync::RwLock::new(std::sync::Arc::new(db)),
+            path,
+            identity,
+        };
         {
             for t in Table::ALL {
                 tx.open_table(def(t)).map_err(|e| backend(&store.path, e))?;
@@ -100,6 +107,40 @@ impl RedbStore {
         }
         tx.commit().map_err(|e| backend(&store.path, e))?;
         Ok(store)
+    }
+
+    /// Begins a transaction. After an I/O error (a full or read-only disk during a commit)
+    /// redb refuses every later transaction on that handle with `PreviousIo` until the database
+    /// is re-opened; a long-running `serve` must not stay broken after the disk is fixed, so
+    /// the handle is replaced (once, whoever sees the error first) and the transaction retried.
+    /// Re-opening runs redb's recovery; if that fails too (the disk is still full), the error
+    /// is returned and the next transaction tries again.
+    fn begin<T>(
+        &self,
+        op: impl Fn(&Database) -> Result<T, redb::TransactionError>,
+    ) -> Result<T, StoreError> {
+        let db = self.db.read().unwrap_or_else(|e| e.into_inner()).clone();
+        match op(&db) {
+            Ok(t) => Ok(t),
+            Err(redb::TransactionError::Storage(redb::StorageError::PreviousIo)) => {
+                {
+                    let mut slot = self.db.write().unwrap_or_else(|e| e.into_inner());
+                    if std::sync::Arc::ptr_eq(&slot, &db) {
+                        let fresh = builder().open(&self.path).map_err(|e| {
+                            backend(
+                                &self.path,
+                                format!("re-opening after an earlier I/O error: {e}"),
+                            )
+                        })?;
+                        *slot = std::sync::Arc::new(fresh);
+                        tracing::warn!(store = %self.path.display(), "re-opened the directory store after an I/O error");
+                    }
+                }
+                let db = self.db.read().unwrap_or_else(|e| e.into_inner()).clone();
+                op(&db).map_err(|e| backend(&self.path, e))
+            }
+            Err(e) => Err(backend(&self.path, e)),
+        }
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
@@ -126,9 +167,29 @@ fn file_identity(path: &Path) -> Option<(u64, u64)> {
 }
 
 fn backend(path: &Path, e: impl std::fmt::Display) -> StoreError {
+    let mut message = e.to_string();
+    message.push_str(os_hint(&message));
     StoreError::Backend {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message,
+    }
+}
+
+/// What to do about the operating-system errors a full or read-only disk gives. redb wraps the
+/// `io::Error` in several error types, all of which print it the way std does ("(os error N)").
+/// A transaction that failed this way was not committed: redb's commit is atomic, so the
+/// directory stays as it was before the command.
+fn os_hint(message: &str) -> &'static str {
+    if message.contains("(os error 28)") || message.contains("(os error 122)") {
+        "; the file system holding the data directory is full (or over quota): free space there and retry; nothing was changed"
+    } else if message.contains("(os error 30)") {
+        "; the file system holding the data directory is mounted read-only: remount it read-write (the kernel also does this after disk errors: check its log) and retry; nothing was changed"
+    } else if message.contains("(os error 13)") || message.contains("(os error 1)") {
+        "; permission denied: run smimegw as the user that owns the data directory; nothing was changed"
+    } else if message.contains("(os error 5)") {
+        "; input/output error from the disk: check the kernel log and the disk before retrying"
+    } else {
+        ""
     }
 }
 
@@ -294,7 +355,7 @@ impl WriteTx for RedbWrite<'_> {
 
 impl Store for RedbStore {
     fn read(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
-        let tx = self.db.begin_read().map_err(|e| backend(&self.path, e))?;
+        let tx = self.begin(|db| db.begin_read())?;
         Ok(Box::new(RedbRead {
             tx,
             path: &self.path,
@@ -302,7 +363,7 @@ impl Store for RedbStore {
     }
 
     fn write(&self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
-        let tx = self.db.begin_write().map_err(|e| backend(&self.path, e))?;
+        let tx = self.begin(|db| db.begin_write())?;
         Ok(Box::new(RedbWrite {
             tx,
             path: &self.path,
@@ -334,7 +395,7 @@ impl Store for RedbStore {
                 "the database file was replaced by another file since the gateway opened it; restart `smimegw serve` to use the new one, or put the old one back",
             ));
         }
-        let tx = self.db.begin_read().map_err(|e| backend(&self.path, e))?;
+        let tx = self.begin(|db| db.begin_read())?;
         read_get(&tx, &self.path, Table::Meta, SCHEMA_KEY)?;
         Ok(())
     }
