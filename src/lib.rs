@@ -14,6 +14,7 @@ pub mod ber;
 pub mod cli;
 pub mod config;
 pub mod directory;
+pub mod doctor;
 pub mod gateway;
 pub mod metrics;
 pub mod mime;

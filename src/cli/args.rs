@@ -71,6 +71,15 @@ pub enum Command {
         #[command(flatten)]
         io: MessageIo,
     },
+    /// Check the installation and say what to fix: the configuration, the key-encryption key's
+    /// permissions and owner, the CA's expiry, users' certificates expiring soon, and whether
+    /// the next hop answers and its STARTTLS works. Exit status: 0 all well, 1 problems found
+    /// (warnings alone do not count), 2 usage error.
+    Doctor {
+        /// Report certificates that expire within this many days.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expiring_days: u32,
+    },
     /// Show the append-only audit log of every lifecycle action.
     Audit {
         /// Print JSON (one array) instead of a table.

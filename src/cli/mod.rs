@@ -23,6 +23,8 @@ use crate::pki::path::Usage;
 
 /// Exit status when a verification said no (`trust check` on an untrusted certificate).
 pub const EXIT_NOT_TRUSTED: u8 = 1;
+/// Exit status when `doctor` found problems.
+pub const EXIT_PROBLEMS: u8 = 1;
 /// Exit status for usage and operational errors.
 pub const EXIT_ERROR: u8 = 2;
 
@@ -93,6 +95,19 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             cipher,
             json,
         } => bench(*size, *recipients, *seconds, *key, *cipher, *json),
+        Command::Doctor { expiring_days } => {
+            let opts = crate::doctor::Options {
+                expiry_days: *expiring_days,
+                ..Default::default()
+            };
+            let report = crate::doctor::run(&cli.config, cli.data_dir.as_deref(), &opts);
+            print!("{}", crate::doctor::render(&cli.config, &report));
+            Ok(if report.count(crate::doctor::Status::Problem) > 0 {
+                EXIT_PROBLEMS
+            } else {
+                0
+            })
+        }
         Command::Audit { json } => {
             let (_, dir) = open(cli)?;
             let log = dir.audit_log()?;

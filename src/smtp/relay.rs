@@ -187,6 +187,94 @@ impl Relay {
     }
 }
 
+/// What a next hop answered to a probe (`smimegw doctor`): the same connection, EHLO and
+/// STARTTLS the relay would make, without sending mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// No TCP connection (refused, unreachable, timed out).
+    Unreachable(String),
+    /// Connected, but the greeting or EHLO failed.
+    NotSmtp(String),
+    /// SMTP works; STARTTLS is not offered.
+    Plain,
+    /// STARTTLS is offered but the handshake failed (typically the certificate: unknown issuer,
+    /// wrong name, expired).
+    TlsFailed(String),
+    /// STARTTLS works and the certificate verified for the next hop's name.
+    Tls,
+}
+
+impl Relay {
+    /// The host part of `relay.next_hop` (the name the next hop's certificate must carry).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Connects, says EHLO and, when offered, starts TLS with exactly the parameters the relay
+    /// uses (the system's trust anchors, or `SSL_CERT_FILE`, and the next hop's host name),
+    /// then says QUIT.
+    pub async fn probe(&self) -> Probe {
+        let tcp = match tokio::time::timeout(
+            self.timeout,
+            TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Probe::Unreachable(format!("cannot connect: {e}")),
+            Err(_) => {
+                return Probe::Unreachable(format!(
+                    "no connection within {} s",
+                    self.timeout.as_secs()
+                ));
+            }
+        };
+        let stream = IdleTimeout::new(tcp, self.timeout);
+        let mut conn = match AsyncSmtpConnection::connect_with_transport(
+            Box::new(stream),
+            &self.hello,
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(e) => return Probe::NotSmtp(error_chain(&e)),
+        };
+        if !conn.can_starttls() {
+            let _ = conn.quit().await;
+            return Probe::Plain;
+        }
+        let params = match &self.tls {
+            Some((p, _)) => p.clone(),
+            None => match TlsParameters::new(self.host.clone()) {
+                Ok(p) => p,
+                Err(e) => return Probe::TlsFailed(error_chain(&e)),
+            },
+        };
+        match conn.starttls(params, &self.hello).await {
+            Ok(()) => {
+                let _ = conn.quit().await;
+                Probe::Tls
+            }
+            Err(e) => Probe::TlsFailed(error_chain(&e)),
+        }
+    }
+}
+
+/// An error with its causes, on one line (lettre puts the TLS library's reason in a source).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    one_line(&s)
+}
+
 /// The next hop's words become part of our reply to the MTA: one line of printable text,
 /// bounded, whatever the next hop sent (a reply line must not be split or forged by it).
 fn one_line(text: &str) -> String {
