@@ -29,6 +29,9 @@ use common::smtp::{Sink, free_port, send, wait_listening};
 
 const CLIENTS: usize = 4;
 
+/// Envelope sender, recipients and message of one kind of load.
+type Envelope = (String, Vec<String>, Vec<u8>);
+
 struct Serve(Child);
 
 impl Drop for Serve {
@@ -81,7 +84,7 @@ struct Load {
 
 fn start_load(
     smtp: SocketAddr,
-    messages: Arc<Vec<(String, Vec<String>, Vec<u8>)>>,
+    messages: Arc<Vec<Envelope>>,
     sent: Arc<AtomicU64>,
     failed: Arc<std::sync::Mutex<Vec<String>>>,
 ) -> Load {
