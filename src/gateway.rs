@@ -98,6 +98,10 @@ pub enum Decision {
     },
 }
 
+/// What the MTA hears when the directory cannot be read (RFC 3463 4.3.0: a temporary system
+/// problem).
+const UNAVAILABLE: &str = "the certificate directory is unavailable; try again later";
+
 /// The gateway's processing state (directory, configuration, chain cache).
 pub struct Gateway {
     dir: Directory,
@@ -240,14 +244,38 @@ impl Gateway {
             return Ok(());
         }
         let t = policy::treatment(self.config(), sender, rcpt);
-        if t.encrypt == EncryptModeKey::Required && self.recipient_cert(rcpt).is_none() {
-            return Err((
-                550,
-                "5.7.1",
-                format!("encryption is required for {rcpt} but no valid certificate is known"),
-            ));
+        if t.encrypt == EncryptModeKey::Required {
+            match self.recipient_cert(rcpt) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return Err((
+                        550,
+                        "5.7.1",
+                        format!(
+                            "encryption is required for {rcpt} but no valid certificate is known"
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "directory unavailable; recipient deferred");
+                    return Err((451, "4.3.0", UNAVAILABLE.into()));
+                }
+            }
         }
         Ok(())
+    }
+
+    /// A directory that cannot be read must not turn into "no certificate" or "not enrolled":
+    /// that would send mail unsigned or in clear. The MTA gets 4xx and retries; the details
+    /// (paths, OS errors) go to the log, not to the SMTP peer.
+    fn unavailable(&self, t: &Treatment, e: &crate::directory::DirectoryError) -> Decision {
+        tracing::error!(error = %e, "directory unavailable; message deferred");
+        Decision::Refuse {
+            code: 451,
+            enhanced: "4.3.0",
+            direction: t.direction,
+            text: UNAVAILABLE.into(),
+        }
     }
 
     /// Decides what to do with a transaction.
@@ -301,14 +329,31 @@ impl Gateway {
         Ok((generation, ctx))
     }
 
-    fn recipient_cert(&self, addr: &str) -> Option<(Cert, Vec<Capability>)> {
-        let (cert, chain, caps) = if self.config().is_internal(addr) {
-            (self.dir.encryption_cert(addr).ok()?, Vec::new(), Vec::new())
+    /// `Ok(None)` when no valid certificate is known; `Err` only when the directory itself is
+    /// unavailable (a temporary condition the caller turns into 4xx).
+    fn recipient_cert(
+        &self,
+        addr: &str,
+    ) -> Result<Option<(Cert, Vec<Capability>)>, crate::directory::DirectoryError> {
+        let looked_up = if self.config().is_internal(addr) {
+            self.dir
+                .encryption_cert(addr)
+                .map(|c| Some((c, Vec::new(), Vec::new())))
         } else {
-            let c = self.dir.harvested(addr).ok().flatten()?;
-            (c.cert, c.chain, c.capabilities)
+            self.dir
+                .harvested(addr)
+                .map(|o| o.map(|c| (c.cert, c.chain, c.capabilities)))
         };
-        let (generation, ctx) = self.trust().ok()?;
+        let (cert, chain, caps) = match looked_up {
+            Ok(Some(x)) => x,
+            Err(e) if e.is_unavailable() => return Err(e),
+            Ok(None) | Err(_) => return Ok(None),
+        };
+        let (generation, ctx) = match self.trust() {
+            Ok(x) => x,
+            Err(e) if e.is_unavailable() => return Err(e),
+            Err(_) => return Ok(None),
+        };
         let q = Query {
             leaf: &cert,
             untrusted: &chain,
@@ -317,7 +362,7 @@ impl Gateway {
             usage: Some(Usage::Encryption),
         };
         let ok = self.cache.validate(&ctx, generation, &q).is_ok();
-        ok.then_some((cert, caps))
+        Ok(ok.then_some((cert, caps)))
     }
 
     fn protect(
@@ -337,8 +382,9 @@ impl Gateway {
         if t.encrypt != EncryptModeKey::Never {
             for r in rcpts {
                 match self.recipient_cert(r) {
-                    Some((c, caps)) => certs.push((r.clone(), c, caps)),
-                    None => missing.push(r.clone()),
+                    Ok(Some((c, caps))) => certs.push((r.clone(), c, caps)),
+                    Ok(None) => missing.push(r.clone()),
+                    Err(e) => return Err(self.unavailable(t, &e)),
                 }
             }
         }
@@ -361,7 +407,11 @@ impl Gateway {
             ));
         }
 
-        let identity = self.dir.signing_identity(sender).ok();
+        let identity = match self.dir.signing_identity(sender) {
+            Ok(i) => Some(i),
+            Err(e) if e.is_unavailable() => return Err(self.unavailable(t, &e)),
+            Err(_) => None,
+        };
         if t.sign
             && identity.is_none()
             && self.config().policy.unknown_sender == Some(UnknownSender::Reject)
@@ -406,7 +456,11 @@ impl Gateway {
         }
 
         if encrypt {
-            let own = self.dir.encryption_cert(sender).ok();
+            let own = match self.dir.encryption_cert(sender) {
+                Ok(c) => Some(c),
+                Err(e) if e.is_unavailable() => return Err(self.unavailable(t, &e)),
+                Err(_) => None,
+            };
             let cipher = match t.cipher {
                 CipherChoice::Auto => {
                     // Internal users' capabilities are not recorded; they read what we write,
@@ -764,4 +818,118 @@ pub fn from_address(raw: &[u8]) -> Option<String> {
     parse_entity(raw)
         .header("From")
         .and_then(|h| mime::address_of(&h.value()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::EnrollOptions;
+    use crate::pki::KeyAlgorithm;
+    use crate::store::{ReadTx, Store, StoreError, WriteTx};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A store that fails every transaction while `broken` is set, as a lost disk or database
+    /// connection does.
+    struct Flaky {
+        inner: Box<dyn Store>,
+        broken: Arc<AtomicBool>,
+    }
+
+    impl Flaky {
+        fn check(&self) -> Result<(), StoreError> {
+            if self.broken.load(Ordering::SeqCst) {
+                return Err(StoreError::Backend {
+                    path: "/test/smimegw.redb".into(),
+                    message: "I/O error: Input/output error (os error 5)".into(),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    impl Store for Flaky {
+        fn read(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
+            self.check()?;
+            self.inner.read()
+        }
+        fn write(&self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
+            self.check()?;
+            self.inner.write()
+        }
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+    }
+
+    fn tx(from: &str, to: &str) -> Transaction {
+        Transaction {
+            mail_from: from.into(),
+            rcpt_to: vec![to.into()],
+            message: format!("From: {from}\r\nTo: {to}\r\nSubject: t\r\n\r\nHello.\r\n")
+                .into_bytes(),
+            helo: "test".into(),
+        }
+    }
+
+    #[test]
+    fn an_unavailable_directory_defers_outbound_mail_instead_of_sending_it_unprotected() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Config::parse(
+            &format!(
+                "data_dir = \"{}\"\ninternal_domains = [\"acme.test\"]\n",
+                tmp.path().join("data").display()
+            ),
+            std::path::Path::new("t.toml"),
+            None,
+        )
+        .unwrap();
+        let dir = Directory::open_or_create(&config).unwrap();
+        dir.init_ca("Test Root", KeyAlgorithm::P256, 30).unwrap();
+        for who in ["alice@acme.test", "carol@acme.test"] {
+            dir.enroll(
+                who,
+                &EnrollOptions {
+                    display_name: "T".into(),
+                    single: false,
+                    key: KeyAlgorithm::P256,
+                    days: 10,
+                },
+            )
+            .unwrap();
+        }
+        let broken = Arc::new(AtomicBool::new(false));
+        let b = broken.clone();
+        let gw = Gateway::new(dir.map_store(move |inner| Box::new(Flaky { inner, broken: b })));
+        let signed = |d: Decision| match d {
+            Decision::Relay(c) => c.len() == 1 && c[0].kind != ActionKind::Unchanged,
+            Decision::Refuse { .. } => false,
+        };
+        let deferred = |d: Decision| matches!(d, Decision::Refuse { code: 451, enhanced: "4.3.0", ref text, .. } if text == UNAVAILABLE);
+        assert!(signed(
+            gw.process(&tx("alice@acme.test", "carol@acme.test"))
+        ));
+        assert!(signed(
+            gw.process(&tx("alice@acme.test", "bob@partner.test"))
+        ));
+
+        broken.store(true, Ordering::SeqCst);
+        // Before the fix these went out unsigned ("not enrolled") and unencrypted.
+        assert!(deferred(
+            gw.process(&tx("alice@acme.test", "carol@acme.test"))
+        ));
+        assert!(deferred(
+            gw.process(&tx("alice@acme.test", "bob@partner.test"))
+        ));
+        // Mail the gateway does not touch needs no directory.
+        assert!(matches!(
+            gw.process(&tx("x@a.test", "y@b.test")),
+            Decision::Relay(_)
+        ));
+
+        broken.store(false, Ordering::SeqCst);
+        assert!(signed(
+            gw.process(&tx("alice@acme.test", "carol@acme.test"))
+        ));
+    }
 }

@@ -183,6 +183,14 @@ pub enum DirectoryError {
     },
 }
 
+impl DirectoryError {
+    /// Whether the directory itself could not be read or written (I/O, a lost or locked
+    /// database): a temporary condition, unlike a missing user, certificate or a bad record.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, DirectoryError::Store(StoreError::Backend { .. }))
+    }
+}
+
 /// Who is acting, for the audit log: the invoking OS user.
 pub fn current_actor() -> String {
     for var in ["SUDO_USER", "USER", "LOGNAME"] {
@@ -278,6 +286,15 @@ impl Directory {
         match tx.get_json::<SealedKey>(Table::Meta, META_KEK_CHECK)? {
             Some(check) => Ok(self.kek.verify_check(&check, &self.store.describe())?),
             None => Ok(()),
+        }
+    }
+
+    /// The same directory over another store (tests put a failing store in front).
+    #[cfg(test)]
+    pub(crate) fn map_store(self, f: impl FnOnce(Box<dyn Store>) -> Box<dyn Store>) -> Self {
+        Self {
+            store: f(self.store),
+            ..self
         }
     }
 
