@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod directory;
 pub mod gateway;
+pub mod limits;
 pub mod mime;
 pub mod oid;
 pub mod pki;

@@ -202,6 +202,7 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
                 checker.check_recipient(from, rcpt)
             })),
             require_tls: config.listen.require_client_certificate,
+            max_command_line: config.listen.max_command_line,
         },
         allowed: config.listen.allowed_clients.clone(),
         tls,
@@ -212,6 +213,7 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
         max_sessions: config.listen.max_sessions,
         active: AtomicUsize::new(0),
         tls_errors: RateLimitedLog::new("TLS handshake failed", Duration::from_secs(60)),
+        processing_timeout: config.limits.limits().budget(),
     });
     let (tx, rx) = tokio::sync::watch::channel(false);
     tracing::info!(listen = %config.listen.address, relay = %config.relay.next_hop, "smimegw serving");

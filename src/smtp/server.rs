@@ -55,6 +55,9 @@ pub struct ServerContext {
     pub active: AtomicUsize,
     /// Rate limiter for repeated TLS errors.
     pub tls_errors: crate::smtp::ratelimit::RateLimitedLog,
+    /// How long one message may be processed (`limits.max_processing_secs`) before the MTA gets
+    /// 451 4.3.0 and the session moves on.
+    pub processing_timeout: Duration,
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -244,15 +247,26 @@ async fn transact(
     let gw = ctx.gateway.clone();
     let tx = Arc::new(tx);
     let tx2 = tx.clone();
-    let decision = match tokio::task::spawn_blocking(move || gw.process(&tx2)).await {
-        Ok(d) => d,
-        Err(e) => {
+    // The worker checks the same budget at every MIME and CMS layer and stops there; this timer
+    // frees the session even if one step (say, a single huge RSA operation) overruns it. The
+    // worker thread then finishes its step and its result is dropped.
+    let work = tokio::task::spawn_blocking(move || gw.process_at(&tx2, started));
+    let decision = match tokio::time::timeout(ctx.processing_timeout, work).await {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => {
             tracing::error!(message_id = %mid, error = %e, "processing failed");
             return (
                 451,
                 "4.3.0",
                 "internal error while processing; try again later".into(),
             );
+        }
+        Err(_) => {
+            let why = crate::limits::LimitError::Time {
+                secs: ctx.processing_timeout.as_secs(),
+            };
+            tracing::warn!(message_id = %mid, %peer, reason = %why, "processing abandoned");
+            return (451, "4.3.0", format!("{why}; try again later"));
         }
     };
     match decision {
