@@ -310,3 +310,58 @@ async fn transact(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::directory::Directory;
+    use crate::pki::KeyAlgorithm;
+
+    /// The session stops waiting for a worker once the message's time budget is spent: the MTA
+    /// gets 451 4.3.0 naming the limit, whatever the worker is still doing. (A zero budget
+    /// expires before the worker thread can even start.)
+    #[test]
+    fn a_worker_over_its_time_budget_does_not_hold_the_session() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Config::parse(
+            &format!(
+                "data_dir = \"{}\"\ninternal_domains = [\"acme.test\"]\n",
+                tmp.path().join("data").display()
+            ),
+            std::path::Path::new("t.toml"),
+            None,
+        )
+        .unwrap();
+        let dir = Directory::open_or_create(&config).unwrap();
+        dir.init_ca("Test Root", KeyAlgorithm::P256, 30).unwrap();
+        let ctx = ServerContext {
+            gateway: Arc::new(Gateway::new(dir)),
+            relay: Relay::new(&config.relay, "gw.test", Duration::from_secs(1)).unwrap(),
+            session: SessionConfig::default(),
+            allowed: Vec::new(),
+            tls: None,
+            timeouts: Timeouts::default(),
+            max_sessions: 1,
+            active: AtomicUsize::new(0),
+            tls_errors: crate::smtp::ratelimit::RateLimitedLog::new("t", Duration::from_secs(1)),
+            processing_timeout: Duration::ZERO,
+        };
+        let mut message = b"From: bob@partner.test\r\nSubject: big\r\n\r\n".to_vec();
+        message.extend_from_slice(&b"0123456789abcdef\r\n".repeat(200_000));
+        let tx = Transaction {
+            mail_from: "bob@partner.test".into(),
+            rcpt_to: vec!["alice@acme.test".into()],
+            message,
+            helo: "mta.test".into(),
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let (code, enhanced, text) = rt.block_on(transact(&ctx, tx, &peer));
+        assert_eq!((code, enhanced), (451, "4.3.0"), "{text}");
+        assert!(text.contains("limits.max_processing_secs"), "{text}");
+    }
+}
