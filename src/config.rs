@@ -75,6 +75,14 @@ pub enum StartTls {
     Required,
 }
 
+// Checked at compile time: `new_assert` in a const panics during compilation, not at run time.
+const LOOPBACK_V4: IpNet = IpNet::new_assert(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0)),
+    8,
+);
+const LOOPBACK_V6: IpNet =
+    IpNet::new_assert(std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), 128);
+
 /// `[listen]`: the SMTP side the MTA talks to.
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -109,10 +117,7 @@ impl Default for ListenConfig {
     fn default() -> Self {
         Self {
             address: SocketAddr::from(([127, 0, 0, 1], 10025)),
-            allowed_clients: vec![
-                "127.0.0.0/8".parse().expect("static CIDR"),
-                "::1/128".parse().expect("static CIDR"),
-            ],
+            allowed_clients: vec![LOOPBACK_V4, LOOPBACK_V6],
             max_message_size: 50 * 1024 * 1024,
             tls_cert: None,
             tls_key: None,

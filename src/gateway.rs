@@ -723,8 +723,16 @@ fn time_refusal(e: &LimitError) -> Decision {
 /// cannot be taken apart (or exceeds `[limits]`): permanent (RFC 3463 X.6.0, media error),
 /// since the same bytes will fail the same way; a spent time budget stays temporary.
 fn unprotectable(e: &SmimeError) -> Decision {
-    if let SmimeError::Mime(MimeError::Limit(t @ LimitError::Time { .. })) = e {
-        return time_refusal(t);
+    match e {
+        SmimeError::Mime(MimeError::Limit(t @ LimitError::Time { .. })) => return time_refusal(t),
+        SmimeError::Mime(MimeError::Randomness) => {
+            return Decision::Refuse {
+                code: 451,
+                enhanced: "4.3.0",
+                text: format!("{e}; try again later"),
+            };
+        }
+        _ => {}
     }
     Decision::Refuse {
         code: 554,

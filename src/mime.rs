@@ -31,6 +31,9 @@ pub enum MimeError {
     /// Base64 that does not decode.
     #[error("invalid base64 in {0}")]
     BadBase64(&'static str),
+    /// The system random number generator failed (a boundary needs it).
+    #[error("the system random number generator failed while making a MIME boundary")]
+    Randomness,
     /// A multipart/signed without its two parts.
     #[error("multipart/signed needs exactly two parts, found {0}")]
     SignedParts(usize),
@@ -490,13 +493,13 @@ pub fn address_of(value: &str) -> Option<String> {
 
 /// A boundary that cannot occur in base64 or quoted-printable text (the "=_" sequence, RFC 2045
 /// section 6.7 note) and is unique per message.
-pub fn new_boundary(tag: &str) -> String {
+pub fn new_boundary(tag: &str) -> Result<String, MimeError> {
     use aws_lc_rs::rand::SecureRandom;
     let mut r = [0u8; 12];
     aws_lc_rs::rand::SystemRandom::new()
         .fill(&mut r)
-        .expect("system random number generator failed");
-    format!("----=_{tag}_{}", hex::encode(r))
+        .map_err(|_| MimeError::Randomness)?;
+    Ok(format!("----=_{tag}_{}", hex::encode(r)))
 }
 
 #[cfg(test)]

@@ -219,7 +219,7 @@ pub fn sign_within(
             ..opts.clone()
         },
     )?;
-    let boundary = new_boundary("smimegw_signed");
+    let boundary = new_boundary("smimegw_signed")?;
     out.extend_from_slice(
         format!(
             "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";\r\n \
