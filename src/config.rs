@@ -75,6 +75,14 @@ pub enum StartTls {
     Required,
 }
 
+// Checked at compile time: `new_assert` in a const panics during compilation, not at run time.
+const LOOPBACK_V4: IpNet = IpNet::new_assert(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0)),
+    8,
+);
+const LOOPBACK_V6: IpNet =
+    IpNet::new_assert(std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), 128);
+
 /// `[listen]`: the SMTP side the MTA talks to.
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -100,16 +108,16 @@ pub struct ListenConfig {
     pub command_timeout_secs: u64,
     /// Seconds to wait for each chunk of DATA (RFC 5321 suggests 180 per chunk, 600 at the end).
     pub data_timeout_secs: u64,
+    /// Longest command line in bytes, CRLF included (RFC 5321 section 4.5.3.1.4 says at least
+    /// 512); a longer one gets 500 5.5.2 and counts as an error of the session.
+    pub max_command_line: usize,
 }
 
 impl Default for ListenConfig {
     fn default() -> Self {
         Self {
             address: SocketAddr::from(([127, 0, 0, 1], 10025)),
-            allowed_clients: vec![
-                "127.0.0.0/8".parse().expect("static CIDR"),
-                "::1/128".parse().expect("static CIDR"),
-            ],
+            allowed_clients: vec![LOOPBACK_V4, LOOPBACK_V6],
             max_message_size: 50 * 1024 * 1024,
             tls_cert: None,
             tls_key: None,
@@ -118,6 +126,52 @@ impl Default for ListenConfig {
             max_sessions: 1000,
             command_timeout_secs: 300,
             data_timeout_secs: 600,
+            max_command_line: crate::smtp::session::MAX_COMMAND_LINE,
+        }
+    }
+}
+
+/// `[limits]`: what one message may cost in memory and CPU. Inbound mail over a limit is
+/// delivered unchanged with a result header naming it; outbound mail that must be signed or
+/// encrypted is refused with 554 5.6.0; a message over its time budget gets 451 4.3.0.
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Deepest MIME nesting (multipart inside multipart...).
+    pub max_mime_depth: usize,
+    /// Most header fields in one entity (the message header, or one part's).
+    pub max_headers: usize,
+    /// Largest header field in bytes, folded lines included.
+    pub max_header_size: usize,
+    /// Most S/MIME layers unwrapped on the way in.
+    pub max_cms_layers: usize,
+    /// Seconds one message may spend in parsing and cryptography.
+    pub max_processing_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let l = crate::limits::Limits::default();
+        Self {
+            max_mime_depth: l.mime_depth,
+            max_headers: l.headers,
+            max_header_size: l.header_size,
+            max_cms_layers: l.cms_layers,
+            max_processing_secs: l.processing_secs,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The bounds for one message, without a deadline yet ([`crate::limits::Limits::starting`]).
+    pub fn limits(&self) -> crate::limits::Limits {
+        crate::limits::Limits {
+            mime_depth: self.max_mime_depth,
+            headers: self.max_headers,
+            header_size: self.max_header_size,
+            cms_layers: self.max_cms_layers,
+            processing_secs: self.max_processing_secs,
+            deadline: None,
         }
     }
 }
@@ -325,6 +379,9 @@ pub struct Config {
     /// Metrics and health listener.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Per-message bounds on parsing and processing.
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// The file this was read from (not a key).
     #[serde(skip)]
     pub source: PathBuf,
@@ -434,6 +491,14 @@ impl Config {
                 "an address other than listen.address (default \"127.0.0.1:9925\"), or enabled = false under [metrics]",
             ));
         }
+        if !(512..=65536).contains(&self.listen.max_command_line) {
+            return Err(self.invalid(
+                "listen.max_command_line",
+                self.listen.max_command_line,
+                "a number of bytes from 512 (RFC 5321's minimum) to 65536 (default 2048)",
+            ));
+        }
+        self.validate_limits()?;
         if self.listen.require_client_certificate && self.listen.tls_cert.is_none() {
             return Err(self.invalid(
                 "listen.require_client_certificate",
@@ -468,6 +533,50 @@ impl Config {
                     &format!("policy.users.\"{addr}\""),
                     addr,
                     "an e-mail address",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        for (key, value, lo, hi, default) in [
+            (
+                "limits.max_mime_depth",
+                l.max_mime_depth as u64,
+                4,
+                1000,
+                "32",
+            ),
+            (
+                "limits.max_headers",
+                l.max_headers as u64,
+                50,
+                100_000,
+                "1000",
+            ),
+            (
+                "limits.max_header_size",
+                l.max_header_size as u64,
+                1000,
+                16 * 1024 * 1024,
+                "102400",
+            ),
+            ("limits.max_cms_layers", l.max_cms_layers as u64, 1, 16, "4"),
+            (
+                "limits.max_processing_secs",
+                l.max_processing_secs,
+                1,
+                3600,
+                "120",
+            ),
+        ] {
+            if !(lo..=hi).contains(&value) {
+                return Err(self.invalid(
+                    key,
+                    value,
+                    &format!("a number from {lo} to {hi} (default {default})"),
                 ));
             }
         }
@@ -550,6 +659,35 @@ mod tests {
             e.contains("relay.timeout_secs") && e.contains("1 to 3600"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn limits_have_defaults_and_bounds() {
+        let base = "data_dir = \"/x\"\ninternal_domains = [\"a.test\"]\n";
+        let c = parse(base).unwrap();
+        assert_eq!(c.limits.limits(), crate::limits::Limits::default());
+        assert_eq!(c.listen.max_command_line, 2048);
+        let c = parse(&format!(
+            "{base}[limits]\nmax_mime_depth = 10\nmax_processing_secs = 5\n"
+        ))
+        .unwrap();
+        assert_eq!(c.limits.limits().mime_depth, 10);
+        assert_eq!(c.limits.limits().processing_secs, 5);
+        for bad in [
+            "[limits]\nmax_mime_depth = 0",
+            "[limits]\nmax_header_size = 10",
+            "[limits]\nmax_processing_secs = 0",
+            "[listen]\nmax_command_line = 100",
+        ] {
+            let e = parse(&format!("{base}{bad}\n")).unwrap_err().to_string();
+            let key = bad.split('=').next().unwrap().trim().replace("]\n", ".");
+            let key = key.trim_start_matches('[');
+            assert!(e.contains(key) && e.contains("default"), "{bad}: {e}");
+        }
+        let e = parse(&format!("{base}[limits]\nmax_depth = 3\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_depth"), "{e}");
     }
 
     #[test]

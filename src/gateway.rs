@@ -8,15 +8,18 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Instant;
+
 use crate::config::{CipherChoice, Config, RefuseAt, SignatureForm, UnknownSender};
 use crate::directory::Directory;
-use crate::mime::{self, parse_entity};
+use crate::limits::{LimitError, Limits};
+use crate::mime::{self, MimeError, parse_entity};
 use crate::pki::path::{ChainCache, Query, TrustContext, Usage};
 use crate::pki::profile;
 use crate::pki::{Cert, PrivateKey};
 use crate::policy::{self, Direction, EncryptModeKey, Treatment};
 use crate::smime::enveloped::{ContentCipher, Recipient, RecipientIdKind};
-use crate::smime::message::{self, SmimeKind, TrustInput};
+use crate::smime::message::{self, SmimeError, SmimeKind, TrustInput};
 use crate::smime::signed::{Capability, SignOptions, Signer, SignerReport};
 use crate::smtp::session::Transaction;
 
@@ -96,6 +99,16 @@ pub enum Decision {
         /// The direction of the recipients that caused the refusal.
         direction: Direction,
     },
+}
+
+impl Decision {
+    /// The direction a refusal or the first copy is counted under in `/metrics`.
+    fn direction(&self) -> Direction {
+        match self {
+            Decision::Relay(copies) => copies.first().map_or(Direction::Transit, |c| c.direction),
+            Decision::Refuse { direction, .. } => *direction,
+        }
+    }
 }
 
 /// What the MTA hears when the directory cannot be read (RFC 3463 4.3.0: a temporary system
@@ -278,8 +291,24 @@ impl Gateway {
         }
     }
 
-    /// Decides what to do with a transaction.
+    /// Decides what to do with a transaction, with its time budget starting now.
     pub fn process(&self, tx: &Transaction) -> Decision {
+        self.process_at(tx, Instant::now())
+    }
+
+    /// Decides what to do with a transaction whose processing began at `started` (when the
+    /// message was complete): `[limits]` bound its parsing, and once its time budget is spent
+    /// the answer is 451 4.3.0 whatever was done so far (the MTA retries later).
+    pub fn process_at(&self, tx: &Transaction, started: Instant) -> Decision {
+        let limits = self.config().limits.limits().starting(started);
+        let decision = self.decide(tx, &limits);
+        match limits.check_time() {
+            Ok(()) => decision,
+            Err(e) => time_refusal(&e, decision.direction()),
+        }
+    }
+
+    fn decide(&self, tx: &Transaction, limits: &Limits) -> Decision {
         let mut groups: BTreeMap<Treatment, Vec<String>> = BTreeMap::new();
         let config = self.policy_config();
         for r in &tx.rcpt_to {
@@ -290,6 +319,9 @@ impl Gateway {
         }
         let mut copies = Vec::new();
         for (t, rcpts) in groups {
+            if let Err(e) = limits.check_time() {
+                return time_refusal(&e, t.direction);
+            }
             match t.direction {
                 Direction::Transit => copies.push(Copy {
                     recipients: rcpts,
@@ -300,12 +332,12 @@ impl Gateway {
                     kind: ActionKind::Unchanged,
                 }),
                 Direction::Outbound | Direction::Internal => {
-                    match self.protect(&tx.message, &tx.mail_from, &rcpts, &t) {
+                    match self.protect(&tx.message, &tx.mail_from, &rcpts, &t, limits) {
                         Ok(c) => copies.push(c),
                         Err(refusal) => return refusal,
                     }
                 }
-                Direction::Inbound => copies.extend(self.open(&tx.message, &rcpts)),
+                Direction::Inbound => copies.extend(self.open(&tx.message, &rcpts, limits)),
             }
         }
         Decision::Relay(copies)
@@ -371,6 +403,7 @@ impl Gateway {
         sender: &str,
         rcpts: &[String],
         t: &Treatment,
+        limits: &Limits,
     ) -> Result<Copy, Decision> {
         let mut notes = Vec::new();
         let mut message = raw.to_vec();
@@ -425,6 +458,12 @@ impl Gateway {
                 ),
             });
         }
+        // Whatever will be signed or encrypted is walked once against the limits first: mail
+        // that must be protected and cannot be parsed is refused, never sent in clear.
+        if (t.sign && identity.is_some()) || encrypt {
+            mime::check_limits(&message, limits)
+                .map_err(|e| unprotectable(&e.into(), t.direction))?;
+        }
         if t.sign {
             match &identity {
                 Some((cert, key, chain, enc)) => {
@@ -435,12 +474,19 @@ impl Gateway {
                         encryption_cert: enc.as_ref(),
                     }];
                     let opaque = t.signature == SignatureForm::Opaque;
-                    match message::sign(&message, &signers, opaque, &SignOptions::default()) {
+                    match message::sign_within(
+                        &message,
+                        &signers,
+                        opaque,
+                        &SignOptions::default(),
+                        limits,
+                    ) {
                         Ok(m) => {
                             message = m;
                             signed = true;
                             notes.push(format!("signed as {sender}"));
                         }
+                        Err(e @ SmimeError::Mime(_)) => return Err(unprotectable(&e, t.direction)),
                         Err(e) => {
                             return Err(Decision::Refuse {
                                 code: 451,
@@ -568,13 +614,34 @@ impl Gateway {
         .into_bytes()
     }
 
-    fn open(&self, raw: &[u8], rcpts: &[String]) -> Vec<Copy> {
+    /// The message as received (forged results removed), annotated with why it was not opened.
+    fn unopened(&self, raw: &[u8], rcpts: &[String], why: &str) -> Copy {
+        let mut m = self.result_header("permerror", "", &format!("{why}; delivered as received"));
+        m.extend_from_slice(raw);
+        Copy {
+            recipients: rcpts.to_vec(),
+            message: m,
+            direction: Direction::Inbound,
+            action: format!("delivered unopened ({why})"),
+            verdict: "permerror".into(),
+            kind: ActionKind::Unverified,
+        }
+    }
+
+    fn open(&self, raw: &[u8], rcpts: &[String], limits: &Limits) -> Vec<Copy> {
         let clean = self.strip_forged_results(raw);
+        if let Err(e) = mime::check_limits(&clean, limits) {
+            return vec![self.unopened(
+                &clean,
+                rcpts,
+                &format!("message exceeds a parsing limit: {e}"),
+            )];
+        }
         let entity = parse_entity(&clean);
         match message::kind(&entity) {
-            SmimeKind::Enveloped => self.open_encrypted(&clean, rcpts, 0),
+            SmimeKind::Enveloped => self.open_encrypted(&clean, rcpts, 0, limits),
             SmimeKind::DetachedSigned | SmimeKind::OpaqueSigned => {
-                self.open_signed(&clean, rcpts, &[], 0)
+                self.open_signed(&clean, rcpts, &[], 0, limits)
             }
             SmimeKind::Plain => {
                 let mut m = self.result_header("none", "", "not signed, not encrypted");
@@ -591,12 +658,22 @@ impl Gateway {
         }
     }
 
-    fn open_encrypted(&self, raw: &[u8], rcpts: &[String], depth: usize) -> Vec<Copy> {
+    fn open_encrypted(
+        &self,
+        raw: &[u8],
+        rcpts: &[String],
+        depth: usize,
+        limits: &Limits,
+    ) -> Vec<Copy> {
         // Each recipient gets the plaintext only if one of *their* keys opens it.
         let mut opened: Vec<(Vec<u8>, Vec<String>)> = Vec::new();
         let mut closed: Vec<String> = Vec::new();
         let mut last_error = String::from("no key held for these recipients");
         for r in rcpts {
+            if limits.expired() {
+                // The caller answers 451 4.3.0; nothing more is worth computing.
+                return Vec::new();
+            }
             let keys: Vec<(Cert, PrivateKey)> = self.dir.decryption_keys(r).unwrap_or_default();
             if keys.is_empty() {
                 closed.push(r.clone());
@@ -615,13 +692,41 @@ impl Gateway {
         }
         let mut copies = Vec::new();
         for (plain, who) in opened {
+            // The plaintext is new input: it gets the same walk as the message did.
+            if let Err(e) = mime::check_limits(&plain, limits) {
+                copies.push(self.unopened(
+                    raw,
+                    &who,
+                    &format!("decrypted content exceeds a parsing limit: {e}"),
+                ));
+                continue;
+            }
             let inner = parse_entity(&plain);
             let note = "decrypted";
-            if matches!(
+            let signed = matches!(
                 message::kind(&inner),
                 SmimeKind::DetachedSigned | SmimeKind::OpaqueSigned
-            ) {
-                copies.extend(self.open_signed(&plain, &who, &[note], depth + 1));
+            );
+            if signed && depth + 1 >= limits.cms_layers {
+                let why = LimitError::CmsLayers {
+                    limit: limits.cms_layers,
+                };
+                let mut m = self.result_header(
+                    "permerror",
+                    "",
+                    &format!("decrypted; signature not verified: {why}"),
+                );
+                m.extend_from_slice(&plain);
+                copies.push(Copy {
+                    recipients: who,
+                    message: m,
+                    direction: Direction::Inbound,
+                    action: format!("decrypted, not verified ({why})"),
+                    verdict: "permerror".into(),
+                    kind: ActionKind::Decrypted,
+                });
+            } else if signed {
+                copies.extend(self.open_signed(&plain, &who, &[note], depth + 1, limits));
             } else {
                 let mut m = self.result_header("none", "", "decrypted; not signed");
                 m.extend_from_slice(&plain);
@@ -656,8 +761,19 @@ impl Gateway {
 
     /// Verifies a signed message; an opaque signature around an encrypted message
     /// (encrypt-then-sign) is unwrapped and the inner layer opened too, up to
-    /// [`message::MAX_LAYERS`].
-    fn open_signed(&self, raw: &[u8], rcpts: &[String], notes: &[&str], depth: usize) -> Vec<Copy> {
+    /// `limits.cms_layers` layers in all.
+    fn open_signed(
+        &self,
+        raw: &[u8],
+        rcpts: &[String],
+        notes: &[&str],
+        depth: usize,
+        limits: &Limits,
+    ) -> Vec<Copy> {
+        if limits.expired() {
+            // The caller answers 451 4.3.0.
+            return Vec::new();
+        }
         let (generation, ctx) = match self.trust() {
             Ok(c) => c,
             Err(e) => {
@@ -682,11 +798,20 @@ impl Gateway {
         };
         match message::verify(raw, &trust, None) {
             Ok(v) => {
-                let (result, props, summary) = summarise_reports(&v.reports);
+                let (result, props, mut summary) = summarise_reports(&v.reports);
                 for r in &v.reports {
                     if let Some(h) = &r.harvest {
                         self.harvest(h);
                     }
+                }
+                let inner_encrypted =
+                    !v.detached && message::kind(&parse_entity(&v.message)) == SmimeKind::Enveloped;
+                let unwrap_inner = inner_encrypted && depth + 1 < limits.cms_layers;
+                if inner_encrypted && !unwrap_inner {
+                    let why = LimitError::CmsLayers {
+                        limit: limits.cms_layers,
+                    };
+                    summary.push_str(&format!("; encrypted content inside not opened: {why}"));
                 }
                 // Keep the signed message as it arrived (detached signatures stay verifiable
                 // by the recipient's client); opaque ones are unwrapped so any client reads them.
@@ -695,13 +820,10 @@ impl Gateway {
                     s.push(summary.clone());
                     s.join("; ")
                 });
-                if !v.detached
-                    && depth + 1 < message::MAX_LAYERS
-                    && message::kind(&parse_entity(&v.message)) == SmimeKind::Enveloped
-                {
+                if unwrap_inner {
                     // Encrypted inside the signature: open that layer too, and keep the
                     // signature's result on top of whatever the inner layer reports.
-                    let mut inner = self.open_encrypted(&v.message, rcpts, depth + 1);
+                    let mut inner = self.open_encrypted(&v.message, rcpts, depth + 1, limits);
                     for c in &mut inner {
                         let mut m = header.clone();
                         m.extend_from_slice(&c.message);
@@ -752,6 +874,45 @@ impl Gateway {
                 }]
             }
         }
+    }
+}
+
+/// The answer when a message's time budget is spent: temporary, because a busy machine is the
+/// usual cause and the MTA will retry (RFC 3463 X.3.0, "other or undefined mail system status").
+fn time_refusal(e: &LimitError, direction: Direction) -> Decision {
+    Decision::Refuse {
+        code: 451,
+        enhanced: "4.3.0",
+        direction,
+        text: format!("{e}; try again later"),
+    }
+}
+
+/// The answer for outbound mail that policy says to sign or encrypt but whose MIME structure
+/// cannot be taken apart (or exceeds `[limits]`): permanent (RFC 3463 X.6.0, media error),
+/// since the same bytes will fail the same way; a spent time budget stays temporary.
+fn unprotectable(e: &SmimeError, direction: Direction) -> Decision {
+    match e {
+        SmimeError::Mime(MimeError::Limit(t @ LimitError::Time { .. })) => {
+            return time_refusal(t, direction);
+        }
+        SmimeError::Mime(MimeError::Randomness) => {
+            return Decision::Refuse {
+                code: 451,
+                enhanced: "4.3.0",
+                direction,
+                text: format!("{e}; try again later"),
+            };
+        }
+        _ => {}
+    }
+    Decision::Refuse {
+        code: 554,
+        enhanced: "5.6.0",
+        direction,
+        text: format!(
+            "this message must be signed or encrypted but its MIME structure cannot be processed: {e}"
+        ),
     }
 }
 
@@ -828,6 +989,79 @@ mod tests {
     use crate::store::{ReadTx, Store, StoreError, WriteTx};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
+
+    fn gateway(extra: &str) -> (tempfile::TempDir, Gateway) {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Config::parse(
+            &format!(
+                "data_dir = \"{}\"\ninternal_domains = [\"acme.test\"]\nauthserv_id = \"gw.test\"\n{extra}",
+                tmp.path().join("data").display()
+            ),
+            std::path::Path::new("t.toml"),
+            None,
+        )
+        .unwrap();
+        let dir = Directory::open_or_create(&config).unwrap();
+        dir.init_ca("Test Root", KeyAlgorithm::P256, 30).unwrap();
+        (tmp, Gateway::new(dir))
+    }
+
+    fn inbound(message: &[u8]) -> Transaction {
+        Transaction {
+            mail_from: "bob@partner.test".into(),
+            rcpt_to: vec!["alice@acme.test".into()],
+            message: message.to_vec(),
+            helo: "mta.test".into(),
+        }
+    }
+
+    /// A message whose time budget is already spent gets 451 4.3.0, never a half-done result.
+    #[test]
+    fn a_spent_time_budget_is_a_temporary_failure() {
+        let (_tmp, gw) = gateway("[limits]\nmax_processing_secs = 5\n");
+        let tx = inbound(b"From: bob@partner.test\r\nSubject: x\r\n\r\nbody\r\n");
+        let long_ago = Instant::now()
+            .checked_sub(std::time::Duration::from_secs(60))
+            .unwrap();
+        match gw.process_at(&tx, long_ago) {
+            Decision::Refuse {
+                code,
+                enhanced,
+                text,
+                ..
+            } => {
+                assert_eq!((code, enhanced), (451, "4.3.0"));
+                assert!(text.contains("limits.max_processing_secs"), "{text}");
+            }
+            d => panic!("expected a refusal, got {d:?}"),
+        }
+        assert!(matches!(gw.process(&tx), Decision::Relay(c) if c.len() == 1));
+    }
+
+    /// The configured limits, not the defaults, decide: with max_mime_depth = 4 a leaf at depth 4
+    /// is read, one at depth 5 is delivered unopened.
+    #[test]
+    fn configured_limits_reach_the_inbound_path() {
+        let (_tmp, gw) = gateway("[limits]\nmax_mime_depth = 4\n");
+        let mut body = b"Content-Type: text/plain\r\n\r\nleaf\r\n".to_vec();
+        let mut verdicts = Vec::new();
+        for i in 0..6 {
+            let mut outer =
+                format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n")
+                    .into_bytes();
+            outer.extend_from_slice(&body);
+            outer.extend_from_slice(format!("\r\n--b{i}--\r\n").as_bytes());
+            body = outer;
+            let Decision::Relay(c) = gw.process(&inbound(&body)) else {
+                panic!("refused");
+            };
+            verdicts.push(c[0].verdict.clone());
+        }
+        assert_eq!(
+            verdicts,
+            ["none", "none", "none", "none", "permerror", "permerror"]
+        );
+    }
 
     /// A store that fails every transaction while `broken` is set, as a lost disk or database
     /// connection does.

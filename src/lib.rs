@@ -8,6 +8,9 @@
 //! the [`cli`]; [`serve`] starts the gateway.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
+// No panics on data from the network or disk: errors propagate with context. Tests may unwrap
+// (clippy.toml: allow-unwrap-in-tests, allow-expect-in-tests).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bench;
 pub mod ber;
@@ -16,6 +19,7 @@ pub mod config;
 pub mod directory;
 pub mod doctor;
 pub mod gateway;
+pub mod limits;
 pub mod metrics;
 pub mod mime;
 pub mod oid;

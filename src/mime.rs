@@ -9,8 +9,10 @@
 
 use base64::Engine as _;
 
+use crate::limits::{LimitError, Limits};
+
 /// How deep multipart nesting may go before we stop descending (bad input must not exhaust the
-/// stack).
+/// stack). The default of `limits.max_mime_depth`.
 pub const MAX_NESTING: usize = 32;
 
 /// Why a message could not be taken apart.
@@ -23,12 +25,15 @@ pub enum MimeError {
     /// The boundary never appears (or the closing delimiter is missing).
     #[error("multipart boundary \"{0}\" not found in the body")]
     BoundaryMissing(String),
-    /// Nested deeper than [`MAX_NESTING`].
-    #[error("MIME nesting deeper than {MAX_NESTING} levels")]
-    TooDeep,
+    /// A bound of [`Limits`] was exceeded (nesting, header count or size, time).
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     /// Base64 that does not decode.
     #[error("invalid base64 in {0}")]
     BadBase64(&'static str),
+    /// The system random number generator failed (a boundary needs it).
+    #[error("the system random number generator failed while making a MIME boundary")]
+    Randomness,
     /// A multipart/signed without its two parts.
     #[error("multipart/signed needs exactly two parts, found {0}")]
     SignedParts(usize),
@@ -160,6 +165,54 @@ impl Entity<'_> {
             _ => Ok(self.body.to_vec()),
         }
     }
+}
+
+/// Walks the whole MIME tree once and checks it against `limits`: nesting depth, header fields
+/// per entity, size of each field, and the deadline at every entity. Called before anything
+/// recurses into a message, so that later passes work on input of known shape. Structural faults
+/// that are not limits (a multipart without its boundary) are left to the passes that care.
+pub fn check_limits(raw: &[u8], limits: &Limits) -> Result<(), MimeError> {
+    check_entity(raw, limits, 0)
+}
+
+fn check_entity(raw: &[u8], limits: &Limits, depth: usize) -> Result<(), MimeError> {
+    limits.check_time()?;
+    if depth > limits.mime_depth {
+        return Err(LimitError::MimeDepth {
+            limit: limits.mime_depth,
+        }
+        .into());
+    }
+    let e = parse_entity(raw);
+    if e.headers.len() > limits.headers {
+        return Err(LimitError::Headers {
+            count: e.headers.len(),
+            limit: limits.headers,
+        }
+        .into());
+    }
+    if let Some(h) = e.headers.iter().find(|h| h.raw.len() > limits.header_size) {
+        return Err(LimitError::HeaderSize {
+            name: h.name.chars().take(64).collect(),
+            size: h.raw.len(),
+            limit: limits.header_size,
+        }
+        .into());
+    }
+    let ct = e.content_type();
+    if !ct.is_multipart() {
+        return Ok(());
+    }
+    let Some(boundary) = ct.param("boundary") else {
+        return Ok(());
+    };
+    let Ok(parts) = split_multipart(e.body, boundary) else {
+        return Ok(());
+    };
+    for p in parts {
+        check_entity(p, limits, depth + 1)?;
+    }
+    Ok(())
 }
 
 /// A parsed Content-Type value.
@@ -440,13 +493,13 @@ pub fn address_of(value: &str) -> Option<String> {
 
 /// A boundary that cannot occur in base64 or quoted-printable text (the "=_" sequence, RFC 2045
 /// section 6.7 note) and is unique per message.
-pub fn new_boundary(tag: &str) -> String {
+pub fn new_boundary(tag: &str) -> Result<String, MimeError> {
     use aws_lc_rs::rand::SecureRandom;
     let mut r = [0u8; 12];
     aws_lc_rs::rand::SystemRandom::new()
         .fill(&mut r)
-        .expect("system random number generator failed");
-    format!("----=_{tag}_{}", hex::encode(r))
+        .map_err(|_| MimeError::Randomness)?;
+    Ok(format!("----=_{tag}_{}", hex::encode(r)))
 }
 
 #[cfg(test)]

@@ -230,6 +230,7 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
                 checker.check_recipient(from, rcpt)
             })),
             require_tls: config.listen.require_client_certificate,
+            max_command_line: config.listen.max_command_line,
         },
         allowed: config.listen.allowed_clients.clone(),
         tls,
@@ -241,6 +242,7 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
         active: AtomicUsize::new(0),
         tls_errors: RateLimitedLog::new("TLS handshake failed", Duration::from_secs(60)),
         metrics: metrics.clone(),
+        processing_timeout: config.limits.limits().budget(),
     });
     let (tx, rx) = tokio::sync::watch::channel(false);
     if let Some(l) = metrics_listener {

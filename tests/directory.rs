@@ -170,6 +170,12 @@ fn example_config_is_valid_and_documents_every_key() {
         "encrypt",
         "enabled",
         "listen",
+        "max_command_line",
+        "max_mime_depth",
+        "max_headers",
+        "max_header_size",
+        "max_cms_layers",
+        "max_processing_secs",
     ] {
         assert!(
             text.contains(key),

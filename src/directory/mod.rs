@@ -217,13 +217,13 @@ impl std::fmt::Debug for Directory {
     }
 }
 
-fn random_id(bytes: usize) -> String {
+fn random_id(bytes: usize) -> Result<String, DirectoryError> {
     use aws_lc_rs::rand::SecureRandom;
     let mut b = vec![0u8; bytes];
     aws_lc_rs::rand::SystemRandom::new()
         .fill(&mut b)
-        .expect("system random number generator failed");
-    hex::encode(b)
+        .map_err(|_| KeyError::Crypto("the system random number generator failed"))?;
+    Ok(hex::encode(b))
 }
 
 impl Directory {
@@ -274,7 +274,7 @@ impl Directory {
         };
         let mut tx = dir.store.write()?;
         if tx.get(Table::Meta, META_KEK_CHECK)?.is_none() {
-            tx.put_json(Table::Meta, META_KEK_CHECK, &dir.kek.check_value())?;
+            tx.put_json(Table::Meta, META_KEK_CHECK, &dir.kek.check_value()?)?;
         }
         tx.commit()?;
         dir.verify_kek()?;
@@ -366,8 +366,8 @@ impl Directory {
         key: &PrivateKey,
         exportable: bool,
     ) -> Result<String, DirectoryError> {
-        let id = format!("k-{}", random_id(12));
-        let sealed = self.kek.seal(&id, key.pkcs8_der(), exportable);
+        let id = format!("k-{}", random_id(12)?);
+        let sealed = self.kek.seal(&id, key.pkcs8_der(), exportable)?;
         tx.put_json(Table::Keys, &id, &sealed)?;
         Ok(id)
     }

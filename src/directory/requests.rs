@@ -78,7 +78,7 @@ impl Directory {
         let csr = Csr::parse(csr_bytes, source_name)?;
         let email = self.internal_address(&csr.email)?;
         let rec = RequestRecord {
-            id: random_id(8),
+            id: random_id(8)?,
             email: email.clone(),
             display_name: csr.common_name.clone().unwrap_or_else(|| email.clone()),
             role,

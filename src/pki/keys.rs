@@ -262,6 +262,10 @@ fn hash_alg_id(h: HashAlgorithm) -> AlgorithmIdentifierOwned {
     }
 }
 
+// Encoding two AlgorithmIdentifiers and an INTEGER built from our own constants into memory
+// cannot fail (`der` errors only on lengths past 256 MiB or on invalid input, and there is
+// none here); a Result would push an impossible error into every caller.
+#[allow(clippy::expect_used)]
 fn pss_params(h: HashAlgorithm) -> der::Any {
     let p = PssParams {
         hash: hash_alg_id(h),
@@ -337,6 +341,8 @@ pub struct PrivateKey {
     algorithm: KeyAlgorithm,
     inner: Inner,
     pkcs8: Zeroizing<Vec<u8>>,
+    /// The public half, parsed once when the key is loaded.
+    spki: SubjectPublicKeyInfoOwned,
     /// The RSA decryption key, parsed (and checked by aws-lc) once on first use rather than
     /// per message: parsing costs about as much as the private-key operation itself.
     decrypting: std::sync::OnceLock<aws_lc_rs::rsa::PrivateDecryptingKey>,
@@ -346,6 +352,21 @@ impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PrivateKey({}, <redacted>)", self.algorithm)
     }
+}
+
+fn public_der(inner: &Inner) -> Option<Vec<u8>> {
+    match inner {
+        Inner::Rsa(kp) => kp.public_key().as_der().ok().map(|d| d.as_ref().to_vec()),
+        Inner::Ec(kp) => kp.public_key().as_der().ok().map(|d| d.as_ref().to_vec()),
+    }
+}
+
+/// The public half of a key being loaded, so that a key whose public part cannot be encoded
+/// is refused when it is loaded, not when it is first used.
+fn parsed_spki(inner: &Inner) -> Result<SubjectPublicKeyInfoOwned, KeyError> {
+    let der = public_der(inner).ok_or(KeyError::Crypto("public key encoding"))?;
+    SubjectPublicKeyInfoOwned::from_der(&der)
+        .map_err(|e| KeyError::BadPrivateKey(format!("its public key does not parse: {e}")))
 }
 
 fn ec_signing_alg(a: KeyAlgorithm) -> &'static sig::EcdsaSigningAlgorithm {
@@ -396,9 +417,11 @@ impl PrivateKey {
                 4096 => KeyAlgorithm::Rsa4096,
                 bits => return Err(KeyError::UnsupportedKey(format!("RSA-{bits}"))),
             };
+            let inner = Inner::Rsa(kp);
             Ok(Self {
                 algorithm,
-                inner: Inner::Rsa(kp),
+                spki: parsed_spki(&inner)?,
+                inner,
                 pkcs8: Zeroizing::new(der_bytes.to_vec()),
                 decrypting: std::sync::OnceLock::new(),
             })
@@ -421,9 +444,11 @@ impl PrivateKey {
             let canon = kp
                 .to_pkcs8v1()
                 .map_err(|_| KeyError::Crypto("EC key encoding"))?;
+            let inner = Inner::Ec(kp);
             Ok(Self {
                 algorithm,
-                inner: Inner::Ec(kp),
+                spki: parsed_spki(&inner)?,
+                inner,
                 pkcs8: Zeroizing::new(canon.as_ref().to_vec()),
                 decrypting: std::sync::OnceLock::new(),
             })
@@ -444,24 +469,12 @@ impl PrivateKey {
 
     /// The public half as a DER `SubjectPublicKeyInfo`.
     pub fn public_key_der(&self) -> Vec<u8> {
-        match &self.inner {
-            Inner::Rsa(kp) => kp
-                .public_key()
-                .as_der()
-                .map(|d| d.as_ref().to_vec())
-                .unwrap_or_default(),
-            Inner::Ec(kp) => kp
-                .public_key()
-                .as_der()
-                .map(|d| d.as_ref().to_vec())
-                .unwrap_or_default(),
-        }
+        public_der(&self.inner).unwrap_or_default()
     }
 
     /// The public half as a parsed `SubjectPublicKeyInfo`.
     pub fn spki(&self) -> SubjectPublicKeyInfoOwned {
-        SubjectPublicKeyInfoOwned::from_der(&self.public_key_der())
-            .expect("aws-lc-rs emits valid SubjectPublicKeyInfo")
+        self.spki.clone()
     }
 
     /// The signature algorithm this key uses unless told otherwise.

@@ -315,7 +315,7 @@ impl CertificateParams {
 
         let serial = match serial {
             Some(s) => s.clone(),
-            None => random_serial(),
+            None => random_serial()?,
         };
         let serial = SerialNumber::new(&serial).map_err(|e| enc("serial number", "", e))?;
         let validity = Validity::new(unix_to_time(*not_before)?, unix_to_time(*not_after)?);
@@ -467,16 +467,16 @@ fn enc(what: &'static str, value: &str, e: impl std::fmt::Display) -> ProfileErr
 }
 
 /// 16 random bytes with the top bit cleared (a positive INTEGER) and never zero.
-pub fn random_serial() -> Vec<u8> {
+pub fn random_serial() -> Result<Vec<u8>, crate::pki::keys::KeyError> {
     let mut s = [0u8; 16];
-    SystemRandom::new()
-        .fill(&mut s)
-        .expect("system random number generator failed");
+    SystemRandom::new().fill(&mut s).map_err(|_| {
+        crate::pki::keys::KeyError::Crypto("the system random number generator failed")
+    })?;
     s[0] &= 0x7f;
     if s[0] == 0 {
         s[0] = 0x01;
     }
-    s.to_vec()
+    Ok(s.to_vec())
 }
 
 /// Converts unix seconds to an X.509 `Time` (UTCTime through 2049, GeneralizedTime after, as

@@ -4,6 +4,7 @@
 //! the message headers (From, To, Subject, Date...) outside (RFC 8551 section 3.1). Opening does
 //! the reverse and puts the inner entity back exactly as it was signed or encrypted.
 
+use crate::limits::{LimitError, Limits};
 use crate::mime::{
     self, ContentType, Entity, MimeError, encode_base64_lines, encode_qp, is_7bit_safe,
     new_boundary, parse_entity, split_multipart, to_crlf,
@@ -14,7 +15,8 @@ use crate::pki::path::{ChainCache, TrustContext};
 use crate::smime::enveloped::{self, ContentCipher, Decrypted, EnvelopedError, Recipient};
 use crate::smime::signed::{self, SignOptions, SignedError, Signer, SignerReport};
 
-/// How many S/MIME layers [`open`] unwraps (signed inside encrypted inside signed...).
+/// How many S/MIME layers the gateway unwraps (signed inside encrypted inside signed...). The
+/// default of `limits.max_cms_layers`.
 pub const MAX_LAYERS: usize = 4;
 
 /// Why a message could not be signed, encrypted, decrypted or verified.
@@ -106,13 +108,17 @@ fn split_message(raw: &[u8]) -> Split {
 /// over-long text becomes quoted-printable, other 8-bit content base64; multiparts are rebuilt
 /// only when a part needed it. An entity that is already 7-bit safe is returned as it was.
 pub fn make_transport_safe(entity: &[u8]) -> Result<Vec<u8>, SmimeError> {
-    transport_safe(entity, 0)
+    transport_safe(entity, &Limits::default(), 0)
 }
 
-fn transport_safe(raw: &[u8], depth: usize) -> Result<Vec<u8>, SmimeError> {
-    if depth > mime::MAX_NESTING {
-        return Err(MimeError::TooDeep.into());
+fn transport_safe(raw: &[u8], limits: &Limits, depth: usize) -> Result<Vec<u8>, SmimeError> {
+    if depth > limits.mime_depth {
+        return Err(MimeError::from(LimitError::MimeDepth {
+            limit: limits.mime_depth,
+        })
+        .into());
     }
+    limits.check_time().map_err(MimeError::from)?;
     if is_7bit_safe(raw) {
         return Ok(raw.to_vec());
     }
@@ -131,7 +137,7 @@ fn transport_safe(raw: &[u8], depth: usize) -> Result<Vec<u8>, SmimeError> {
         out.extend_from_slice(b"\r\n");
         for p in parts {
             out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-            out.extend_from_slice(&transport_safe(p, depth + 1)?);
+            out.extend_from_slice(&transport_safe(p, limits, depth + 1)?);
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
@@ -172,8 +178,20 @@ pub fn sign(
     opaque: bool,
     opts: &SignOptions,
 ) -> Result<Vec<u8>, SmimeError> {
+    sign_within(raw, signers, opaque, opts, &Limits::default())
+}
+
+/// [`sign`] within `limits`: the MIME walk that makes the content transport-safe stops at
+/// `limits.mime_depth` and at the deadline.
+pub fn sign_within(
+    raw: &[u8],
+    signers: &[Signer<'_>],
+    opaque: bool,
+    opts: &SignOptions,
+    limits: &Limits,
+) -> Result<Vec<u8>, SmimeError> {
     let split = split_message(raw);
-    let inner = to_crlf(&make_transport_safe(&split.inner)?);
+    let inner = to_crlf(&transport_safe(&split.inner, limits, 0)?);
     let mut out = split.outer;
     out.extend_from_slice(b"MIME-Version: 1.0\r\n");
     if opaque {
@@ -201,7 +219,7 @@ pub fn sign(
             ..opts.clone()
         },
     )?;
-    let boundary = new_boundary("smimegw_signed");
+    let boundary = new_boundary("smimegw_signed")?;
     out.extend_from_slice(
         format!(
             "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";\r\n \

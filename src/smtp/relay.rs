@@ -180,6 +180,10 @@ impl Relay {
                 ));
             }
         }
+        // lettre ends the data itself with CRLF "." CRLF, so the message's own final CRLF would
+        // become an extra empty line at the next hop: every relayed message must arrive exactly
+        // as it left us (RFC 5321 section 4.1.1.4, the CRLF before the dot is the message's).
+        let message = message.strip_suffix(b"\r\n").unwrap_or(message);
         conn.send(envelope, message).await.map_err(Failure::Smtp)?;
         // The message is accepted; a failing QUIT changes nothing.
         let _ = conn.quit().await;

@@ -58,6 +58,9 @@ pub struct ServerContext {
     pub tls_errors: crate::smtp::ratelimit::RateLimitedLog,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// How long one message may be processed (`limits.max_processing_secs`) before the MTA gets
+    /// 451 4.3.0 and the session moves on.
+    pub processing_timeout: Duration,
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -248,18 +251,29 @@ async fn transact(
     let gw = ctx.gateway.clone();
     let tx = Arc::new(tx);
     let tx2 = tx.clone();
-    let decision = match tokio::task::spawn_blocking(move || gw.process(&tx2)).await {
-        Ok(d) => {
+    // The worker checks the same budget at every MIME and CMS layer and stops there; this timer
+    // frees the session even if one step (say, a single huge RSA operation) overruns it. The
+    // worker thread then finishes its step and its result is dropped.
+    let work = tokio::task::spawn_blocking(move || gw.process_at(&tx2, started));
+    let decision = match tokio::time::timeout(ctx.processing_timeout, work).await {
+        Ok(Ok(d)) => {
             ctx.metrics.crypto(started.elapsed());
             d
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             tracing::error!(message_id = %mid, error = %e, "processing failed");
             return (
                 451,
                 "4.3.0",
                 "internal error while processing; try again later".into(),
             );
+        }
+        Err(_) => {
+            let why = crate::limits::LimitError::Time {
+                secs: ctx.processing_timeout.as_secs(),
+            };
+            tracing::warn!(message_id = %mid, %peer, reason = %why, "processing abandoned");
+            return (451, "4.3.0", format!("{why}; try again later"));
         }
     };
     match decision {
@@ -315,5 +329,61 @@ async fn transact(
                 ),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::directory::Directory;
+    use crate::pki::KeyAlgorithm;
+
+    /// The session stops waiting for a worker once the message's time budget is spent: the MTA
+    /// gets 451 4.3.0 naming the limit, whatever the worker is still doing. (A zero budget
+    /// expires before the worker thread can even start.)
+    #[test]
+    fn a_worker_over_its_time_budget_does_not_hold_the_session() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Config::parse(
+            &format!(
+                "data_dir = \"{}\"\ninternal_domains = [\"acme.test\"]\n",
+                tmp.path().join("data").display()
+            ),
+            std::path::Path::new("t.toml"),
+            None,
+        )
+        .unwrap();
+        let dir = Directory::open_or_create(&config).unwrap();
+        dir.init_ca("Test Root", KeyAlgorithm::P256, 30).unwrap();
+        let ctx = ServerContext {
+            gateway: Arc::new(Gateway::new(dir)),
+            relay: Relay::new(&config.relay, "gw.test", Duration::from_secs(1)).unwrap(),
+            session: SessionConfig::default(),
+            allowed: Vec::new(),
+            tls: None,
+            timeouts: Timeouts::default(),
+            max_sessions: 1,
+            active: AtomicUsize::new(0),
+            tls_errors: crate::smtp::ratelimit::RateLimitedLog::new("t", Duration::from_secs(1)),
+            processing_timeout: Duration::ZERO,
+            metrics: Arc::new(crate::metrics::Metrics::default()),
+        };
+        let mut message = b"From: bob@partner.test\r\nSubject: big\r\n\r\n".to_vec();
+        message.extend_from_slice(&b"0123456789abcdef\r\n".repeat(200_000));
+        let tx = Transaction {
+            mail_from: "bob@partner.test".into(),
+            rcpt_to: vec!["alice@acme.test".into()],
+            message,
+            helo: "mta.test".into(),
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let (code, enhanced, text) = rt.block_on(transact(&ctx, tx, &peer));
+        assert_eq!((code, enhanced), (451, "4.3.0"), "{text}");
+        assert!(text.contains("limits.max_processing_secs"), "{text}");
     }
 }

@@ -31,6 +31,8 @@ pub struct SessionConfig {
     pub rcpt_check: Option<RcptCheck>,
     /// Refuse MAIL until STARTTLS succeeded (RFC 3207 section 4: 530 5.7.0).
     pub require_tls: bool,
+    /// Longest command line in bytes, line end included (`listen.max_command_line`).
+    pub max_command_line: usize,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -43,6 +45,7 @@ impl std::fmt::Debug for SessionConfig {
             .field("max_errors", &self.max_errors)
             .field("rcpt_check", &self.rcpt_check.is_some())
             .field("require_tls", &self.require_tls)
+            .field("max_command_line", &self.max_command_line)
             .finish()
     }
 }
@@ -57,6 +60,7 @@ impl Default for SessionConfig {
             max_errors: 20,
             rcpt_check: None,
             require_tls: false,
+            max_command_line: MAX_COMMAND_LINE,
         }
     }
 }
@@ -124,10 +128,12 @@ pub struct Session {
     errors: usize,
     /// Skipping the rest of an over-long command line.
     discarding_line: bool,
+    /// The command parser is waiting for the rest of a line.
+    needs_more: bool,
 }
 
-/// Longest command line we accept (RFC 5321 section 4.5.3.1.4 says 512; SMTPUTF8 and long
-/// parameters need more, and smtp-proto's own bound is 4096).
+/// Longest command line we accept by default (RFC 5321 section 4.5.3.1.4 says 512; SMTPUTF8 and
+/// long parameters need more, and smtp-proto's own bound is 4096).
 pub const MAX_COMMAND_LINE: usize = 2048;
 
 /// A reply line set, built with the enhanced status code (RFC 3463).
@@ -164,6 +170,7 @@ impl Session {
             message_too_big: false,
             errors: 0,
             discarding_line: false,
+            needs_more: false,
         }
     }
 
@@ -257,36 +264,30 @@ impl Session {
                 }
             }
             let buffered = self.requests.buf().len();
+            let limit = self.config.max_command_line;
             let too_long = match newline {
-                Some(n) => buffered + n + 1 > MAX_COMMAND_LINE,
-                None => buffered + rest.len() > MAX_COMMAND_LINE,
+                Some(n) => buffered + n + 1 > limit,
+                None => buffered + rest.len() > limit,
             };
             if too_long {
                 self.requests = RequestReceiver::default();
                 self.errors += 1;
-                actions.push(Action::Send(reply(500, "5.5.2", "line too long")));
+                actions.push(Action::Send(reply(
+                    500,
+                    "5.5.2",
+                    &format!("line too long (more than {limit} bytes)"),
+                )));
                 match newline {
                     Some(n) => iter = rest[n + 1..].iter(),
-                    None => {
-                        self.discarding_line = true;
-                        break;
-                    }
+                    None => self.discarding_line = true,
                 }
-                continue;
-            }
-            match self.requests.ingest(&mut iter) {
-                Ok(req) => {
-                    let req = req.into_owned();
-                    let starttls = matches!(req, Request::StartTls);
-                    self.command(req, &mut actions);
-                    if starttls && actions.last() == Some(&Action::StartTls) {
-                        // RFC 3207 section 4.2 / CVE-2011-0411: anything pipelined after
-                        // STARTTLS arrived in clear text and must be discarded.
-                        return actions;
-                    }
+            } else {
+                self.request(&mut iter, &mut actions);
+                if actions.last() == Some(&Action::StartTls) {
+                    // RFC 3207 section 4.2 / CVE-2011-0411: anything pipelined after
+                    // STARTTLS arrived in clear text and must be discarded.
+                    return actions;
                 }
-                Err(ProtoError::NeedsMoreData { .. }) => break,
-                Err(e) => self.protocol_error(e, &mut actions),
             }
             if self.errors >= self.config.max_errors && self.state != State::Closed {
                 actions.push(Action::Send(reply(
@@ -297,8 +298,22 @@ impl Session {
                 actions.push(Action::Close);
                 self.state = State::Closed;
             }
+            if self.discarding_line || self.needs_more {
+                self.needs_more = false;
+                break;
+            }
         }
         actions
+    }
+
+    /// Parses and executes one command from `iter`, if a whole one is there.
+    fn request(&mut self, iter: &mut std::slice::Iter<'_, u8>, actions: &mut Vec<Action>) {
+        let parsed = self.requests.ingest(iter).map(Request::into_owned);
+        match parsed {
+            Ok(req) => self.command(req, actions),
+            Err(ProtoError::NeedsMoreData { .. }) => self.needs_more = true,
+            Err(e) => self.protocol_error(e, actions),
+        }
     }
 
     /// Reports the outcome of a processed transaction; returns the reply to send and the actions
@@ -606,6 +621,32 @@ mod tests {
         assert!(sends(&s.feed(b"MAIL FROM:<a@b.test>\r\n")).starts_with("503"));
         let t = sends(&s.feed(b"EHLO x\r\n"));
         assert!(!t.contains("STARTTLS"), "{t}");
+    }
+
+    #[test]
+    fn command_line_limit_is_configurable_and_long_lines_count_as_errors() {
+        let mut s = Session::new(SessionConfig {
+            max_command_line: 600,
+            max_errors: 3,
+            ..SessionConfig::default()
+        });
+        let ok = format!("NOOP {}\r\n", "x".repeat(590));
+        assert!(sends(&s.feed(ok.as_bytes())).starts_with("250"));
+        let long = format!("NOOP {}\r\n", "x".repeat(600));
+        let t = sends(&s.feed(long.as_bytes()));
+        assert!(
+            t.starts_with("500 5.5.2 line too long (more than 600"),
+            "{t}"
+        );
+        // The same line split over two reads, without its end in the first.
+        let first = s.feed(&long.as_bytes()[..300]);
+        assert!(first.is_empty(), "{first:?}");
+        assert!(sends(&s.feed(&long.as_bytes()[300..])).starts_with("500"));
+        // Three errors: the third over-long line closes the session.
+        let a = s.feed(long.as_bytes());
+        assert!(sends(&a).contains("421 4.7.0"), "{a:?}");
+        assert_eq!(a.last(), Some(&Action::Close));
+        assert!(s.is_closed());
     }
 
     #[test]

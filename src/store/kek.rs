@@ -23,6 +23,14 @@ const CHECK_PLAINTEXT: &[u8] = b"smimegw key-encryption key check v1";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KekError {
+    /// A key could not be sealed (nothing was stored).
+    #[error("cannot seal private key {key_id}: {reason}; nothing was stored")]
+    Seal {
+        /// The key's id.
+        key_id: String,
+        /// What failed.
+        reason: &'static str,
+    },
     /// The file does not exist.
     #[error(
         "key-encryption key {0} is missing: if this directory is new run `smimegw ca init` (it creates the key); if the directory holds keys, restore the file from your backup (without it the stored private keys cannot be opened)"
@@ -185,13 +193,22 @@ impl Kek {
         &self.path
     }
 
-    /// Seals a private key (PKCS #8 DER) for storage under `key_id`.
-    pub fn seal(&self, key_id: &str, plaintext: &[u8], exportable: bool) -> SealedKey {
+    /// Seals a private key (PKCS #8 DER) for storage under `key_id`. A failing system random
+    /// number generator is an error, never a reused nonce.
+    pub fn seal(
+        &self,
+        key_id: &str,
+        plaintext: &[u8],
+        exportable: bool,
+    ) -> Result<SealedKey, KekError> {
+        let err = |reason| KekError::Seal {
+            key_id: key_id.to_string(),
+            reason,
+        };
         let mut nonce = [0u8; NONCE_LEN];
-        // A failing system RNG is unrecoverable for a CA: refuse loudly rather than reuse nonces.
         SystemRandom::new()
             .fill(&mut nonce)
-            .expect("system random number generator failed");
+            .map_err(|_| err("the system random number generator failed"))?;
         let mut buf = plaintext.to_vec();
         self.key
             .seal_in_place_append_tag(
@@ -199,12 +216,12 @@ impl Kek {
                 Aad::from(key_id.as_bytes()),
                 &mut buf,
             )
-            .expect("AES-GCM sealing of an in-memory buffer cannot fail");
-        SealedKey {
+            .map_err(|_| err("AES-256-GCM sealing failed"))?;
+        Ok(SealedKey {
             nonce: nonce.to_vec(),
             ciphertext: buf,
             exportable,
-        }
+        })
     }
 
     /// Opens a sealed key; the result is wiped from memory when dropped.
@@ -230,7 +247,7 @@ impl Kek {
 
     /// A sealed constant stored beside the keys, so a wrong KEK is reported when the directory
     /// is opened rather than at the first signature.
-    pub fn check_value(&self) -> SealedKey {
+    pub fn check_value(&self) -> Result<SealedKey, KekError> {
         self.seal(CHECK_ID, CHECK_PLAINTEXT, false)
     }
 
@@ -259,7 +276,7 @@ mod tests {
             std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        let s = k.seal("k1", b"secret key bytes", true);
+        let s = k.seal("k1", b"secret key bytes", true).unwrap();
         assert!(!s.ciphertext.windows(6).any(|w| w == b"secret"));
         let k2 = Kek::load(&p).unwrap();
         assert_eq!(k2.open("k1", &s).unwrap().as_slice(), b"secret key bytes");
@@ -297,7 +314,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = Kek::create(&dir.path().join("a")).unwrap();
         let b = Kek::create(&dir.path().join("b")).unwrap();
-        let check = a.check_value();
+        let check = a.check_value().unwrap();
         a.verify_check(&check, "s").unwrap();
         assert!(matches!(
             b.verify_check(&check, "s"),
