@@ -14,6 +14,8 @@ use crate::pki::cert::pem_encode;
 use crate::pki::keys::{HashAlgorithm, KeyAlgorithm};
 use crate::pki::pkcs12::{ExportProfile, build_with_profile};
 use crate::pki::profile::{CertificateParams, simple_name};
+use cms::content_info::ContentInfo;
+use cms::enveloped_data::{EncryptedContentInfo, EnvelopedData};
 
 // ---- Fixtures -------------------------------------------------------------------------------
 
