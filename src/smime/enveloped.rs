@@ -31,7 +31,7 @@
 
 use aws_lc_rs::{aead, cipher};
 use cms::content_info::CmsVersion;
-use cms::enveloped_data::{RecipientInfo, RecipientInfos};
+use cms::enveloped_data::RecipientInfo;
 use der::asn1::{ObjectIdentifier, OctetString};
 use der::{Any, Decode, Encode, Sequence, Tagged};
 use spki::AlgorithmIdentifierOwned;
@@ -318,9 +318,19 @@ pub fn encrypt_parts(
         .all(|ri| matches!(ri, RecipientInfo::Ktri(k) if k.version == CmsVersion::V0));
     let aead = cipher.is_aead();
     let version: u8 = if aead || all_v0 { 0 } else { 2 };
-    let recip_infos = RecipientInfos::try_from(infos)
-        .and_then(|r| r.to_der())
-        .map_err(encoding)?;
+    // X.690 section 11.6: a DER SET OF is ordered by the elements' encodings compared as
+    // octet strings. der's SetOfVec orders RecipientInfos field by field instead, which differs
+    // when their lengths differ (serial numbers of different lengths, say): the message was
+    // then not DER, and every reader that normalises it (ours included, ber::to_der_view)
+    // had to copy the whole ciphertext.
+    let recip_infos = asn1::set_of(
+        0x31,
+        infos
+            .iter()
+            .map(|ri| ri.to_der())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(encoding)?,
+    );
 
     let iv = random(if aead { aead::NONCE_LEN } else { 16 })?;
     let params = if aead {
