@@ -383,7 +383,7 @@ fn aes_ceiling(op: &str, cipher: ContentCipher, size: usize) -> impl FnMut() + u
     let cbc_enc = EncryptingKey::cbc(UnboundCipherKey::new(&AES_256, &key).unwrap()).unwrap();
     let cbc_dec = DecryptingKey::cbc(UnboundCipherKey::new(&AES_256, &key).unwrap()).unwrap();
     let mut ctr = 0u64;
-    let f = move || {
+    move || {
         ctr += 1;
         let mut iv = [0u8; 16];
         iv[8..].copy_from_slice(&ctr.to_be_bytes());
@@ -403,8 +403,7 @@ fn aes_ceiling(op: &str, cipher: ContentCipher, size: usize) -> impl FnMut() + u
                 .less_safe_encrypt(&mut buf, EncryptionContext::Iv128(iv.into()))
                 .unwrap();
         }
-    };
-    f
+    }
 }
 
 /// One row of the grid.
