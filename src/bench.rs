@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::pki::Cert;
 use crate::pki::ca::{Ca, CaError};
 use crate::pki::keys::{KeyAlgorithm, KeyError, PrivateKey};
-use crate::pki::path::{AnchorKind, ChainCache, TrustAnchor, TrustContext};
+use crate::pki::path::{AnchorKind, ChainCache, Query, TrustAnchor, TrustContext, Usage};
 use crate::pki::profile::{self, CertificateParams, ProfileError};
 use crate::smime::enveloped::{ContentCipher, Recipient, RecipientIdKind};
 use crate::smime::message::{self, SmimeError, TrustInput};
@@ -223,21 +223,69 @@ impl Fixture {
         Ok(v.message)
     }
 
-    /// Encrypts to every recipient.
+    /// Encrypts to every recipient with the fixture's cipher.
     pub fn encrypt(&self, raw: &[u8]) -> Result<Vec<u8>, BenchError> {
+        self.encrypt_to(raw, self.recipients.len(), self.cipher)
+    }
+
+    /// Encrypts to the first `n` recipients (at least one) with `cipher`, so that one fixture
+    /// (whose keys are slow to generate) serves every recipient count and cipher of a grid.
+    pub fn encrypt_to(
+        &self,
+        raw: &[u8],
+        n: usize,
+        cipher: ContentCipher,
+    ) -> Result<Vec<u8>, BenchError> {
         let recipients: Vec<Recipient<'_>> = self
             .recipients
             .iter()
+            .take(n.max(1))
             .map(|(c, _)| Recipient {
                 cert: c,
                 oaep: false,
                 id: RecipientIdKind::IssuerAndSerial,
             })
             .collect();
-        message::encrypt(raw, &recipients, self.cipher).map_err(|source| BenchError::Smime {
+        message::encrypt(raw, &recipients, cipher).map_err(|source| BenchError::Smime {
             op: "encrypt",
             source,
         })
+    }
+
+    /// [`Self::sign`], then [`Self::encrypt_to`].
+    pub fn sign_encrypt_to(
+        &self,
+        raw: &[u8],
+        n: usize,
+        cipher: ContentCipher,
+    ) -> Result<Vec<u8>, BenchError> {
+        self.encrypt_to(&self.sign(raw)?, n, cipher)
+    }
+
+    /// Validates the sender's signing certificate (a two-certificate path: leaf and root), as
+    /// verification does. `warm` asks the fixture's cache, which answers from memory after the
+    /// first call; cold asks a fresh cache every time, as for the first message of a sender (or
+    /// of the hour).
+    pub fn validate_path(&self, warm: bool) -> Result<(), BenchError> {
+        let untrusted = std::slice::from_ref(&self.sender.0);
+        let q = Query {
+            leaf: &self.sender.0,
+            untrusted,
+            at: profile::now(),
+            email: None,
+            usage: Some(Usage::Signing),
+        };
+        let fresh;
+        let cache = if warm {
+            &self.cache
+        } else {
+            fresh = ChainCache::new(16);
+            &fresh
+        };
+        cache
+            .validate(&self.trust, 1, &q)
+            .map(drop)
+            .map_err(|e| BenchError::Pki(format!("path validation: {e}")))
     }
 
     /// Decrypts with the first recipient's key.
@@ -264,20 +312,23 @@ impl Fixture {
 /// One measured figure: an S/MIME operation, or an aws-lc-rs ceiling (`op` starts `ceiling-`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Measurement {
-    /// `sign`, `verify`, `encrypt`, `decrypt`, `sign+encrypt`, `decrypt+verify`, or
-    /// `ceiling-rsa-private`, `ceiling-ecdsa-sign`, `ceiling-aes256-gcm`, `ceiling-aes256-cbc`.
+    /// `sign`, `verify`, `encrypt`, `decrypt`, `sign+encrypt`, `decrypt+verify`, `path-cold`,
+    /// `path-warm`, or `ceiling-rsa-private`, `ceiling-ecdsa-sign`, `ceiling-aes256-gcm`,
+    /// `ceiling-aes256-cbc`, `ceiling-aes256-cbc-decrypt`.
     pub op: String,
-    /// Input size in bytes (0 for the asymmetric ceilings).
+    /// Input size in bytes (0 for path validation and the asymmetric ceilings).
     pub size: usize,
     /// Key type (`rsa2048`...), or the cipher for the AES ceilings.
     pub key: String,
-    /// Number of recipients (0 for the ceilings).
+    /// Number of recipients (0 for path validation and the ceilings).
     pub recipients: usize,
-    /// Content cipher of the S/MIME operations (empty for the asymmetric ceilings).
+    /// Content cipher of the S/MIME operations (empty for path validation and the asymmetric
+    /// ceilings).
     pub cipher: String,
     /// Operations per second (messages, private-key operations, or buffers).
     pub msgs_per_s: f64,
-    /// Input megabytes (10^6 bytes) per second; `None` for the asymmetric ceilings.
+    /// Input megabytes (10^6 bytes) per second; `None` for path validation and the asymmetric
+    /// ceilings.
     pub mb_per_s: Option<f64>,
     /// How many times the operation ran.
     pub iterations: u64,
@@ -308,8 +359,8 @@ pub struct BenchOptions {
     pub size: usize,
     /// Number of recipients.
     pub recipients: usize,
-    /// Total time for the six S/MIME operations (each gets a sixth); the ceilings take a quarter
-    /// of it on top.
+    /// Total time for the six S/MIME operations and the two path validations (each gets an
+    /// eighth); the ceilings take a quarter of it on top.
     pub seconds: f64,
     /// Key type.
     pub key: KeyAlgorithm,
@@ -327,7 +378,12 @@ pub const OPS: [&str; 6] = [
     "decrypt+verify",
 ];
 
-/// Measures the six operations. `progress` gets a line before and after each.
+/// Path validation of the signer's certificate with a cold and a warm [`ChainCache`] (see
+/// [`Fixture::validate_path`]), measured after [`OPS`]; their rows have size 0.
+pub const PATH_OPS: [&str; 2] = ["path-cold", "path-warm"];
+
+/// Measures the six operations, then path validation with a cold and a warm chain cache.
+/// `progress` gets a line before and after each.
 pub fn run(
     opts: &BenchOptions,
     progress: &mut dyn FnMut(&str),
@@ -352,14 +408,19 @@ pub fn run(
             return Err(BenchError::Pki("round trip changed the message".into()));
         }
     }
-    let budget = Duration::from_secs_f64((opts.seconds / 6.0).max(0.001));
+    let total = OPS.len() + PATH_OPS.len();
+    let budget = Duration::from_secs_f64((opts.seconds / total as f64).max(0.001));
     let mut out = Vec::new();
-    for (i, op) in OPS.iter().enumerate() {
+    for (i, op) in OPS.iter().chain(PATH_OPS.iter()).enumerate() {
+        let path = PATH_OPS.contains(op);
         progress(&format!(
-            "[{}/{}] {op} {} ...",
+            "[{}/{total}] {op} {} ...",
             i + 1,
-            OPS.len(),
-            format_size(opts.size)
+            if path {
+                "(sender certificate)".to_string()
+            } else {
+                format_size(opts.size)
+            }
         ));
         let (n, el) = match *op {
             "sign" => time_loop(budget, || fx.sign(&msg).map(drop))?,
@@ -367,17 +428,23 @@ pub fn run(
             "encrypt" => time_loop(budget, || fx.encrypt(&msg).map(drop))?,
             "decrypt" => time_loop(budget, || fx.decrypt(&encrypted).map(drop))?,
             "sign+encrypt" => time_loop(budget, || fx.sign_encrypt(&msg).map(drop))?,
-            _ => time_loop(budget, || fx.decrypt_verify(&both).map(drop))?,
+            "decrypt+verify" => time_loop(budget, || fx.decrypt_verify(&both).map(drop))?,
+            "path-cold" => time_loop(budget, || fx.validate_path(false))?,
+            _ => time_loop(budget, || fx.validate_path(true))?,
         };
         let per_s = n as f64 / el.as_secs_f64();
         out.push(Measurement {
             op: (*op).to_string(),
-            size: opts.size,
+            size: if path { 0 } else { opts.size },
             key: opts.key.to_string(),
-            recipients: fx.recipients.len(),
-            cipher: opts.cipher.to_string(),
+            recipients: if path { 0 } else { fx.recipients.len() },
+            cipher: if path {
+                String::new()
+            } else {
+                opts.cipher.to_string()
+            },
             msgs_per_s: per_s,
-            mb_per_s: Some(per_s * opts.size as f64 / 1e6),
+            mb_per_s: (!path).then_some(per_s * opts.size as f64 / 1e6),
             iterations: n,
         });
         progress(&format!("      {per_s:.1} msgs/s ({n} in {el:.2?})"));
@@ -389,15 +456,19 @@ pub fn run(
 pub const CEILING_BUFFER: usize = 10 * 1024 * 1024;
 
 /// The aws-lc-rs ceilings on this CPU: private-key operations per second for `key` (RSA
-/// signatures, or ECDSA signatures for EC keys) and AES-256-GCM / AES-256-CBC throughput on a
-/// 10 MiB buffer, each for `budget`.
+/// signatures, or ECDSA signatures for EC keys), AES-256-GCM and AES-256-CBC encryption and
+/// AES-256-CBC decryption throughput on a 10 MiB buffer, each for `budget`. (The decryption
+/// copy of the ciphertext into the work buffer is included: a memcpy, small beside AES.)
 pub fn ceilings(
     key: KeyAlgorithm,
     budget: Duration,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<Measurement>, BenchError> {
     use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-    use aws_lc_rs::cipher::{AES_256, PaddedBlockEncryptingKey, UnboundCipherKey};
+    use aws_lc_rs::cipher::{
+        AES_256, DecryptionContext, EncryptionContext, PaddedBlockDecryptingKey,
+        PaddedBlockEncryptingKey, UnboundCipherKey,
+    };
 
     let mut out = Vec::new();
     let asym_op = if key.is_rsa() {
@@ -449,6 +520,36 @@ pub fn ceilings(
             .map_err(|_| BenchError::Ceiling("CBC encrypt"))
     })?;
     out.push(aes_measurement("ceiling-aes256-cbc", "aes256-cbc", n, el));
+
+    // CBC decryption runs blocks in parallel and is several times faster than encryption, so
+    // the receiving side has its own ceiling.
+    progress("ceiling-aes256-cbc-decrypt (10MiB buffer) ...");
+    buf.truncate(CEILING_BUFFER);
+    let iv = [9u8; 16];
+    let enc = PaddedBlockEncryptingKey::cbc_pkcs7(
+        UnboundCipherKey::new(&AES_256, &key_bytes).map_err(|_| BenchError::Ceiling("CBC key"))?,
+    )
+    .map_err(|_| BenchError::Ceiling("CBC key"))?;
+    enc.less_safe_encrypt(&mut buf, EncryptionContext::Iv128(iv.into()))
+        .map_err(|_| BenchError::Ceiling("CBC encrypt"))?;
+    let dec = PaddedBlockDecryptingKey::cbc_pkcs7(
+        UnboundCipherKey::new(&AES_256, &key_bytes).map_err(|_| BenchError::Ceiling("CBC key"))?,
+    )
+    .map_err(|_| BenchError::Ceiling("CBC key"))?;
+    let mut work = buf.clone();
+    let (n, el) = time_loop(budget, || {
+        work.clear();
+        work.extend_from_slice(&buf);
+        dec.decrypt(&mut work, DecryptionContext::Iv128(iv.into()))
+            .map(drop)
+            .map_err(|_| BenchError::Ceiling("CBC decrypt"))
+    })?;
+    out.push(aes_measurement(
+        "ceiling-aes256-cbc-decrypt",
+        "aes256-cbc",
+        n,
+        el,
+    ));
     Ok(out)
 }
 
@@ -469,7 +570,7 @@ fn aes_measurement(op: &str, cipher: &str, n: u64, el: Duration) -> Measurement 
 /// The results as a plain-text table.
 pub fn table(rows: &[Measurement]) -> String {
     let mut s = format!(
-        "{:<20} {:>8} {:>11} {:>10} {:>12} {:>10}\n",
+        "{:<26} {:>8} {:>11} {:>10} {:>12} {:>10}\n",
         "op", "size", "key", "recipients", "msgs/s", "MB/s"
     );
     for r in rows {
@@ -485,7 +586,7 @@ pub fn table(rows: &[Measurement]) -> String {
         };
         let mb = r.mb_per_s.map_or("-".to_string(), |v| format!("{v:.1}"));
         s.push_str(&format!(
-            "{:<20} {:>8} {:>11} {:>10} {:>12.1} {:>10}\n",
+            "{:<26} {:>8} {:>11} {:>10} {:>12.1} {:>10}\n",
             r.op, size, r.key, rcpt, r.msgs_per_s, mb
         ));
     }

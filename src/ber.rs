@@ -203,6 +203,76 @@ pub fn to_der(input: &[u8]) -> Result<Zeroizing<Vec<u8>>, BerError> {
     Ok(out)
 }
 
+/// Normalised bytes: the input itself when it already was DER (the common case: smimegw and
+/// OpenSSL without `-stream` write DER), else a zeroized normalised copy.
+pub enum Der<'a> {
+    /// The input, already DER.
+    Borrowed(&'a [u8]),
+    /// A normalised copy.
+    Owned(Zeroizing<Vec<u8>>),
+}
+
+impl std::ops::Deref for Der<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Borrowed(b) => b,
+            Self::Owned(v) => v,
+        }
+    }
+}
+
+/// [`to_der`] without the copy when the input already is DER, as [`to_der`] would write it (a
+/// 10 MiB message's ciphertext used to be copied once per nesting level, then zeroized).
+pub fn to_der_view(input: &[u8]) -> Result<Der<'_>, BerError> {
+    if is_der(input, 0) == Some(input.len()) {
+        Ok(Der::Borrowed(input))
+    } else {
+        to_der(input).map(Der::Owned)
+    }
+}
+
+/// Whether the element at the start of `buf` is exactly what [`element`] would write for it
+/// (definite minimal lengths, no constructed OCTET STRING, SET elements in order); returns the
+/// bytes it occupies. `None` means "normalise it" (or an error [`element`] will report).
+fn is_der(buf: &[u8], depth: usize) -> Option<usize> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let h = header(buf).ok()?;
+    let len = h.len?;
+    // Minimal length octets: what push_len would write.
+    let tag_len = h.tag.len();
+    let len_octets = h.header_len - tag_len;
+    let minimal = if len < 0x80 {
+        1
+    } else {
+        1 + (usize::BITS - len.leading_zeros()).div_ceil(8) as usize
+    };
+    if len_octets != minimal {
+        return None;
+    }
+    let end = h.header_len + len;
+    if !h.constructed {
+        return Some(end);
+    }
+    if h.tag == [CONSTRUCTED_OCTET_STRING] {
+        return None;
+    }
+    let mut pos = h.header_len;
+    let mut prev: Option<&[u8]> = None;
+    while pos < end {
+        let n = is_der(&buf[pos..end], depth + 1)?;
+        let child = &buf[pos..pos + n];
+        if h.tag == [SET] && prev.is_some_and(|p| p > child) {
+            return None;
+        }
+        prev = Some(child);
+        pos += n;
+    }
+    Some(end)
+}
+
 /// Concatenates a run of DER OCTET STRING segments: the content of a constructed string whose
 /// segments [`to_der`] has already normalised (used for implicitly tagged strings).
 pub fn join_segments(segments: &[u8]) -> Result<Zeroizing<Vec<u8>>, BerError> {
@@ -240,6 +310,38 @@ mod tests {
         );
         let der = [0x30, 0x03, 0x02, 0x01, 0x05];
         assert_eq!(*to_der(&der).unwrap(), der);
+    }
+
+    #[test]
+    fn der_input_is_borrowed_and_ber_input_normalised() {
+        let long = [vec![0x04, 0x81, 0xc8], vec![7u8; 200]].concat();
+        let der_inputs: [&[u8]; 4] = [
+            &[0x30, 0x03, 0x02, 0x01, 0x05],
+            &[0x31, 0x06, 0x02, 0x01, 0x03, 0x02, 0x01, 0x05],
+            &[0xa0, 0x02, 0x05, 0x00],
+            &long,
+        ];
+        for d in der_inputs {
+            assert!(
+                matches!(to_der_view(d).unwrap(), Der::Borrowed(_)),
+                "{d:02x?}"
+            );
+            assert_eq!(&*to_der_view(d).unwrap(), d);
+        }
+        let ber_inputs: [&[u8]; 4] = [
+            // Non-minimal length, unsorted SET, indefinite length, constructed OCTET STRING.
+            &[0x04, 0x81, 0x01, 0xff],
+            &[0x31, 0x06, 0x02, 0x01, 0x05, 0x02, 0x01, 0x03],
+            &[0x30, 0x80, 0x05, 0x00, 0x00, 0x00],
+            &[0x24, 0x03, 0x04, 0x01, 0x41],
+        ];
+        for b in ber_inputs {
+            let v = to_der_view(b).unwrap();
+            assert!(matches!(v, Der::Owned(_)), "{b:02x?}");
+            assert_eq!(*v, **to_der(b).unwrap());
+        }
+        assert!(to_der_view(&[0x04, 0x01, 0x41, 0x99]).is_err());
+        assert!(to_der_view(&[0x30, 0x05, 0x01]).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `smimegw bench` smoke test: runs without any configuration file or data directory and prints
-//! one well-formed JSON object per operation and ceiling. A smoke test, not a timing assertion.
+//! one well-formed JSON object per operation (path validation included) and ceiling. A smoke test, not a timing assertion.
 
 use std::process::Command;
 
@@ -17,7 +17,7 @@ fn bench_json_runs_without_config_and_reports_every_op() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "bench failed: {stderr}");
     assert!(
-        stderr.contains("[6/6] decrypt+verify"),
+        stderr.contains("[6/8] decrypt+verify") && stderr.contains("[8/8] path-warm"),
         "progress on stderr: {stderr}"
     );
     assert!(!missing.exists(), "bench must not create a config");
@@ -42,15 +42,24 @@ fn bench_json_runs_without_config_and_reports_every_op() {
             "decrypt",
             "sign+encrypt",
             "decrypt+verify",
+            "path-cold",
+            "path-warm",
             "ceiling-rsa-private",
             "ceiling-aes256-gcm",
             "ceiling-aes256-cbc",
+            "ceiling-aes256-cbc-decrypt",
         ]
     );
     for r in &rows {
         let op = r["op"].as_str().unwrap();
         let msgs = r["msgs_per_s"].as_f64().unwrap();
         assert!(msgs > 0.0, "{r}");
+        if op.starts_with("path-") {
+            assert_eq!(r["size"].as_u64(), Some(0), "{r}");
+            assert_eq!(r["key"].as_str(), Some("rsa2048"), "{r}");
+            assert!(r["mb_per_s"].is_null(), "{r}");
+            continue;
+        }
         if op.starts_with("ceiling-") {
             if op.contains("aes") {
                 assert!(r["mb_per_s"].as_f64().unwrap() > 0.0, "{r}");

@@ -87,8 +87,9 @@ pub enum Command {
         json: bool,
     },
     /// Measure the in-process S/MIME hot path (sign, verify, encrypt, decrypt, sign+encrypt,
-    /// decrypt+verify) single-threaded with throwaway keys, and the aws-lc-rs ceilings on this
-    /// CPU. Needs no configuration file or data directory. Progress goes to stderr.
+    /// decrypt+verify, and path validation with a cold and a warm chain cache) single-threaded
+    /// with throwaway keys, and the aws-lc-rs ceilings on this CPU. Needs no configuration file
+    /// or data directory. Progress goes to stderr.
     Bench {
         /// Message size (headers included): 1KiB, 10KiB, 100KiB, 1MiB, 10MiB, or bytes.
         #[arg(long, default_value = "10KiB", value_parser = parse_bench_size)]
@@ -96,7 +97,8 @@ pub enum Command {
         /// Number of recipients to encrypt to.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
         recipients: u16,
-        /// Total time for the six operations (each gets a sixth); the ceilings add a quarter.
+        /// Total time for the eight measurements (each gets an eighth); the ceilings add a
+        /// quarter.
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
         /// Key type of the CA, the sender and the recipients: rsa2048, rsa3072, rsa4096, p256,

@@ -30,13 +30,14 @@
 //! out instead of an error: that is the price RFC 3218 accepts, and a reason to prefer GCM.
 
 use aws_lc_rs::{aead, cipher};
-use cms::content_info::{CmsVersion, ContentInfo};
-use cms::enveloped_data::{EncryptedContentInfo, EnvelopedData, RecipientInfo, RecipientInfos};
+use cms::content_info::CmsVersion;
+use cms::enveloped_data::RecipientInfo;
 use der::asn1::{ObjectIdentifier, OctetString};
-use der::{Any, Decode, Encode, Reader, Sequence, SliceReader, Tag, TagNumber, Tagged};
+use der::{Any, Decode, Encode, Sequence, Tagged};
 use spki::AlgorithmIdentifierOwned;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
+use super::asn1::{self, Tlv};
 use crate::ber;
 use crate::oid;
 use crate::pki::cert::Cert;
@@ -280,11 +281,27 @@ fn random(len: usize) -> Result<Zeroizing<Vec<u8>>, EnvelopedError> {
 /// A fresh content-encryption key and IV (or nonce) come from aws-lc-rs's generator for every
 /// message; each EC recipient gets its own ephemeral key. The RecipientInfos appear in DER
 /// SET order, not in the order given.
+///
+/// The DER is written front to back into one buffer of the final size: every length is known
+/// before the content is encrypted (CBC pads to the next block, GCM keeps the length), so the
+/// content is copied once, into place, and encrypted there; the GCM tag, the last field, is
+/// appended afterwards.
 pub fn encrypt(
     content: &[u8],
     recipients: &[Recipient<'_>],
     cipher: ContentCipher,
 ) -> Result<Vec<u8>, EnvelopedError> {
+    encrypt_parts(&[content], recipients, cipher)
+}
+
+/// [`encrypt`] of the concatenation of `parts` (an entity's headers and its body, say), without
+/// joining them first.
+pub fn encrypt_parts(
+    parts: &[&[u8]],
+    recipients: &[Recipient<'_>],
+    cipher: ContentCipher,
+) -> Result<Vec<u8>, EnvelopedError> {
+    let content_len: usize = parts.iter().map(|p| p.len()).sum();
     if recipients.is_empty() {
         return Err(EnvelopedError::NoRecipients);
     }
@@ -295,75 +312,120 @@ pub fn encrypt(
     }
     // RFC 5652 section 6.1: version 0 only when every RecipientInfo is version 0 (a ktri named
     // by issuerAndSerialNumber); a SKI-named ktri (version 2) or any kari (version 3) makes it 2.
+    // RFC 5083 section 2.1: AuthEnvelopedData is always version 0.
     let all_v0 = infos
         .iter()
         .all(|ri| matches!(ri, RecipientInfo::Ktri(k) if k.version == CmsVersion::V0));
-    let recip_infos = RecipientInfos::try_from(infos).map_err(encoding)?;
+    let aead = cipher.is_aead();
+    let version: u8 = if aead || all_v0 { 0 } else { 2 };
+    // X.690 section 11.6: a DER SET OF is ordered by the elements' encodings compared as
+    // octet strings. der's SetOfVec orders RecipientInfos field by field instead, which differs
+    // when their lengths differ (serial numbers of different lengths, say): the message was
+    // then not DER, and every reader that normalises it (ours included, ber::to_der_view)
+    // had to copy the whole ciphertext.
+    let recip_infos = asn1::set_of(
+        0x31,
+        infos
+            .iter()
+            .map(|ri| ri.to_der())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(encoding)?,
+    );
 
-    // Plaintext until the cipher runs; zeroized if anything fails before then.
-    let mut body = Zeroizing::new(content.to_vec());
-    let (content_type, inner) = if cipher.is_aead() {
-        let nonce = random(aead::NONCE_LEN)?;
-        let tag = seal_gcm(cipher, &cek, &nonce, &[], &mut body)?;
-        let params = GcmParameters {
-            nonce: octets(nonce.as_slice())?,
+    let iv = random(if aead { aead::NONCE_LEN } else { 16 })?;
+    let params = if aead {
+        encode_any(&GcmParameters {
+            nonce: octets(iv.as_slice())?,
             icv_len: 16,
-        };
-        let aed = cms::authenveloped_data::AuthEnvelopedData {
-            // RFC 5083 section 2.1: always 0.
-            version: CmsVersion::V0,
-            originator_info: None,
-            recip_infos,
-            auth_encrypted_content_info: EncryptedContentInfo {
-                content_type: oid::CMS_DATA,
-                content_enc_alg: alg_id(cipher.oid(), Some(encode_any(&params)?)),
-                encrypted_content: Some(octets(std::mem::take(&mut *body))?),
-            },
-            auth_attrs: None,
-            mac: octets(tag.as_ref())?,
-            unauth_attrs: None,
-        };
-        (oid::CMS_AUTH_ENVELOPED_DATA, encode_any(&aed)?)
+        })?
     } else {
-        let iv = random(16)?;
-        encrypt_cbc(cipher, &cek, &iv, &mut body)?;
-        let ed = EnvelopedData {
-            version: if all_v0 {
-                CmsVersion::V0
-            } else {
-                CmsVersion::V2
-            },
-            originator_info: None,
-            recip_infos,
-            encrypted_content: EncryptedContentInfo {
-                content_type: oid::CMS_DATA,
-                content_enc_alg: alg_id(cipher.oid(), Some(encode_any(&octets(iv.as_slice())?)?)),
-                encrypted_content: Some(octets(std::mem::take(&mut *body))?),
-            },
-            unprotected_attrs: None,
-        };
-        (oid::CMS_ENVELOPED_DATA, encode_any(&ed)?)
+        encode_any(&octets(iv.as_slice())?)?
     };
-    ContentInfo {
-        content_type,
-        content: inner,
+    let alg = alg_id(cipher.oid(), Some(params))
+        .to_der()
+        .map_err(encoding)?;
+    let data_oid = oid::CMS_DATA.to_der().map_err(encoding)?;
+    let type_oid = if aead {
+        oid::CMS_AUTH_ENVELOPED_DATA
+    } else {
+        oid::CMS_ENVELOPED_DATA
     }
     .to_der()
-    .map_err(encoding)
+    .map_err(encoding)?;
+
+    // RFC 5652 sections 3 and 6.1, RFC 5083 section 2.1:
+    // ContentInfo SEQ { contentType, [0] EXPLICIT (Auth)EnvelopedData SEQ { version,
+    //   recipientInfos, EncryptedContentInfo SEQ { contentType, algorithm,
+    //   [0] IMPLICIT ciphertext }, [mac OCTET STRING] } }
+    let ct_len = if aead {
+        content_len
+    } else {
+        (content_len / 16 + 1) * 16
+    };
+    let eci_len = data_oid.len() + alg.len() + asn1::encoded_len(ct_len);
+    let mac_len = if aead { asn1::encoded_len(16) } else { 0 };
+    let body_len = 3 + recip_infos.len() + asn1::encoded_len(eci_len) + mac_len;
+    let explicit_len = asn1::encoded_len(body_len);
+    let ci_len = type_oid.len() + asn1::encoded_len(explicit_len);
+    let total = asn1::encoded_len(ci_len);
+
+    let mut out = Vec::with_capacity(total);
+    asn1::push_header(&mut out, 0x30, ci_len);
+    out.extend_from_slice(&type_oid);
+    asn1::push_header(&mut out, 0xa0, explicit_len);
+    asn1::push_header(&mut out, 0x30, body_len);
+    out.extend_from_slice(&[0x02, 0x01, version]);
+    out.extend_from_slice(&recip_infos);
+    asn1::push_header(&mut out, 0x30, eci_len);
+    out.extend_from_slice(&data_oid);
+    out.extend_from_slice(&alg);
+    asn1::push_header(&mut out, 0x80, ct_len);
+    let start = out.len();
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    let sealed = if aead {
+        seal_gcm(cipher, &cek, &iv, &[], &mut out[start..]).map(Some)
+    } else {
+        // PKCS #7 padding (RFC 5652 section 6.3): 1 to 16 octets, each holding the count.
+        let pad = ct_len - content_len;
+        out.resize(start + ct_len, pad as u8);
+        encrypt_cbc(cipher, &cek, &iv, &mut out[start..]).map(|()| None)
+    };
+    let tag = match sealed {
+        Ok(tag) => tag,
+        Err(e) => {
+            // The buffer holds plaintext until the cipher has run.
+            out.zeroize();
+            return Err(e);
+        }
+    };
+    if let Some(tag) = tag {
+        asn1::push_header(&mut out, 0x04, 16);
+        out.extend_from_slice(tag.as_ref());
+    }
+    if out.len() != total {
+        return Err(EnvelopedError::Encoding(format!(
+            "wrote {} bytes, computed {total}",
+            out.len()
+        )));
+    }
+    Ok(out)
 }
 
+/// AES-CBC without padding over a whole number of blocks, in place.
 fn encrypt_cbc(
     c: ContentCipher,
     cek: &[u8],
     iv: &[u8],
-    body: &mut Vec<u8>,
+    body: &mut [u8],
 ) -> Result<(), EnvelopedError> {
     let err = |_| EnvelopedError::Crypto("AES-CBC encryption");
     let key = cipher::UnboundCipherKey::new(cbc_algorithm(c), cek).map_err(err)?;
     let iv: [u8; 16] = iv
         .try_into()
         .map_err(|_| EnvelopedError::Crypto("IV length"))?;
-    cipher::PaddedBlockEncryptingKey::cbc_pkcs7(key)
+    cipher::EncryptingKey::cbc(key)
         .map_err(err)?
         .less_safe_encrypt(body, cipher::EncryptionContext::Iv128(iv.into()))
         .map_err(err)?;
@@ -402,34 +464,33 @@ fn gcm_algorithm(c: ContentCipher) -> &'static aead::Algorithm {
 
 // ---- Parsing --------------------------------------------------------------------------------
 
-/// The ContentInfo's elements in order, for positional reading with optional tagged fields.
-struct Fields {
-    items: Vec<Any>,
+/// A constructed value's elements in order, for positional reading with optional tagged fields.
+/// Borrowed from the input: a 10 MiB ciphertext is sliced, not copied.
+struct Fields<'a> {
+    items: Vec<Tlv<'a>>,
     pos: usize,
 }
 
-impl Fields {
-    fn of_sequence(any: &Any, what: &str) -> Result<Self, EnvelopedError> {
-        if any.tag() != Tag::Sequence {
+impl<'a> Fields<'a> {
+    fn of_sequence(t: &Tlv<'a>, what: &str) -> Result<Self, EnvelopedError> {
+        if t.tag != 0x30 {
             return Err(malformed(format!("{what} is not a SEQUENCE")));
         }
         Ok(Self {
-            items: elements(any, what)?,
+            items: asn1::children(t.content).map_err(|e| malformed(format!("{what}: {e}")))?,
             pos: 0,
         })
     }
 
-    fn optional(&mut self, tag: Tag) -> Option<Any> {
-        let hit = self.items.get(self.pos).is_some_and(|a| a.tag() == tag);
-        if hit {
+    fn optional(&mut self, tag: u8) -> Option<Tlv<'a>> {
+        let hit = self.items.get(self.pos).filter(|t| t.tag == tag).copied();
+        if hit.is_some() {
             self.pos += 1;
-            self.items.get(self.pos - 1).cloned()
-        } else {
-            None
         }
+        hit
     }
 
-    fn required(&mut self, tag: Tag, what: &str) -> Result<Any, EnvelopedError> {
+    fn required(&mut self, tag: u8, what: &str) -> Result<Tlv<'a>, EnvelopedError> {
         self.optional(tag)
             .ok_or_else(|| malformed(format!("{what} missing or misplaced")))
     }
@@ -443,23 +504,6 @@ impl Fields {
     }
 }
 
-/// The elements inside a constructed value, each kept as encoded.
-fn elements(any: &Any, what: &str) -> Result<Vec<Any>, EnvelopedError> {
-    let mut r = SliceReader::new(any.value()).map_err(malformed)?;
-    let mut items = Vec::new();
-    while !r.is_finished() {
-        items.push(Any::decode(&mut r).map_err(|e| malformed(format!("{what}: {e}")))?);
-    }
-    Ok(items)
-}
-
-fn context(number: u32, constructed: bool) -> Tag {
-    Tag::ContextSpecific {
-        constructed,
-        number: TagNumber(number),
-    }
-}
-
 fn decode_as<'a, T: Decode<'a, Error = der::Error>>(
     bytes: &'a [u8],
     what: &str,
@@ -467,86 +511,120 @@ fn decode_as<'a, T: Decode<'a, Error = der::Error>>(
     T::from_der(bytes).map_err(|e| malformed(format!("{what}: {e}")))
 }
 
+/// Where the ciphertext is: a slice of the (normalised) input, or the joined segments of an
+/// implicitly tagged constructed string.
+enum Ciphertext {
+    Range(std::ops::Range<usize>),
+    Joined(Vec<u8>),
+}
+
 /// An EnvelopedData or AuthEnvelopedData, read as far as decryption needs.
-struct Envelope {
+struct Envelope<'a> {
+    /// The input as DER (borrowed when it already was).
+    der: ber::Der<'a>,
     /// Each RecipientInfo as its DER, decoded lazily (one odd entry must not hide ours).
     recipient_infos: Vec<Any>,
     cipher: ContentCipher,
     /// The IV (CBC) or nonce (GCM).
     iv: Vec<u8>,
-    ciphertext: Vec<u8>,
+    ciphertext: Ciphertext,
     /// The GCM tag (AuthEnvelopedData only).
     mac: Option<Vec<u8>>,
     /// Additional authenticated data: the DER of authAttrs with a SET OF tag (RFC 5083 2.2).
     aad: Vec<u8>,
 }
 
-fn parse(input: &[u8]) -> Result<Envelope, EnvelopedError> {
-    let der = ber::to_der(input).map_err(|e| malformed(e.to_string()))?;
-    let ci: ContentInfo = decode_as(&der, "ContentInfo")?;
-    let auth = if ci.content_type == oid::CMS_ENVELOPED_DATA {
+impl Envelope<'_> {
+    fn ciphertext(&self) -> &[u8] {
+        match &self.ciphertext {
+            Ciphertext::Range(r) => &self.der[r.clone()],
+            Ciphertext::Joined(v) => v,
+        }
+    }
+}
+
+/// The offset of `part` inside `whole` (`part` is a subslice of it).
+fn offset_in(whole: &[u8], part: &[u8]) -> usize {
+    (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize)
+}
+
+fn parse(input: &[u8]) -> Result<Envelope<'_>, EnvelopedError> {
+    let der = ber::to_der_view(input).map_err(|e| malformed(e.to_string()))?;
+    let (ci, rest) = asn1::read(&der).map_err(|e| malformed(format!("ContentInfo: {e}")))?;
+    if !rest.is_empty() {
+        return Err(malformed("ContentInfo: trailing data"));
+    }
+    let mut c = Fields::of_sequence(&ci, "ContentInfo")?;
+    let content_type: ObjectIdentifier = decode_as(
+        c.required(0x06, "ContentInfo contentType")?.raw,
+        "contentType",
+    )?;
+    let wrapper = c.required(0xa0, "ContentInfo content")?;
+    c.finish("ContentInfo")?;
+    let auth = if content_type == oid::CMS_ENVELOPED_DATA {
         false
-    } else if ci.content_type == oid::CMS_AUTH_ENVELOPED_DATA {
+    } else if content_type == oid::CMS_AUTH_ENVELOPED_DATA {
         true
     } else {
-        return Err(EnvelopedError::NotEnveloped(ci.content_type));
+        return Err(EnvelopedError::NotEnveloped(content_type));
     };
     let what = if auth {
         "AuthEnvelopedData"
     } else {
         "EnvelopedData"
     };
-    let mut f = Fields::of_sequence(&ci.content, what)?;
-    let version: u8 = f
-        .required(Tag::Integer, "version")?
-        .decode_as()
-        .map_err(|e| malformed(format!("{what} version: {e}")))?;
+    let (body, rest) =
+        asn1::read(wrapper.content).map_err(|e| malformed(format!("{what}: {e}")))?;
+    if !rest.is_empty() {
+        return Err(malformed(format!("{what}: trailing data in the content")));
+    }
+    let mut f = Fields::of_sequence(&body, what)?;
+    let version: u8 = decode_as(f.required(0x02, "version")?.raw, &format!("{what} version"))?;
     // RFC 5652 section 6.1 allows 0, 2, 3, 4; RFC 5083 section 2.1 only 0.
     if (auth && version != 0) || (!auth && ![0, 2, 3, 4].contains(&version)) {
         return Err(malformed(format!("{what} version {version}")));
     }
     // originatorInfo carries certificates we do not need to decrypt.
-    f.optional(context(0, true));
-    let set = f.required(Tag::Set, "recipientInfos")?;
-    let recipient_infos = elements(&set, "recipientInfos")?;
+    f.optional(0xa0);
+    let set = f.required(0x31, "recipientInfos")?;
+    let recipient_infos = asn1::children(set.content)
+        .map_err(|e| malformed(format!("recipientInfos: {e}")))?
+        .iter()
+        .map(|t| decode_as::<Any>(t.raw, "recipientInfos"))
+        .collect::<Result<Vec<_>, _>>()?;
     if recipient_infos.is_empty() {
         return Err(malformed("no recipientInfos"));
     }
-    let eci = f.required(Tag::Sequence, "encryptedContentInfo")?;
+    let eci = f.required(0x30, "encryptedContentInfo")?;
     let mut aad = Vec::new();
     let mut mac = None;
     if auth {
-        if let Some(attrs) = f.optional(context(1, true)) {
-            aad = Any::new(Tag::Set, attrs.value())
-                .and_then(|a| a.to_der())
-                .map_err(malformed)?;
+        if let Some(attrs) = f.optional(0xa1) {
+            aad = asn1::retag(attrs.raw, 0x31);
         }
-        let m: OctetString = f
-            .required(Tag::OctetString, "mac")?
-            .decode_as()
-            .map_err(malformed)?;
+        let m: OctetString = decode_as(f.required(0x04, "mac")?.raw, "mac")?;
         mac = Some(m.into_bytes().into_vec());
-        f.optional(context(2, true));
+        f.optional(0xa2);
     } else {
-        f.optional(context(1, true));
+        f.optional(0xa1);
     }
     f.finish(what)?;
 
     let mut e = Fields::of_sequence(&eci, "encryptedContentInfo")?;
-    e.required(Tag::ObjectIdentifier, "contentType")?;
-    let alg_any = e.required(Tag::Sequence, "contentEncryptionAlgorithm")?;
-    let alg: AlgorithmIdentifierOwned = decode_as(
-        &alg_any.to_der().map_err(malformed)?,
-        "contentEncryptionAlgorithm",
-    )?;
-    let ciphertext = if let Some(p) = e.optional(context(0, false)) {
-        p.value().to_vec()
-    } else if let Some(c) = e.optional(context(0, true)) {
+    e.required(0x06, "contentType")?;
+    let alg_tlv = e.required(0x30, "contentEncryptionAlgorithm")?;
+    let alg: AlgorithmIdentifierOwned = decode_as(alg_tlv.raw, "contentEncryptionAlgorithm")?;
+    let ciphertext = if let Some(p) = e.optional(0x80) {
+        let at = offset_in(&der, p.content);
+        Ciphertext::Range(at..at + p.content.len())
+    } else if let Some(c) = e.optional(0xa0) {
         // OpenSSL's -stream writes the implicitly tagged string segmented; ber::to_der leaves
         // it constructed because it cannot see the schema.
-        ber::join_segments(c.value())
-            .map_err(|e| malformed(e.to_string()))?
-            .to_vec()
+        Ciphertext::Joined(
+            ber::join_segments(c.content)
+                .map_err(|e| malformed(e.to_string()))?
+                .to_vec(),
+        )
     } else {
         return Err(malformed(
             "encryptedContent absent (detached content is not supported)",
@@ -593,6 +671,7 @@ fn parse(input: &[u8]) -> Result<Envelope, EnvelopedError> {
         iv
     };
     Ok(Envelope {
+        der,
         recipient_infos,
         cipher,
         iv,
@@ -660,8 +739,8 @@ pub fn decrypt(ber: &[u8], keys: &[(Cert, PrivateKey)]) -> Result<Decrypted, Env
 }
 
 /// Decrypts the content; `None` for any failure (bad padding, tag mismatch).
-fn decrypt_content(env: &Envelope, cek: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-    let mut buf = Zeroizing::new(env.ciphertext.clone());
+fn decrypt_content(env: &Envelope<'_>, cek: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let mut buf = Zeroizing::new(env.ciphertext().to_vec());
     let len = if env.cipher.is_aead() {
         let key =
             aead::LessSafeKey::new(aead::UnboundKey::new(gcm_algorithm(env.cipher), cek).ok()?);

@@ -6,8 +6,8 @@
 
 use crate::limits::{LimitError, Limits};
 use crate::mime::{
-    self, ContentType, Entity, MimeError, encode_base64_lines, encode_qp, is_7bit_safe,
-    new_boundary, parse_entity, split_multipart, to_crlf,
+    self, ContentType, Entity, MimeError, encode_base64_lines, encode_base64_lines_into, encode_qp,
+    is_7bit_safe, new_boundary, parse_entity, split_multipart, to_crlf,
 };
 use crate::pki::Cert;
 use crate::pki::keys::{HashAlgorithm, PrivateKey};
@@ -75,32 +75,54 @@ pub fn kind(entity: &Entity<'_>) -> SmimeKind {
     SmimeKind::Plain
 }
 
-/// The message split into the headers that stay outside and the entity that goes inside.
-struct Split {
+/// The message split into the headers that stay outside and the entity that goes inside: its
+/// Content-* headers and blank line (`head`), and its body, borrowed (a large body is copied
+/// only where it has to go).
+struct Split<'a> {
     outer: Vec<u8>,
-    inner: Vec<u8>,
+    head: Vec<u8>,
+    body: &'a [u8],
 }
 
-fn split_message(raw: &[u8]) -> Split {
+impl Split<'_> {
+    /// The inner entity in one piece.
+    fn inner(&self) -> Vec<u8> {
+        [&self.head[..], self.body].concat()
+    }
+
+    /// Whether the inner entity is already in canonical form (CRLF line ends only), so that
+    /// [`to_crlf`] would not change it.
+    fn is_crlf(&self) -> bool {
+        mime::is_crlf(&self.head) && mime::is_crlf(self.body)
+    }
+
+    /// Whether the inner entity is 7-bit safe, so that [`make_transport_safe`] would not
+    /// change it (the head ends with a line end: no line spans the two pieces).
+    fn is_7bit_safe(&self) -> bool {
+        is_7bit_safe(&self.head) && is_7bit_safe(self.body)
+    }
+}
+
+fn split_message(raw: &[u8]) -> Split<'_> {
     let e = parse_entity(raw);
     let mut outer = Vec::new();
-    let mut inner = Vec::new();
+    let mut head = Vec::new();
     for h in &e.headers {
         if h.is_content_header() {
-            inner.extend_from_slice(&h.raw);
+            head.extend_from_slice(&h.raw);
         } else if !h.is("MIME-Version") {
             outer.extend_from_slice(&h.raw);
         }
     }
     if e.header("Content-Type").is_none() {
         // RFC 2045 section 5.2 default, made explicit so it survives inside the envelope.
-        inner.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n");
+        head.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n");
     }
-    inner.extend_from_slice(b"\r\n");
-    inner.extend_from_slice(e.body);
+    head.extend_from_slice(b"\r\n");
     Split {
         outer: to_crlf(&outer),
-        inner,
+        head,
+        body: e.body,
     }
 }
 
@@ -172,6 +194,9 @@ fn micalg(h: HashAlgorithm) -> &'static str {
 
 /// Signs a message: multipart/signed with a detached signature (RFC 8551 section 3.5.3), or
 /// opaque application/pkcs7-mime signed-data when `opaque`.
+///
+/// An entity that is already canonical and 7-bit safe (most mail) is written straight into the
+/// output and signed there; only one that needs re-encoding is rebuilt first.
 pub fn sign(
     raw: &[u8],
     signers: &[Signer<'_>],
@@ -191,10 +216,32 @@ pub fn sign_within(
     limits: &Limits,
 ) -> Result<Vec<u8>, SmimeError> {
     let split = split_message(raw);
-    let inner = to_crlf(&transport_safe(&split.inner, limits, 0)?);
-    let mut out = split.outer;
+    let rebuilt = if split.is_7bit_safe() && split.is_crlf() {
+        limits.check_time().map_err(MimeError::from)?;
+        None
+    } else {
+        Some(to_crlf(&transport_safe(&split.inner(), limits, 0)?))
+    };
+    let parts: [&[u8]; 2] = match &rebuilt {
+        Some(inner) => [inner, &[]],
+        None => [&split.head, split.body],
+    };
+    let inner_len = parts[0].len() + parts[1].len();
+    // Room for the signature part: the certificates dominate it; base64 adds a third.
+    let certs: usize = signers
+        .iter()
+        .map(|s| {
+            s.cert.der().len()
+                + s.chain.iter().map(|c| c.der().len()).sum::<usize>()
+                + s.encryption_cert.map_or(0, |c| c.der().len())
+                + 1024
+        })
+        .sum();
+    let mut out = Vec::with_capacity(split.outer.len() + inner_len + certs * 3 / 2 + 1024);
+    out.extend_from_slice(&split.outer);
     out.extend_from_slice(b"MIME-Version: 1.0\r\n");
     if opaque {
+        let inner = parts.concat();
         let cms = signed::sign(
             &inner,
             signers,
@@ -208,17 +255,9 @@ pub fn sign_within(
               Content-Transfer-Encoding: base64\r\n\
               Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n",
         );
-        out.extend_from_slice(&encode_base64_lines(&cms));
+        encode_base64_lines_into(&cms, &mut out);
         return Ok(out);
     }
-    let cms = signed::sign(
-        &inner,
-        signers,
-        &SignOptions {
-            detached: true,
-            ..opts.clone()
-        },
-    )?;
     let boundary = new_boundary("smimegw_signed")?;
     out.extend_from_slice(
         format!(
@@ -229,7 +268,17 @@ pub fn sign_within(
         )
         .as_bytes(),
     );
-    out.extend_from_slice(&inner);
+    let start = out.len();
+    out.extend_from_slice(parts[0]);
+    out.extend_from_slice(parts[1]);
+    let cms = signed::sign(
+        &out[start..],
+        signers,
+        &SignOptions {
+            detached: true,
+            ..opts.clone()
+        },
+    )?;
     out.extend_from_slice(
         format!(
             "\r\n--{boundary}\r\n\
@@ -239,7 +288,7 @@ pub fn sign_within(
         )
         .as_bytes(),
     );
-    out.extend_from_slice(&encode_base64_lines(&cms));
+    encode_base64_lines_into(&cms, &mut out);
     out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     Ok(out)
 }
@@ -252,15 +301,20 @@ pub fn encrypt(
     cipher: ContentCipher,
 ) -> Result<Vec<u8>, SmimeError> {
     let split = split_message(raw);
-    let inner = to_crlf(&split.inner);
-    let cms = enveloped::encrypt(&inner, recipients, cipher)?;
+    let rebuilt = (!split.is_crlf()).then(|| to_crlf(&split.inner()));
+    let parts: [&[u8]; 2] = match &rebuilt {
+        Some(inner) => [inner, &[]],
+        None => [&split.head, split.body],
+    };
+    let cms = enveloped::encrypt_parts(&parts, recipients, cipher)?;
     let smime_type = match cipher {
         ContentCipher::Aes128Gcm | ContentCipher::Aes192Gcm | ContentCipher::Aes256Gcm => {
             "authEnveloped-data"
         }
         _ => "enveloped-data",
     };
-    let mut out = split.outer;
+    let mut out = Vec::with_capacity(split.outer.len() + 512 + cms.len().div_ceil(57) * 78);
+    out.extend_from_slice(&split.outer);
     out.extend_from_slice(b"MIME-Version: 1.0\r\n");
     out.extend_from_slice(
         format!(
@@ -270,7 +324,7 @@ pub fn encrypt(
         )
         .as_bytes(),
     );
-    out.extend_from_slice(&encode_base64_lines(&cms));
+    encode_base64_lines_into(&cms, &mut out);
     Ok(out)
 }
 
@@ -370,7 +424,7 @@ pub fn verify(
             let sig_entity = parse_entity(parts[1]);
             let sig = sig_entity.decoded_body()?;
             let msg = signed::parse(&sig)?;
-            let content = to_crlf(parts[0]);
+            let content = mime::to_crlf_cow(parts[0]);
             let reports = signed::verify(
                 &msg,
                 Some(&content),

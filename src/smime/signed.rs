@@ -22,7 +22,7 @@ use crate::pki::Cert;
 use crate::pki::cert::same_name;
 use crate::pki::keys::KeyError;
 
-mod asn1;
+use super::asn1;
 mod attributes;
 mod signing;
 mod verification;

@@ -14,6 +14,8 @@ use crate::pki::cert::pem_encode;
 use crate::pki::keys::{HashAlgorithm, KeyAlgorithm};
 use crate::pki::pkcs12::{ExportProfile, build_with_profile};
 use crate::pki::profile::{CertificateParams, simple_name};
+use cms::content_info::ContentInfo;
+use cms::enveloped_data::{EncryptedContentInfo, EnvelopedData, RecipientInfos};
 
 // ---- Fixtures -------------------------------------------------------------------------------
 
@@ -246,6 +248,11 @@ fn openssl_decrypts_for_each_of_many_recipients() {
         .collect();
     let der = encrypt(&msg, &recipients, ContentCipher::Aes256Cbc).unwrap();
     assert_eq!(recipient_ids(&der).unwrap().len(), 10);
+    // DER as X.690 orders a SET OF (by encoding), so readers need not copy it to normalise it.
+    assert!(matches!(
+        crate::ber::to_der_view(&der).unwrap(),
+        crate::ber::Der::Borrowed(_)
+    ));
     for id in &ten {
         let got = openssl_decrypt(tmp.path(), &der, id)
             .unwrap_or_else(|e| panic!("OpenSSL cannot decrypt for {}:\n{e}", id.name));
