@@ -254,7 +254,8 @@ impl Gateway {
         t: &Treatment,
     ) -> Result<Copy, Decision> {
         let mut notes = Vec::new();
-        let mut message = raw.to_vec();
+        // Borrowed until a step produces new bytes: a large message is not copied for nothing.
+        let mut message = std::borrow::Cow::Borrowed(raw);
 
         // Encryption certificates first: a refusal must happen before any work is wasted.
         let mut certs: Vec<(String, Cert, Vec<Capability>)> = Vec::new();
@@ -310,7 +311,7 @@ impl Gateway {
                     let opaque = t.signature == SignatureForm::Opaque;
                     match message::sign(&message, &signers, opaque, &SignOptions::default()) {
                         Ok(m) => {
-                            message = m;
+                            message = std::borrow::Cow::Owned(m);
                             notes.push(format!("signed as {sender}"));
                         }
                         Err(e) => {
@@ -364,7 +365,7 @@ impl Gateway {
             }
             match message::encrypt(&message, &recipients, cipher) {
                 Ok(m) => {
-                    message = m;
+                    message = std::borrow::Cow::Owned(m);
                     notes.push(format!(
                         "encrypted ({cipher:?}) to {} recipient(s)",
                         recipients.len()
@@ -381,7 +382,7 @@ impl Gateway {
         }
         Ok(Copy {
             recipients: rcpts.to_vec(),
-            message,
+            message: message.into_owned(),
             direction: t.direction,
             action: if notes.is_empty() {
                 "relayed unchanged (policy: neither sign nor encrypt)".into()
