@@ -395,23 +395,28 @@ impl Gateway {
 
     /// Removes Authentication-Results fields that claim our authserv-id (RFC 8601 section 5: a
     /// forged result for our id must not survive).
-    fn strip_forged_results(&self, raw: &[u8]) -> Vec<u8> {
+    /// The message is borrowed as it is when there is nothing to remove (the usual case: no
+    /// copy of a large message for nothing).
+    fn strip_forged_results<'a>(&self, raw: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
         let e = parse_entity(raw);
-        let mut out = Vec::with_capacity(raw.len());
-        for h in &e.headers {
-            if h.is("Authentication-Results") {
+        let forged = |h: &crate::mime::Header| {
+            h.is("Authentication-Results") && {
                 let v = h.value();
                 let id = v.split(';').next().unwrap_or("").trim();
                 let id = id.split_whitespace().next().unwrap_or("");
-                if id.eq_ignore_ascii_case(&self.authserv_id) {
-                    continue;
-                }
+                id.eq_ignore_ascii_case(&self.authserv_id)
             }
+        };
+        if !e.headers.iter().any(forged) {
+            return std::borrow::Cow::Borrowed(raw);
+        }
+        let mut out = Vec::with_capacity(raw.len());
+        for h in e.headers.iter().filter(|h| !forged(h)) {
             out.extend_from_slice(&h.raw);
         }
         out.extend_from_slice(e.separator);
         out.extend_from_slice(e.body);
-        out
+        std::borrow::Cow::Owned(out)
     }
 
     fn result_header(&self, result: &str, props: &str, summary: &str) -> Vec<u8> {

@@ -212,6 +212,27 @@ pub fn raise_nofile_limit() -> Result<NofileLimit, (NofileLimit, std::io::Error)
     }
 }
 
+/// Connections the kernel may hold completed but not yet accepted (the kernel caps it at
+/// `net.core.somaxconn`).
+///
+/// tokio's `TcpListener::bind` uses 128, as the standard library does. SMTP is server-speaks-first:
+/// when a burst of connections overflows the queue, the kernel drops the client's final ACK,
+/// the client believes it is connected and waits for a greeting that never comes (512 MTA
+/// connections at once left 160 of them hanging for minutes in `benches/e2e.rs`).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the listener with [`LISTEN_BACKLOG`] (and SO_REUSEADDR, as tokio's `bind` sets it).
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Runs the gateway until SIGTERM or SIGINT (SIGHUP reloads `[policy]`).
 pub fn run(config: &Config) -> Result<(), ServeError> {
     let limit = match raise_nofile_limit() {
@@ -259,13 +280,11 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
     let relay = Relay::new(&config.relay, &hostname, config.relay.timeout())?;
     let tls = tls_acceptor(config, &dir)?;
     let signals = Signals::register();
-    let listener = tokio::net::TcpListener::bind(config.listen.address)
-        .await
-        .map_err(|source| ServeError::Bind {
-            address: config.listen.address.to_string(),
-            config: config.source.display().to_string(),
-            source,
-        })?;
+    let listener = listen(config.listen.address).map_err(|source| ServeError::Bind {
+        address: config.listen.address.to_string(),
+        config: config.source.display().to_string(),
+        source,
+    })?;
     let gateway = Arc::new(Gateway::new(dir));
     let checker = gateway.clone();
     let ctx = Arc::new(ServerContext {
