@@ -310,6 +310,9 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
         max_sessions: config.listen.max_sessions,
         active: AtomicUsize::new(0),
         tls_errors: RateLimitedLog::new("TLS handshake failed", Duration::from_secs(60)),
+        processing: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        ),
     });
     let (tx, rx) = tokio::sync::watch::channel(false);
     tracing::info!(listen = %config.listen.address, relay = %config.relay.next_hop, "smimegw serving");

@@ -55,6 +55,10 @@ pub struct ServerContext {
     pub active: AtomicUsize,
     /// Rate limiter for repeated TLS errors.
     pub tls_errors: crate::smtp::ratelimit::RateLimitedLog,
+    /// Transactions processed at once: as many as cores. Signing and decryption are CPU work;
+    /// with one blocking thread per session, 512 sessions meant 512 threads sharing two cores,
+    /// every message finishing late and memory growing. Sessions wait here, in order.
+    pub processing: tokio::sync::Semaphore,
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -246,6 +250,8 @@ async fn transact(
     // The transaction moves into the worker and is dropped there once processed: the message
     // as received is not held while the copies are relayed (for a 25 MiB message that is 25
     // MiB less at the peak).
+    // The semaphore is never closed; a failure would only mean processing without a permit.
+    let permit = ctx.processing.acquire().await.ok();
     let decision = match tokio::task::spawn_blocking(move || gw.process(&tx)).await {
         Ok(d) => d,
         Err(e) => {
@@ -257,6 +263,8 @@ async fn transact(
             );
         }
     };
+    // Relaying is I/O: the next session may process meanwhile.
+    drop(permit);
     match decision {
         Decision::Refuse {
             code,
