@@ -406,7 +406,8 @@ impl Gateway {
         limits: &Limits,
     ) -> Result<Copy, Decision> {
         let mut notes = Vec::new();
-        let mut message = raw.to_vec();
+        // Borrowed until a step produces new bytes: a large message is not copied for nothing.
+        let mut message = std::borrow::Cow::Borrowed(raw);
         let (mut signed, mut encrypted) = (false, false);
 
         // Encryption certificates first: a refusal must happen before any work is wasted.
@@ -482,7 +483,7 @@ impl Gateway {
                         limits,
                     ) {
                         Ok(m) => {
-                            message = m;
+                            message = std::borrow::Cow::Owned(m);
                             signed = true;
                             notes.push(format!("signed as {sender}"));
                         }
@@ -543,7 +544,7 @@ impl Gateway {
             }
             match message::encrypt(&message, &recipients, cipher) {
                 Ok(m) => {
-                    message = m;
+                    message = std::borrow::Cow::Owned(m);
                     encrypted = true;
                     notes.push(format!(
                         "encrypted ({cipher:?}) to {} recipient(s)",
@@ -562,7 +563,7 @@ impl Gateway {
         }
         Ok(Copy {
             recipients: rcpts.to_vec(),
-            message,
+            message: message.into_owned(),
             direction: t.direction,
             action: if notes.is_empty() {
                 "relayed unchanged (policy: neither sign nor encrypt)".into()
@@ -581,23 +582,28 @@ impl Gateway {
 
     /// Removes Authentication-Results fields that claim our authserv-id (RFC 8601 section 5: a
     /// forged result for our id must not survive).
-    fn strip_forged_results(&self, raw: &[u8]) -> Vec<u8> {
+    /// The message is borrowed as it is when there is nothing to remove (the usual case: no
+    /// copy of a large message for nothing).
+    fn strip_forged_results<'a>(&self, raw: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
         let e = parse_entity(raw);
-        let mut out = Vec::with_capacity(raw.len());
-        for h in &e.headers {
-            if h.is("Authentication-Results") {
+        let forged = |h: &crate::mime::Header| {
+            h.is("Authentication-Results") && {
                 let v = h.value();
                 let id = v.split(';').next().unwrap_or("").trim();
                 let id = id.split_whitespace().next().unwrap_or("");
-                if id.eq_ignore_ascii_case(&self.authserv_id) {
-                    continue;
-                }
+                id.eq_ignore_ascii_case(&self.authserv_id)
             }
+        };
+        if !e.headers.iter().any(forged) {
+            return std::borrow::Cow::Borrowed(raw);
+        }
+        let mut out = Vec::with_capacity(raw.len());
+        for h in e.headers.iter().filter(|h| !forged(h)) {
             out.extend_from_slice(&h.raw);
         }
         out.extend_from_slice(e.separator);
         out.extend_from_slice(e.body);
-        out
+        std::borrow::Cow::Owned(out)
     }
 
     fn result_header(&self, result: &str, props: &str, summary: &str) -> Vec<u8> {

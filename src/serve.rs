@@ -179,8 +179,108 @@ fn sd_notify(state: &str) {
     }
 }
 
+/// The open-file limit after [`raise_nofile_limit`]: what it was and what it is now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NofileLimit {
+    /// Soft limit found at start.
+    pub before: u64,
+    /// Soft limit in force now (the hard limit when raising worked).
+    pub now: u64,
+    /// The hard limit.
+    pub hard: u64,
+}
+
+/// Raises the soft open-file limit (RLIMIT_NOFILE) to the hard limit.
+///
+/// Every SMTP session holds a descriptor, and so does every relay connection while it lasts,
+/// so the customary soft limit of 1024 caps a gateway at some hundreds of sessions however
+/// large `listen.max_sessions` is. The soft limit exists only to protect old programs that use
+/// `select(2)`; tokio uses epoll, so, like other servers, we take what the hard limit allows.
+/// Under systemd the unit's `LimitNOFILE=` sets both limits and nothing needs raising (the
+/// unit's system call filter would refuse `setrlimit` anyway). A failure is returned for the
+/// caller to log: the gateway still runs, with fewer sessions possible.
+pub fn raise_nofile_limit() -> Result<NofileLimit, (NofileLimit, std::io::Error)> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    // `None` means unlimited.
+    let before = limit.current.unwrap_or(u64::MAX);
+    let hard = limit.maximum.unwrap_or(u64::MAX);
+    let mut out = NofileLimit {
+        before,
+        now: before,
+        hard,
+    };
+    if before >= hard {
+        return Ok(out);
+    }
+    let raised = Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => {
+            out.now = hard;
+            Ok(out)
+        }
+        Err(e) => Err((out, std::io::Error::from(e))),
+    }
+}
+
+/// Connections the kernel may hold completed but not yet accepted (the kernel caps it at
+/// `net.core.somaxconn`).
+///
+/// tokio's `TcpListener::bind` uses 128, as the standard library does. SMTP is server-speaks-first:
+/// when a burst of connections overflows the queue, the kernel drops the client's final ACK,
+/// the client believes it is connected and waits for a greeting that never comes (512 MTA
+/// connections at once left 160 of them hanging for minutes in `benches/e2e.rs`).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the listener with [`LISTEN_BACKLOG`] (and SO_REUSEADDR, as tokio's `bind` sets it).
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Runs the gateway until SIGTERM or SIGINT (SIGHUP reloads `[policy]`).
 pub fn run(config: &Config) -> Result<(), ServeError> {
+    let limit = match raise_nofile_limit() {
+        Ok(l) => {
+            if l.now > l.before {
+                tracing::info!(
+                    from = l.before,
+                    to = l.now,
+                    "raised the open-file soft limit (RLIMIT_NOFILE) to the hard limit"
+                );
+            }
+            l
+        }
+        Err((l, e)) => {
+            tracing::warn!(
+                soft = l.before,
+                hard = l.hard,
+                error = %e,
+                "cannot raise the open-file soft limit (RLIMIT_NOFILE) to the hard limit"
+            );
+            l
+        }
+    };
+    // A session holds one descriptor, and one more while it relays.
+    let needed = (config.listen.max_sessions as u64)
+        .saturating_mul(2)
+        .saturating_add(64);
+    if limit.now < needed {
+        tracing::warn!(
+            open_files = limit.now,
+            max_sessions = config.listen.max_sessions,
+            "the open-file limit is below two descriptors per session (listen.max_sessions): connections beyond it fail at accept; raise LimitNOFILE= (systemd) or the hard limit (ulimit -Hn)"
+        );
+    }
     let dir = prepare(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -194,13 +294,11 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
     let relay = Relay::new(&config.relay, &hostname, config.relay.timeout())?;
     let tls = tls_acceptor(config, &dir)?;
     let signals = Signals::register();
-    let listener = tokio::net::TcpListener::bind(config.listen.address)
-        .await
-        .map_err(|source| ServeError::Bind {
-            address: config.listen.address.to_string(),
-            config: config.source.display().to_string(),
-            source,
-        })?;
+    let listener = listen(config.listen.address).map_err(|source| ServeError::Bind {
+        address: config.listen.address.to_string(),
+        config: config.source.display().to_string(),
+        source,
+    })?;
     let metrics_listener = if config.metrics.enabled {
         Some(
             tokio::net::TcpListener::bind(config.metrics.listen)
@@ -243,6 +341,9 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
         tls_errors: RateLimitedLog::new("TLS handshake failed", Duration::from_secs(60)),
         metrics: metrics.clone(),
         processing_timeout: config.limits.limits().budget(),
+        processing: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
     });
     let (tx, rx) = tokio::sync::watch::channel(false);
     if let Some(l) = metrics_listener {

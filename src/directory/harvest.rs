@@ -19,28 +19,64 @@ pub struct Correspondent {
     pub capabilities: Vec<Capability>,
 }
 
+/// How stale (in seconds) a harvested record's `seen` time may get before an unchanged
+/// certificate is written again: a day.
+const HARVEST_SEEN_REFRESH: i64 = 24 * 60 * 60;
+
 impl Directory {
     /// Stores what a valid signature taught us, keyed by the encryption certificate's address.
     /// Internal users are never overwritten by harvesting: their certificates come from us.
+    ///
+    /// Called for every valid inbound signature, so it writes only when something changed (or
+    /// `seen` is over a day old): a correspondent who writes often costs a
+    /// read, not a durable write transaction (an fsync, and the store's single writer) per
+    /// message. Signers with internal addresses cost nothing.
     pub fn store_harvest(&self, h: &Harvest) -> Result<(), DirectoryError> {
         let Some(enc) = &h.encryption_cert else {
             return Ok(());
         };
-        let mut tx = self.store.write()?;
-        for email in enc.email_addresses() {
-            if self.config.is_internal(&email) {
-                continue;
+        let external: Vec<String> = enc
+            .email_addresses()
+            .into_iter()
+            .filter(|e| !self.config.is_internal(e))
+            .collect();
+        if external.is_empty() {
+            return Ok(());
+        }
+        let chain: Vec<ChainCert> = h
+            .chain
+            .iter()
+            .map(|c| ChainCert(c.der().to_vec()))
+            .collect();
+        let capabilities = signed::encode_capabilities(&h.capabilities);
+        let now = profile::now();
+        {
+            let read = self.store.read()?;
+            let mut current = true;
+            for email in &external {
+                current &= match read.get_json::<HarvestedCert>(Table::Harvested, email)? {
+                    Some(old) => {
+                        old.cert_der == enc.der()
+                            && old.chain.len() == chain.len()
+                            && old.chain.iter().zip(&chain).all(|(a, b)| a.0 == b.0)
+                            && old.capabilities.as_deref() == Some(&capabilities[..])
+                            && now.saturating_sub(old.seen) < HARVEST_SEEN_REFRESH
+                    }
+                    None => false,
+                };
             }
+            if current {
+                return Ok(());
+            }
+        }
+        let mut tx = self.store.write()?;
+        for email in external {
             let rec = HarvestedCert {
                 email: email.clone(),
                 cert_der: enc.der().to_vec(),
-                chain: h
-                    .chain
-                    .iter()
-                    .map(|c| ChainCert(c.der().to_vec()))
-                    .collect(),
-                capabilities: Some(signed::encode_capabilities(&h.capabilities)),
-                seen: profile::now(),
+                chain: chain.clone(),
+                capabilities: Some(capabilities.clone()),
+                seen: now,
             };
             let changed = match tx.get_json::<HarvestedCert>(Table::Harvested, &email)? {
                 Some(old) => old.cert_der != rec.cert_der,

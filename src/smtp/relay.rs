@@ -184,7 +184,7 @@ impl Relay {
         // become an extra empty line at the next hop: every relayed message must arrive exactly
         // as it left us (RFC 5321 section 4.1.1.4, the CRLF before the dot is the message's).
         let message = message.strip_suffix(b"\r\n").unwrap_or(message);
-        conn.send(envelope, message).await.map_err(Failure::Smtp)?;
+        send_chunked(&mut conn, envelope, message).await?;
         // The message is accepted; a failing QUIT changes nothing.
         let _ = conn.quit().await;
         Ok(())
@@ -260,6 +260,65 @@ impl Relay {
                 Probe::Tls
             }
             Err(e) => Probe::TlsFailed(error_chain(&e)),
+        }
+    }
+}
+
+/// Bytes of the message dot-stuffed and written per step.
+const DATA_CHUNK: usize = 64 * 1024;
+
+/// lettre's `AsyncSmtpConnection::send`, except that the message goes out in chunks of
+/// [`DATA_CHUNK`]: `send` dot-stuffs the whole message into one new buffer first, a second copy
+/// as large as the message (36 MiB for a 25 MiB message signed and encrypted). The MAIL
+/// parameters follow lettre's rules (RFC 6531 SMTPUTF8 for non-ASCII addresses, RFC 6152
+/// 8BITMIME for non-ASCII content); on any error the connection is aborted, as lettre does (a
+/// refusal for want of SMTPUTF8 or 8BITMIME is temporary, as lettre's own is).
+async fn send_chunked(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    message: &[u8],
+) -> Result<(), Failure> {
+    use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+    use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+    let mut params = Vec::new();
+    let non_ascii = envelope
+        .from()
+        .into_iter()
+        .chain(envelope.to())
+        .any(|a: &Address| !AsRef::<str>::as_ref(a).is_ascii());
+    if non_ascii {
+        if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+            conn.abort().await;
+            return Err(Failure::Other(
+                "the envelope has non-ASCII addresses but the next hop does not offer SMTPUTF8"
+                    .into(),
+            ));
+        }
+        params.push(MailParameter::SmtpUtfEight);
+    }
+    if !message.is_ascii() {
+        if !conn.server_info().supports_feature(Extension::EightBitMime) {
+            conn.abort().await;
+            return Err(Failure::Other(
+                "the message has 8-bit content but the next hop does not offer 8BITMIME".into(),
+            ));
+        }
+        params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let steps = async {
+        conn.command(Mail::new(envelope.from().cloned(), params))
+            .await?;
+        for to in envelope.to() {
+            conn.command(Rcpt::new(to.clone(), vec![])).await?;
+        }
+        conn.command(Data).await?;
+        conn.message_iter(message.chunks(DATA_CHUNK)).await
+    };
+    match steps.await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            conn.abort().await;
+            Err(Failure::Smtp(e))
         }
     }
 }

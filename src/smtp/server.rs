@@ -61,6 +61,10 @@ pub struct ServerContext {
     /// How long one message may be processed (`limits.max_processing_secs`) before the MTA gets
     /// 451 4.3.0 and the session moves on.
     pub processing_timeout: Duration,
+    /// Transactions processed at once: as many as cores. Signing and decryption are CPU work;
+    /// with one blocking thread per session, 512 sessions meant 512 threads sharing two cores,
+    /// every message finishing late and memory growing. Sessions wait here, in order.
+    pub processing: Arc<tokio::sync::Semaphore>,
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -248,16 +252,32 @@ async fn transact(
 ) -> (u16, &'static str, String) {
     let started = Instant::now();
     let mid = message_id(&tx.message);
+    let mail_from = tx.mail_from.clone();
     let gw = ctx.gateway.clone();
-    let tx = Arc::new(tx);
-    let tx2 = tx.clone();
-    // The worker checks the same budget at every MIME and CMS layer and stops there; this timer
-    // frees the session even if one step (say, a single huge RSA operation) overruns it. The
-    // worker thread then finishes its step and its result is dropped.
-    let work = tokio::task::spawn_blocking(move || gw.process_at(&tx2, started));
+    // As many transactions are processed at once as there are cores (signing and decryption are
+    // CPU work). The permit moves into the worker, so a worker abandoned over its time budget
+    // keeps its slot until it really stops. The semaphore is never closed.
+    let Ok(permit) = ctx.processing.clone().acquire_owned().await else {
+        return (
+            451,
+            "4.3.0",
+            "internal error while processing; try again later".into(),
+        );
+    };
+    // The transaction moves into the worker and is dropped there once processed: the message
+    // as received is not held while the copies are relayed (for a 25 MiB message that is 25
+    // MiB less at the peak). The worker checks the time budget at every MIME and CMS layer and
+    // stops there; the timer below frees the session even if one step (say, a single huge RSA
+    // operation) overruns it; the worker then finishes its step and its result is dropped.
+    let work = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let t0 = Instant::now();
+        let d = gw.process_at(&tx, started);
+        (d, t0.elapsed())
+    });
     let decision = match tokio::time::timeout(ctx.processing_timeout, work).await {
-        Ok(Ok(d)) => {
-            ctx.metrics.crypto(started.elapsed());
+        Ok(Ok((d, crypto))) => {
+            ctx.metrics.crypto(crypto);
             d
         }
         Ok(Err(e)) => {
@@ -283,20 +303,18 @@ async fn transact(
             text,
             direction,
         } => {
-            tracing::info!(message_id = %mid, %peer, from = %tx.mail_from, action = "refused", code, reason = %text, ms = started.elapsed().as_millis() as u64, "message");
+            tracing::info!(message_id = %mid, %peer, from = %mail_from, action = "refused", code, reason = %text, ms = started.elapsed().as_millis() as u64, "message");
             ctx.metrics.message(&direction.to_string(), "refused", "-");
             ctx.metrics.end_to_end(Outcome::Refused, started.elapsed());
             (code, enhanced, text)
         }
         Decision::Relay(copies) => {
-            for c in &copies {
-                match ctx
-                    .relay
-                    .send(&tx.mail_from, &c.recipients, &c.message)
-                    .await
-                {
+            let count = copies.len();
+            // Each copy is dropped as soon as the next hop has it.
+            for c in copies {
+                match ctx.relay.send(&mail_from, &c.recipients, &c.message).await {
                     RelayOutcome::Accepted => {
-                        tracing::info!(message_id = %mid, %peer, from = %tx.mail_from, rcpts = %c.recipients.join(","), direction = %c.direction, action = %c.action, verdict = %c.verdict, ms = started.elapsed().as_millis() as u64, "message");
+                        tracing::info!(message_id = %mid, %peer, from = %mail_from, rcpts = %c.recipients.join(","), direction = %c.direction, action = %c.action, verdict = %c.verdict, ms = started.elapsed().as_millis() as u64, "message");
                         ctx.metrics
                             .message(&c.direction.to_string(), c.kind.as_str(), &c.verdict);
                     }
@@ -324,8 +342,8 @@ async fn transact(
                 "2.0.0",
                 format!(
                     "ok: {} cop{} relayed",
-                    copies.len(),
-                    if copies.len() == 1 { "y" } else { "ies" }
+                    count,
+                    if count == 1 { "y" } else { "ies" }
                 ),
             )
         }
@@ -368,6 +386,7 @@ mod tests {
             tls_errors: crate::smtp::ratelimit::RateLimitedLog::new("t", Duration::from_secs(1)),
             processing_timeout: Duration::ZERO,
             metrics: Arc::new(crate::metrics::Metrics::default()),
+            processing: Arc::new(tokio::sync::Semaphore::new(1)),
         };
         let mut message = b"From: bob@partner.test\r\nSubject: big\r\n\r\n".to_vec();
         message.extend_from_slice(&b"0123456789abcdef\r\n".repeat(200_000));
