@@ -140,15 +140,7 @@ fn fixture() -> Fixture {
     ));
     let ca = gw.init_ca();
     for user in ["alice", "carol"] {
-        gw.ok(&[
-            "user",
-            "enroll",
-            &format!("{user}@acme.test"),
-            "--name",
-            user,
-            "--key",
-            "p256",
-        ]);
+        gw.enroll(&format!("{user}@acme.test"), user, "p256");
     }
     let (cert, key) = (gw.path("tls.crt"), gw.path("tls.key"));
     gw.ok(&[

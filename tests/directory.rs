@@ -40,15 +40,7 @@ fn first_ca_init_creates_private_data_dir_and_kek() {
 fn kek_problems_name_the_path_and_change_nothing() {
     let gw = Gw::new();
     gw.init_ca();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "a@acme.test",
-        "--name",
-        "A",
-        "--key",
-        "p256",
-    ]);
+    gw.enroll("a@acme.test", "A", "p256");
     let kek = gw.data_dir().join("kek");
     let before = gw.snapshot();
 

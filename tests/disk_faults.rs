@@ -102,15 +102,7 @@ fn gateway_on_tmpfs(extra: &str) -> (Gw, Tmpfs) {
     let gw = Gw::with_config(extra);
     let fs = Tmpfs::mount(&gw.data_dir(), "4m");
     gw.init_ca();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "alice@acme.test",
-        "--name",
-        "Alice",
-        "--key",
-        "p256",
-    ]);
+    gw.enroll("alice@acme.test", "Alice", "p256");
     (gw, fs)
 }
 
@@ -218,15 +210,7 @@ fn a_read_only_data_directory_fails_enrol_and_renew_clearly_and_changes_nothing(
 
     fs.remount("rw");
     assert_eq!(gw.snapshot(), before, "the directory opens as it was");
-    gw.ok(&[
-        "user",
-        "enroll",
-        "bob@acme.test",
-        "--name",
-        "Bob",
-        "--key",
-        "p256",
-    ]);
+    gw.enroll("bob@acme.test", "Bob", "p256");
     gw.ok(&["user", "renew", "alice@acme.test"]);
     let audit = gw.ok(&["audit"]);
     assert!(

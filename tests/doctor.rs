@@ -37,15 +37,7 @@ fn installed(next_hop: &str, extra_relay: &str) -> Gw {
         "[relay]\nnext_hop = \"{next_hop}\"\ntimeout_secs = 5\n{extra_relay}"
     ));
     gw.init_ca();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "alice@acme.test",
-        "--name",
-        "Alice",
-        "--key",
-        "p256",
-    ]);
+    gw.enroll("alice@acme.test", "Alice", "p256");
     gw
 }
 

@@ -86,7 +86,7 @@ fn enrolled_gateway(next_hop: SocketAddr, extra: &str) -> (Gw, u16) {
     ));
     gw.init_ca();
     for (who, name) in [("alice@acme.test", "Alice"), ("carol@acme.test", "Carol")] {
-        gw.ok(&["user", "enroll", who, "--name", name, "--key", "p256"]);
+        gw.enroll(who, name, "p256");
     }
     (gw, port)
 }

@@ -56,24 +56,8 @@ fn internal_mail_is_signed_and_verifies_in_openssl() {
     let sink = Sink::start();
     let (gw, port) = gateway(&sink, "");
     let ca = gw.init_ca();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "alice@acme.test",
-        "--name",
-        "Alice",
-        "--key",
-        "p256",
-    ]);
-    gw.ok(&[
-        "user",
-        "enroll",
-        "carol@acme.test",
-        "--name",
-        "Carol",
-        "--key",
-        "p256",
-    ]);
+    gw.enroll("alice@acme.test", "Alice", "p256");
+    gw.enroll("carol@acme.test", "Carol", "p256");
     let s = serve(&gw, port);
     let (code, text) = send(s.addr, "alice@acme.test", &["carol@acme.test"], PLAIN);
     assert_eq!(code, 250, "{text}");
@@ -107,15 +91,7 @@ fn inbound_encrypted_and_signed_by_openssl_arrives_decrypted_with_pass() {
     let (gw, port) = gateway(&sink, "");
     gw.init_ca();
     let d = gw.dir.path();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "alice@acme.test",
-        "--name",
-        "Alice",
-        "--key",
-        "rsa2048",
-    ]);
+    gw.enroll("alice@acme.test", "Alice", "rsa2048");
     // The partner: a foreign root we cross-certify, and bob signing with a cert it issued.
     openssl_ok(
         d,
@@ -309,15 +285,7 @@ fn failure_semantics_and_refusals() {
         "[policy.domains.\"secret.test\"]\nencrypt = \"required\"\n",
     );
     gw.init_ca();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "alice@acme.test",
-        "--name",
-        "Alice",
-        "--key",
-        "p256",
-    ]);
+    gw.enroll("alice@acme.test", "Alice", "p256");
     let s = serve(&gw, port);
 
     // Required encryption, unknown certificate: refused with the reason.
@@ -381,15 +349,7 @@ fn clients_outside_allowed_clients_are_refused() {
 fn process_is_the_dry_run_of_serve() {
     let gw = Gw::new();
     gw.init_ca();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "alice@acme.test",
-        "--name",
-        "Alice",
-        "--key",
-        "p256",
-    ]);
+    gw.enroll("alice@acme.test", "Alice", "p256");
     let o = gw.run_stdin(
         &[
             "process",
@@ -422,24 +382,8 @@ fn policy_settings_shape_the_treatment() {
         "[policy]\nsignature = \"opaque\"\nunknown_sender = \"reject\"\n[policy.domains.\"gcm.test\"]\ncipher = \"aes256-gcm\"\nencrypt = \"required\"\n",
     );
     gw.init_ca();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "alice@acme.test",
-        "--name",
-        "Alice",
-        "--key",
-        "p256",
-    ]);
-    gw.ok(&[
-        "user",
-        "enroll",
-        "carol@acme.test",
-        "--name",
-        "Carol",
-        "--key",
-        "p256",
-    ]);
+    gw.enroll("alice@acme.test", "Alice", "p256");
+    gw.enroll("carol@acme.test", "Carol", "p256");
     // Opaque signatures for internal mail.
     let o = gw.run_stdin(
         &[
@@ -497,15 +441,7 @@ fn required_encryption_can_refuse_at_rcpt_time() {
         "[policy]\nrefuse_at = \"rcpt\"\n[policy.domains.\"secret.test\"]\nencrypt = \"required\"\n",
     );
     gw.init_ca();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "alice@acme.test",
-        "--name",
-        "Alice",
-        "--key",
-        "p256",
-    ]);
+    gw.enroll("alice@acme.test", "Alice", "p256");
     let s = serve(&gw, port);
     let stream = std::net::TcpStream::connect(s.addr).unwrap();
     stream
@@ -578,15 +514,7 @@ fn encrypt_then_sign_is_opened_layer_by_layer() {
     let gw = Gw::new();
     gw.init_ca();
     let d = gw.dir.path();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "alice@acme.test",
-        "--name",
-        "Alice",
-        "--key",
-        "rsa2048",
-    ]);
+    gw.enroll("alice@acme.test", "Alice", "rsa2048");
     openssl_ok(
         d,
         &[
@@ -688,15 +616,7 @@ fn sigterm_finishes_the_transaction_in_flight_then_exits_zero() {
     let sink = Sink::start();
     let (gw, port) = gateway(&sink, "");
     gw.init_ca();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "alice@acme.test",
-        "--name",
-        "Alice",
-        "--key",
-        "p256",
-    ]);
+    gw.enroll("alice@acme.test", "Alice", "p256");
     let mut s = serve(&gw, port);
     let stream = std::net::TcpStream::connect(s.addr).unwrap();
     stream
@@ -762,24 +682,8 @@ fn outbound_signed_and_encrypted_opens_in_openssl_and_gpgsm() {
     );
     let ca = gw.init_ca();
     let d = gw.dir.path();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "alice@acme.test",
-        "--name",
-        "Alice",
-        "--key",
-        "rsa2048",
-    ]);
-    gw.ok(&[
-        "user",
-        "enroll",
-        "carol@acme.test",
-        "--name",
-        "Carol",
-        "--key",
-        "rsa2048",
-    ]);
+    gw.enroll("alice@acme.test", "Alice", "rsa2048");
+    gw.enroll("carol@acme.test", "Carol", "rsa2048");
     let s = serve(&gw, port);
     let (code, text) = send(s.addr, "alice@acme.test", &["carol@acme.test"], PLAIN);
     assert_eq!(code, 250, "{text}");
@@ -996,24 +900,8 @@ fn a_revocation_takes_effect_on_the_next_message_despite_caches() {
         "[policy.domains.\"acme.test\"]\nencrypt = \"required\"\n",
     );
     gw.init_ca();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "alice@acme.test",
-        "--name",
-        "Alice",
-        "--key",
-        "p256",
-    ]);
-    gw.ok(&[
-        "user",
-        "enroll",
-        "carol@acme.test",
-        "--name",
-        "Carol",
-        "--key",
-        "p256",
-    ]);
+    gw.enroll("alice@acme.test", "Alice", "p256");
+    gw.enroll("carol@acme.test", "Carol", "p256");
     let s = serve(&gw, port);
     // The first message validates (and caches) Carol's encryption chain.
     let (code, text) = send(s.addr, "alice@acme.test", &["carol@acme.test"], PLAIN);

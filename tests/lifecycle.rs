@@ -38,15 +38,7 @@ fn verify(gw: &Gw, ca: &std::path::Path, cert: &std::path::Path, purpose: &str) 
 fn dual_rsa_certificates_pass_openssl_with_exact_usages() {
     let gw = Gw::new();
     let ca = gw.init_ca();
-    let out = gw.ok(&[
-        "user",
-        "enroll",
-        "alice@acme.test",
-        "--name",
-        "Alice Example",
-        "--key",
-        "rsa2048",
-    ]);
+    let out = gw.enroll("alice@acme.test", "Alice Example", "rsa2048");
     assert!(out.contains("alice@acme.test"), "{out}");
 
     let sign = gw.cert_file("alice@acme.test", "signing");
@@ -112,15 +104,7 @@ fn dual_rsa_certificates_pass_openssl_with_exact_usages() {
 fn ec_encryption_certificate_uses_key_agreement_and_single_has_both() {
     let gw = Gw::new();
     let ca = gw.init_ca();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "bea@acme.test",
-        "--name",
-        "Bea",
-        "--key",
-        "p256",
-    ]);
+    gw.enroll("bea@acme.test", "Bea", "p256");
     let enc = gw.cert_file("bea@acme.test", "encryption");
     let e = ext_text(&gw, &enc);
     assert!(
@@ -161,24 +145,8 @@ fn ec_encryption_certificate_uses_key_agreement_and_single_has_both() {
 fn revocation_reaches_the_crl_and_openssl_rejects_the_certificate() {
     let gw = Gw::new();
     let ca = gw.init_ca();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "carol@acme.test",
-        "--name",
-        "Carol",
-        "--key",
-        "p256",
-    ]);
-    gw.ok(&[
-        "user",
-        "enroll",
-        "dave@acme.test",
-        "--name",
-        "Dave",
-        "--key",
-        "p256",
-    ]);
+    gw.enroll("carol@acme.test", "Carol", "p256");
+    gw.enroll("dave@acme.test", "Dave", "p256");
     let carol = gw.cert_file("carol@acme.test", "signing");
     let dave = gw.cert_file("dave@acme.test", "signing");
     gw.ok(&[
@@ -263,15 +231,7 @@ fn revocation_reaches_the_crl_and_openssl_rejects_the_certificate() {
 fn renewal_keeps_old_encryption_keys_and_rekey_changes_keys() {
     let gw = Gw::new();
     gw.init_ca();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "erin@acme.test",
-        "--name",
-        "Erin",
-        "--key",
-        "p256",
-    ]);
+    gw.enroll("erin@acme.test", "Erin", "p256");
     let d = gw.dir.path();
     let pubkey = |pem: &str| {
         std::fs::write(d.join("probe.pem"), pem).unwrap();
@@ -524,15 +484,7 @@ fn bad_requests_are_refused_and_change_nothing() {
         err.contains("not in an internal domain") && err.contains("internal_domains"),
         "{err}"
     );
-    gw.ok(&[
-        "user",
-        "enroll",
-        "g@acme.test",
-        "--name",
-        "G",
-        "--key",
-        "p256",
-    ]);
+    gw.enroll("g@acme.test", "G", "p256");
     let before = gw.snapshot();
     let err = gw.fails(&["user", "enroll", "g@acme.test", "--name", "G"], 2);
     assert!(err.contains("already exists"), "{err}");
@@ -730,15 +682,7 @@ fn subordinate_ca_imported_from_openssl_issues_verifiable_certificates() {
             2,
             "{how}: CA and its chain"
         );
-        gw.ok(&[
-            "user",
-            "enroll",
-            "ivy@acme.test",
-            "--name",
-            "Ivy",
-            "--key",
-            "p256",
-        ]);
+        gw.enroll("ivy@acme.test", "Ivy", "p256");
         let leaf = gw.cert_file("ivy@acme.test", "signing");
         let (ok, msg) = openssl(
             gw.dir.path(),

@@ -21,15 +21,7 @@ fn exported_p12_opens_in_openssl_nss_and_gpgsm() {
     let gw = Gw::new();
     gw.init_ca();
     let d = gw.dir.path();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "alice@acme.test",
-        "--name",
-        "Alice",
-        "--key",
-        "rsa2048",
-    ]);
+    gw.enroll("alice@acme.test", "Alice", "rsa2048");
     let pw = write_pw(&gw, "s3cret pass");
     let p12 = d.join("alice.p12");
     gw.ok(&[

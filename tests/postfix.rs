@@ -318,7 +318,7 @@ fn postfix_content_filter_through_the_gateway() {
     ));
     let ca = gw.init_ca();
     for (user, name) in [("alice@acme.test", "Alice"), ("carol@acme.test", "Carol")] {
-        gw.ok(&["user", "enroll", user, "--name", name, "--key", "p256"]);
+        gw.enroll(user, name, "p256");
     }
     let serve = Serve::start(&gw, gw_port);
     let pf = Postfix::start(inbound, gw_port, reinject, sink.addr);

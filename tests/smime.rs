@@ -11,24 +11,8 @@ const MSG: &[u8] = b"From: Alice Example <alice@acme.test>\r\nTo: bob@acme.test\
 fn setup() -> Gw {
     let gw = Gw::new();
     gw.init_ca();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "alice@acme.test",
-        "--name",
-        "Alice Example",
-        "--key",
-        "rsa2048",
-    ]);
-    gw.ok(&[
-        "user",
-        "enroll",
-        "bob@acme.test",
-        "--name",
-        "Bob",
-        "--key",
-        "p256",
-    ]);
+    gw.enroll("alice@acme.test", "Alice Example", "rsa2048");
+    gw.enroll("bob@acme.test", "Bob", "p256");
     std::fs::write(gw.path("msg.eml"), MSG).unwrap();
     std::fs::write(gw.path("pw.txt"), "pw\n").unwrap();
     gw

@@ -139,15 +139,7 @@ fn rss_and_file_descriptors_stay_flat_under_steady_load() {
     ));
     gw.init_ca();
     for who in ["alice", "carol"] {
-        gw.ok(&[
-            "user",
-            "enroll",
-            &format!("{who}@acme.test"),
-            "--name",
-            who,
-            "--key",
-            "p256",
-        ]);
+        gw.enroll(&format!("{who}@acme.test"), who, "p256");
     }
     let partner = common::partner::setup(&gw);
     let body = "Soak test body line.\r\n".repeat(100);

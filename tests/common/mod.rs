@@ -123,6 +123,11 @@ impl Gw {
         p
     }
 
+    /// `user enroll EMAIL --name NAME --key KEY`: dual certificates for a test user.
+    pub fn enroll(&self, email: &str, name: &str, key: &str) -> String {
+        self.ok(&["user", "enroll", email, "--name", name, "--key", key])
+    }
+
     /// Writes a user's certificate to a file and returns its path.
     pub fn cert_file(&self, email: &str, role: &str) -> PathBuf {
         let pem = self.ok(&["user", "cert", email, "--role", role]);
