@@ -988,7 +988,7 @@ pub fn from_address(raw: &[u8]) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::directory::EnrollOptions;
     use crate::pki::KeyAlgorithm;
@@ -996,7 +996,8 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    fn gateway(extra: &str) -> (tempfile::TempDir, Gateway) {
+    /// A fresh directory with a P-256 CA for `acme.test`, `extra` appended to the configuration.
+    pub(crate) fn scratch(extra: &str) -> (tempfile::TempDir, Config, Directory) {
         let tmp = tempfile::tempdir().unwrap();
         let config = Config::parse(
             &format!(
@@ -1009,6 +1010,11 @@ mod tests {
         .unwrap();
         let dir = Directory::open_or_create(&config).unwrap();
         dir.init_ca("Test Root", KeyAlgorithm::P256, 30).unwrap();
+        (tmp, config, dir)
+    }
+
+    fn gateway(extra: &str) -> (tempfile::TempDir, Gateway) {
+        let (tmp, _, dir) = scratch(extra);
         (tmp, Gateway::new(dir))
     }
 
@@ -1114,18 +1120,7 @@ mod tests {
 
     #[test]
     fn an_unavailable_directory_defers_outbound_mail_instead_of_sending_it_unprotected() {
-        let tmp = tempfile::tempdir().unwrap();
-        let config = Config::parse(
-            &format!(
-                "data_dir = \"{}\"\ninternal_domains = [\"acme.test\"]\n",
-                tmp.path().join("data").display()
-            ),
-            std::path::Path::new("t.toml"),
-            None,
-        )
-        .unwrap();
-        let dir = Directory::open_or_create(&config).unwrap();
-        dir.init_ca("Test Root", KeyAlgorithm::P256, 30).unwrap();
+        let (_tmp, _, dir) = scratch("");
         for who in ["alice@acme.test", "carol@acme.test"] {
             dir.enroll(
                 who,

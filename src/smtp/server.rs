@@ -353,27 +353,43 @@ async fn transact(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use crate::directory::Directory;
-    use crate::pki::KeyAlgorithm;
+
+    use crate::store::{ReadTx, Store, StoreError, WriteTx};
+    use std::sync::{Condvar, Mutex};
+
+    /// A store whose reads wait until the test opens the gate: a worker stuck in one step (a
+    /// hung disk, a huge RSA operation) that no cooperative deadline check can interrupt.
+    struct Gated {
+        inner: Box<dyn Store>,
+        gate: Arc<(Mutex<bool>, Condvar)>,
+    }
+
+    impl Store for Gated {
+        fn read(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
+            let (open, cv) = &*self.gate;
+            let mut g = open.lock().unwrap();
+            while !*g {
+                g = cv.wait(g).unwrap();
+            }
+            self.inner.read()
+        }
+        fn write(&self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
+            self.inner.write()
+        }
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+    }
 
     /// The session stops waiting for a worker once the message's time budget is spent: the MTA
-    /// gets 451 4.3.0 naming the limit, whatever the worker is still doing. (A zero budget
-    /// expires before the worker thread can even start.)
+    /// gets 451 4.3.0 naming the limit while the worker is still blocked (outbound mail reads the
+    /// sender's identity from the directory, whose reads are held shut here).
     #[test]
     fn a_worker_over_its_time_budget_does_not_hold_the_session() {
-        let tmp = tempfile::tempdir().unwrap();
-        let config = Config::parse(
-            &format!(
-                "data_dir = \"{}\"\ninternal_domains = [\"acme.test\"]\n",
-                tmp.path().join("data").display()
-            ),
-            std::path::Path::new("t.toml"),
-            None,
-        )
-        .unwrap();
-        let dir = Directory::open_or_create(&config).unwrap();
-        dir.init_ca("Test Root", KeyAlgorithm::P256, 30).unwrap();
+        let (_tmp, config, dir) = crate::gateway::tests::scratch("");
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let g = gate.clone();
+        let dir = dir.map_store(move |inner| Box::new(Gated { inner, gate: g }));
         let ctx = ServerContext {
             gateway: Arc::new(Gateway::new(dir)),
             relay: Relay::new(&config.relay, "gw.test", Duration::from_secs(1)).unwrap(),
@@ -384,16 +400,14 @@ mod tests {
             max_sessions: 1,
             active: AtomicUsize::new(0),
             tls_errors: crate::smtp::ratelimit::RateLimitedLog::new("t", Duration::from_secs(1)),
-            processing_timeout: Duration::ZERO,
+            processing_timeout: Duration::from_millis(50),
             metrics: Arc::new(crate::metrics::Metrics::default()),
             processing: Arc::new(tokio::sync::Semaphore::new(1)),
         };
-        let mut message = b"From: bob@partner.test\r\nSubject: big\r\n\r\n".to_vec();
-        message.extend_from_slice(&b"0123456789abcdef\r\n".repeat(200_000));
         let tx = Transaction {
-            mail_from: "bob@partner.test".into(),
-            rcpt_to: vec!["alice@acme.test".into()],
-            message,
+            mail_from: "alice@acme.test".into(),
+            rcpt_to: vec!["bob@partner.test".into()],
+            message: b"From: alice@acme.test\r\nSubject: x\r\n\r\nbody\r\n".to_vec(),
             helo: "mta.test".into(),
         };
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -404,5 +418,13 @@ mod tests {
         let (code, enhanced, text) = rt.block_on(transact(&ctx, tx, &peer));
         assert_eq!((code, enhanced), (451, "4.3.0"), "{text}");
         assert!(text.contains("limits.max_processing_secs"), "{text}");
+        // The abandoned worker still holds the only processing slot until it stops.
+        assert_eq!(ctx.processing.available_permits(), 0);
+        let (open, cv) = &*gate;
+        *open.lock().unwrap() = true;
+        cv.notify_all();
+        rt.block_on(async {
+            let _slot = ctx.processing.acquire().await.unwrap();
+        });
     }
 }
