@@ -14,6 +14,8 @@ pub mod ber;
 pub mod cli;
 pub mod config;
 pub mod directory;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 pub mod mime;
 pub mod oid;
