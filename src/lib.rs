@@ -18,6 +18,8 @@ pub mod cli;
 pub mod config;
 pub mod directory;
 pub mod doctor;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 pub mod limits;
 pub mod metrics;

@@ -189,6 +189,12 @@ impl Session {
         self.tls
     }
 
+    /// Bytes the session holds between calls (the partial command line and the message being
+    /// received), for the fuzz target's check that hostile input cannot grow it without bound.
+    pub fn buffered(&mut self) -> usize {
+        self.requests.buf().len() + self.message.len()
+    }
+
     /// Whether the session is inside DATA (the I/O layer applies the longer DATA timeout).
     pub fn in_data(&self) -> bool {
         self.state == State::Data
