@@ -542,7 +542,8 @@ impl Gateway {
                     id: RecipientIdKind::IssuerAndSerial,
                 });
             }
-            match message::encrypt(&message, &recipients, cipher) {
+            // The signed message is handed over: freed once encrypted, before the base64 text.
+            match message::encrypt_consuming(std::mem::take(&mut message), &recipients, cipher) {
                 Ok(m) => {
                     message = std::borrow::Cow::Owned(m);
                     encrypted = true;
@@ -734,8 +735,11 @@ impl Gateway {
             } else if signed {
                 copies.extend(self.open_signed(&plain, &who, &[note], depth + 1, limits));
             } else {
-                let mut m = self.result_header("none", "", "decrypted; not signed");
-                m.extend_from_slice(&plain);
+                // The header goes in front of the plaintext in its own buffer (no second copy).
+                let header = self.result_header("none", "", "decrypted; not signed");
+                let mut m = plain;
+                m.reserve_exact(header.len());
+                m.splice(0..0, header);
                 copies.push(Copy {
                     recipients: who,
                     message: m,
@@ -847,9 +851,21 @@ impl Gateway {
                 } else {
                     ActionKind::Verified
                 };
-                let body = if v.detached { raw.to_vec() } else { v.message };
-                let mut m = header;
-                m.extend_from_slice(&body);
+                // One copy of the message with the header in front: a detached signature's
+                // rebuilt entity is not needed (the message goes as it arrived), an opaque
+                // one's unwrapped message gets the header inserted in its own buffer.
+                let m = if v.detached {
+                    drop(v.message);
+                    let mut m = header;
+                    m.reserve_exact(raw.len());
+                    m.extend_from_slice(raw);
+                    m
+                } else {
+                    let mut m = v.message;
+                    m.reserve_exact(header.len());
+                    m.splice(0..0, header);
+                    m
+                };
                 vec![Copy {
                     recipients: rcpts.to_vec(),
                     message: m,

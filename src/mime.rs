@@ -466,6 +466,42 @@ pub fn encode_base64_lines_into(data: &[u8], out: &mut Vec<u8>) {
     out.truncate(at);
 }
 
+/// `prefix` followed by `data` as [`encode_base64_lines`] would write it, built in `data`'s own
+/// buffer: the data is moved to the end of the grown buffer and encoded from the front, so a
+/// large body is never held twice (once binary, once as text). The text of each block read is
+/// never longer than the room freed before it: base64 lines take 78 bytes per 57 read, and the
+/// data starts at least 21/57 of its length past the end of the prefix.
+pub fn encode_base64_lines_in_place(prefix: &[u8], mut data: Vec<u8>) -> Vec<u8> {
+    const LINE_IN: usize = 57;
+    const BLOCK: usize = LINE_IN * 64;
+    let len = data.len();
+    let total = prefix.len() + len.div_ceil(3) * 4 + 2 * len.div_ceil(LINE_IN);
+    data.reserve_exact(total - len);
+    data.resize(total, 0);
+    let from = total - len;
+    data.copy_within(0..len, from);
+    data[..prefix.len()].copy_from_slice(prefix);
+    let mut at = prefix.len();
+    let mut read = from;
+    let mut block = [0u8; BLOCK];
+    let mut text = [0u8; BLOCK / 3 * 4];
+    while read < total {
+        let n_in = (total - read).min(BLOCK);
+        block[..n_in].copy_from_slice(&data[read..read + n_in]);
+        read += n_in;
+        let n = base64::engine::general_purpose::STANDARD
+            .encode_slice(&block[..n_in], &mut text)
+            .unwrap_or(0);
+        for line in text[..n].chunks(76) {
+            data[at..at + line.len()].copy_from_slice(line);
+            data[at + line.len()..at + line.len() + 2].copy_from_slice(b"\r\n");
+            at += line.len() + 2;
+        }
+    }
+    data.truncate(at);
+    data
+}
+
 /// Decodes base64, ignoring whitespace and line breaks (RFC 2045 section 6.8).
 pub fn decode_base64(data: &[u8]) -> Result<Vec<u8>, MimeError> {
     if let Some(decoded) = decode_base64_lines(data) {
@@ -668,7 +704,9 @@ mod tests {
         }
         let long_line = [vec![b'y'; 70], b"\n".to_vec(), vec![b'z'; 999]].concat();
         assert!(!is_7bit_safe(&long_line));
-        for len in [0, 1, 2, 3, 56, 57, 58, 114, 3647, 3648, 3649, 10_000] {
+        for len in [
+            0, 1, 2, 3, 56, 57, 58, 114, 3647, 3648, 3649, 7296, 7297, 10_000, 100_001,
+        ] {
             let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
             let text = base64::engine::general_purpose::STANDARD.encode(&data);
             let simple: Vec<u8> = text
@@ -679,6 +717,13 @@ mod tests {
             let lines = encode_base64_lines(&data);
             assert_eq!(lines, simple, "{len}");
             assert_eq!(decode_base64(&lines).unwrap(), data);
+            // In place: the same text after any prefix, whatever the length.
+            for prefix in [&b""[..], b"H: v\r\n\r\n", &[b'p'; 5000]] {
+                let mut want = prefix.to_vec();
+                want.extend_from_slice(&simple);
+                let got = encode_base64_lines_in_place(prefix, data.clone());
+                assert_eq!(got, want, "{len} after {}", prefix.len());
+            }
             // Other whitespace and missing padding still decode (the general path).
             let spaced: Vec<u8> = text.bytes().flat_map(|b| [b, b' ']).collect();
             assert_eq!(decode_base64(&spaced).unwrap(), data);

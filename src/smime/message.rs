@@ -4,6 +4,8 @@
 //! the message headers (From, To, Subject, Date...) outside (RFC 8551 section 3.1). Opening does
 //! the reverse and puts the inner entity back exactly as it was signed or encrypted.
 
+use std::borrow::Cow;
+
 use crate::limits::{LimitError, Limits};
 use crate::mime::{
     self, ContentType, Entity, MimeError, encode_base64_lines, encode_base64_lines_into, encode_qp,
@@ -237,11 +239,9 @@ pub fn sign_within(
                 + 1024
         })
         .sum();
-    let mut out = Vec::with_capacity(split.outer.len() + inner_len + certs * 3 / 2 + 1024);
-    out.extend_from_slice(&split.outer);
-    out.extend_from_slice(b"MIME-Version: 1.0\r\n");
     if opaque {
         let inner = parts.concat();
+        drop(rebuilt);
         let cms = signed::sign(
             &inner,
             signers,
@@ -250,14 +250,19 @@ pub fn sign_within(
                 ..opts.clone()
             },
         )?;
-        out.extend_from_slice(
+        drop(inner);
+        let mut head = split.outer;
+        head.extend_from_slice(b"MIME-Version: 1.0\r\n");
+        head.extend_from_slice(
             b"Content-Type: application/pkcs7-mime; smime-type=signed-data;\r\n name=\"smime.p7m\"\r\n\
               Content-Transfer-Encoding: base64\r\n\
               Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n",
         );
-        encode_base64_lines_into(&cms, &mut out);
-        return Ok(out);
+        return Ok(mime::encode_base64_lines_in_place(&head, cms));
     }
+    let mut out = Vec::with_capacity(split.outer.len() + inner_len + certs * 3 / 2 + 1024);
+    out.extend_from_slice(&split.outer);
+    out.extend_from_slice(b"MIME-Version: 1.0\r\n");
     let boundary = new_boundary("smimegw_signed")?;
     out.extend_from_slice(
         format!(
@@ -300,23 +305,38 @@ pub fn encrypt(
     recipients: &[Recipient<'_>],
     cipher: ContentCipher,
 ) -> Result<Vec<u8>, SmimeError> {
-    let split = split_message(raw);
-    let rebuilt = (!split.is_crlf()).then(|| to_crlf(&split.inner()));
-    let parts: [&[u8]; 2] = match &rebuilt {
-        Some(inner) => [inner, &[]],
-        None => [&split.head, split.body],
+    encrypt_consuming(Cow::Borrowed(raw), recipients, cipher)
+}
+
+/// [`encrypt`] of a message the caller has no further use for (the gateway's freshly signed
+/// message): an owned one is freed as soon as it is encrypted, and the base64 text is written
+/// over the EnvelopedData's own buffer, so a large message is held at most twice at once
+/// (plaintext and ciphertext), never alongside its base64 text as well.
+pub fn encrypt_consuming(
+    raw: Cow<'_, [u8]>,
+    recipients: &[Recipient<'_>],
+    cipher: ContentCipher,
+) -> Result<Vec<u8>, SmimeError> {
+    let (outer, cms) = {
+        let split = split_message(&raw);
+        let rebuilt = (!split.is_crlf()).then(|| to_crlf(&split.inner()));
+        let parts: [&[u8]; 2] = match &rebuilt {
+            Some(inner) => [inner, &[]],
+            None => [&split.head, split.body],
+        };
+        let cms = enveloped::encrypt_parts(&parts, recipients, cipher)?;
+        (split.outer, cms)
     };
-    let cms = enveloped::encrypt_parts(&parts, recipients, cipher)?;
+    drop(raw);
     let smime_type = match cipher {
         ContentCipher::Aes128Gcm | ContentCipher::Aes192Gcm | ContentCipher::Aes256Gcm => {
             "authEnveloped-data"
         }
         _ => "enveloped-data",
     };
-    let mut out = Vec::with_capacity(split.outer.len() + 512 + cms.len().div_ceil(57) * 78);
-    out.extend_from_slice(&split.outer);
-    out.extend_from_slice(b"MIME-Version: 1.0\r\n");
-    out.extend_from_slice(
+    let mut head = outer;
+    head.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    head.extend_from_slice(
         format!(
             "Content-Type: application/pkcs7-mime; smime-type={smime_type};\r\n name=\"smime.p7m\"\r\n\
              Content-Transfer-Encoding: base64\r\n\
@@ -324,20 +344,21 @@ pub fn encrypt(
         )
         .as_bytes(),
     );
-    encode_base64_lines_into(&cms, &mut out);
-    Ok(out)
+    Ok(mime::encode_base64_lines_in_place(&head, cms))
 }
 
 /// Rebuilds a message from its outer headers and an inner entity (exactly as it came out of the
 /// envelope or signature).
 fn reassemble(raw: &[u8], inner: &[u8]) -> Vec<u8> {
     let e = parse_entity(raw);
-    let mut out = Vec::with_capacity(raw.len() + inner.len());
-    for h in e
-        .headers
-        .iter()
-        .filter(|h| !h.is_content_header() && !h.is("MIME-Version"))
-    {
+    let outer = || {
+        e.headers
+            .iter()
+            .filter(|h| !h.is_content_header() && !h.is("MIME-Version"))
+    };
+    let head_len: usize = outer().map(|h| h.raw.len()).sum();
+    let mut out = Vec::with_capacity(head_len + 19 + inner.len());
+    for h in outer() {
         out.extend_from_slice(&h.raw);
     }
     out.extend_from_slice(b"MIME-Version: 1.0\r\n");
@@ -372,6 +393,8 @@ pub fn decrypt(raw: &[u8], keys: &[(Cert, PrivateKey)]) -> Result<DecryptedMessa
         cipher,
         key_index,
     } = enveloped::decrypt(&der, keys)?;
+    // The ciphertext is spent: not held while the message is rebuilt around the plaintext.
+    drop(der);
     Ok(DecryptedMessage {
         message: reassemble(raw, &content),
         cipher,
