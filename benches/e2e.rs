@@ -1018,7 +1018,12 @@ fn run() -> Res<()> {
         format_size(st.size)
     );
 
-    let scratch = Scratch::new(sink_addr, st.idle + 100, (st.big * 2).max(1 << 20))?;
+    // Room for every idle connection and for the largest concurrency row, whichever is more.
+    let sessions = st
+        .idle
+        .max(st.concurrency.iter().copied().max().unwrap_or(1))
+        + 100;
+    let scratch = Scratch::new(sink_addr, sessions, (st.big * 2).max(1 << 20))?;
     let msg = synthetic_message(st.size);
     let plain = Arc::new(vec![(stuffed(&msg), msg.len())]);
 
