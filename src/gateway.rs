@@ -681,7 +681,8 @@ impl Gateway {
                 // The caller answers 451 4.3.0; nothing more is worth computing.
                 return Vec::new();
             }
-            let keys: Vec<(Cert, PrivateKey)> = self.dir.decryption_keys(r).unwrap_or_default();
+            let keys: Vec<(Cert, std::sync::Arc<PrivateKey>)> =
+                self.dir.decryption_keys(r).unwrap_or_default();
             if keys.is_empty() {
                 closed.push(r.clone());
                 continue;
@@ -1132,6 +1133,38 @@ pub(crate) mod tests {
                 .into_bytes(),
             helo: "test".into(),
         }
+    }
+
+    /// The message path parses a key once per process, and a rekey is seen at once (the user's
+    /// record, read every time, names the new key id).
+    #[test]
+    fn keys_are_parsed_once_and_a_rekey_is_seen_at_once() {
+        let (_tmp, _, dir) = scratch("");
+        let opts = EnrollOptions {
+            display_name: "A".into(),
+            single: false,
+            key: KeyAlgorithm::P256,
+            days: 30,
+        };
+        dir.enroll("alice@acme.test", &opts).unwrap();
+        let (_, k1, _, _) = dir.signing_identity("alice@acme.test").unwrap();
+        let (_, k2, _, _) = dir.signing_identity("alice@acme.test").unwrap();
+        assert!(Arc::ptr_eq(&k1, &k2), "the same key was parsed twice");
+        let d1 = dir.decryption_keys("alice@acme.test").unwrap();
+        dir.renew("alice@acme.test", true, 30).unwrap();
+        let (_, k3, _, _) = dir.signing_identity("alice@acme.test").unwrap();
+        assert_ne!(
+            k1.public_key_der(),
+            k3.public_key_der(),
+            "the rekeyed key must be used"
+        );
+        let d2 = dir.decryption_keys("alice@acme.test").unwrap();
+        assert_eq!(
+            d2.len(),
+            d1.len() + 1,
+            "old encryption keys keep decrypting"
+        );
+        assert!(Arc::ptr_eq(&d1[0].1, &d2[0].1));
     }
 
     #[test]

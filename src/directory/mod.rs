@@ -16,9 +16,11 @@ pub use health::CertExpiry;
 pub use requests::RequestSummary;
 pub use server::{ServerCertificate, TlsRole, check_hostname};
 pub use trust::{TrustCheck, TrustSummary};
-pub use users::{EnrollOptions, UserSummary};
+pub use users::{EnrollOptions, SigningIdentity, UserSummary};
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::pki::ca::{Ca, CaError};
@@ -209,7 +211,16 @@ pub struct Directory {
     kek: Kek,
     config: Config,
     actor: String,
+    /// Unsealed keys of the message path, by key id. Unsealing is cheap, but parsing an RSA key
+    /// makes aws-lc check it, which costs about as much as a signature: done per message it
+    /// halved the gateway's throughput. A key id names one sealed key forever (a new key gets a
+    /// new id), so an entry never goes stale; which key a user signs or decrypts with is still
+    /// read from the user's record every time. Keys zeroize their encoding when dropped.
+    key_cache: std::sync::Mutex<HashMap<String, Arc<PrivateKey>>>,
 }
+
+/// More keys than this and the cache starts over (a bound on memory, not a working set).
+const KEY_CACHE_MAX: usize = 4096;
 
 impl std::fmt::Debug for Directory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -239,6 +250,7 @@ impl Directory {
             kek,
             config: config.clone(),
             actor: current_actor(),
+            key_cache: Default::default(),
         };
         dir.verify_kek()?;
         Ok(dir)
@@ -271,6 +283,7 @@ impl Directory {
             kek,
             config: config.clone(),
             actor: current_actor(),
+            key_cache: Default::default(),
         };
         let mut tx = dir.store.write()?;
         if tx.get(Table::Meta, META_KEK_CHECK)?.is_none() {
@@ -386,6 +399,27 @@ impl Directory {
             })?;
         let pkcs8 = self.kek.open(key_id, &sealed)?;
         Ok((PrivateKey::from_pkcs8_der(&pkcs8)?, sealed.exportable))
+    }
+
+    /// [`Self::load_key`] for the message path: each key is unsealed and parsed once per process.
+    fn load_key_shared(&self, key_id: &str) -> Result<Arc<PrivateKey>, DirectoryError> {
+        let cached = self
+            .key_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(key_id).cloned());
+        if let Some(key) = cached {
+            return Ok(key);
+        }
+        let key = Arc::new(self.load_key(key_id)?.0);
+        // A poisoned lock only means another thread panicked mid-insert: skip caching.
+        if let Ok(mut c) = self.key_cache.lock() {
+            if c.len() >= KEY_CACHE_MAX {
+                c.clear();
+            }
+            c.insert(key_id.to_string(), key.clone());
+        }
+        Ok(key)
     }
 
     /// The CA record, if a CA exists.

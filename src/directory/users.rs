@@ -1,5 +1,11 @@
 //! Person records: enrolment, import and export, renewal, revocation, listings.
 
+use std::sync::Arc;
+
+/// What signing needs: the signing certificate, its key (shared: parsed once per process), the
+/// chain above it, and the encryption certificate to name in SMIMEEncryptionKeyPreference.
+pub type SigningIdentity = (Cert, Arc<PrivateKey>, Vec<Cert>, Option<Cert>);
+
 use serde::Serialize;
 
 use super::{Directory, DirectoryError};
@@ -250,10 +256,7 @@ impl Directory {
 
     /// What signing needs for a user: the current signing certificate, its key, the chain above
     /// it, and the current encryption certificate to name in SMIMEEncryptionKeyPreference.
-    pub fn signing_identity(
-        &self,
-        email: &str,
-    ) -> Result<(Cert, PrivateKey, Vec<Cert>, Option<Cert>), DirectoryError> {
+    pub fn signing_identity(&self, email: &str) -> Result<SigningIdentity, DirectoryError> {
         let rec = self.user(email)?;
         let uc = rec
             .current(false)
@@ -268,7 +271,7 @@ impl Directory {
                 email: rec.email.clone(),
                 role: "signing".into(),
             })?;
-        let (key, _) = self.load_key(key_id)?;
+        let key = self.load_key_shared(key_id)?;
         let cert = Cert::from_der(&uc.cert_der)?;
         let chain = self.chain_for(uc)?;
         let enc = rec
@@ -294,7 +297,7 @@ impl Directory {
 
     /// Every encryption key the directory holds, for every user (offline decryption when the
     /// recipient is not named).
-    pub fn all_decryption_keys(&self) -> Result<Vec<(Cert, PrivateKey)>, DirectoryError> {
+    pub fn all_decryption_keys(&self) -> Result<Vec<(Cert, Arc<PrivateKey>)>, DirectoryError> {
         let users: Vec<(String, UserRecord)> = self.store.read()?.scan_json(Table::Users)?;
         let mut out = Vec::new();
         for (email, _) in users {
@@ -305,12 +308,15 @@ impl Directory {
 
     /// Every encryption key the gateway holds for a user, current and superseded: renewed keys
     /// keep decrypting mail that was encrypted to them.
-    pub fn decryption_keys(&self, email: &str) -> Result<Vec<(Cert, PrivateKey)>, DirectoryError> {
+    pub fn decryption_keys(
+        &self,
+        email: &str,
+    ) -> Result<Vec<(Cert, Arc<PrivateKey>)>, DirectoryError> {
         let rec = self.user(email)?;
         let mut out = Vec::new();
         for uc in rec.certs.iter().filter(|c| c.role.encrypts()) {
             if let Some(id) = &uc.key_id {
-                let (key, _) = self.load_key(id)?;
+                let key = self.load_key_shared(id)?;
                 out.push((Cert::from_der(&uc.cert_der)?, key));
             }
         }

@@ -700,7 +700,10 @@ pub fn recipient_ids(ber: &[u8]) -> Result<Vec<String>, EnvelopedError> {
 /// each held key once (a message cannot make us decrypt its content 64 times with one key);
 /// an unwrap failure is never reported as such (RFC 3218 section 2.3, see the module
 /// documentation).
-pub fn decrypt(ber: &[u8], keys: &[(Cert, PrivateKey)]) -> Result<Decrypted, EnvelopedError> {
+pub fn decrypt<K: std::borrow::Borrow<PrivateKey>>(
+    ber: &[u8],
+    keys: &[(Cert, K)],
+) -> Result<Decrypted, EnvelopedError> {
     let env = parse(ber)?;
     let (slots, others) = slots(&env.recipient_infos);
     let mut unsupported = None;
@@ -710,7 +713,7 @@ pub fn decrypt(ber: &[u8], keys: &[(Cert, PrivateKey)]) -> Result<Decrypted, Env
             if tried[key_index] || !slot.matches(cert) {
                 continue;
             }
-            let cek = match recover_cek(slot, key, env.cipher.key_len()) {
+            let cek = match recover_cek(slot, key.borrow(), env.cipher.key_len()) {
                 Ok(cek) => cek,
                 Err(e) => {
                     unsupported.get_or_insert(e);

@@ -379,7 +379,10 @@ pub struct DecryptedMessage {
 
 /// Decrypts an application/pkcs7-mime enveloped message with any of `keys` (current and
 /// superseded encryption keys of the recipient).
-pub fn decrypt(raw: &[u8], keys: &[(Cert, PrivateKey)]) -> Result<DecryptedMessage, SmimeError> {
+pub fn decrypt<K: std::borrow::Borrow<PrivateKey>>(
+    raw: &[u8],
+    keys: &[(Cert, K)],
+) -> Result<DecryptedMessage, SmimeError> {
     let e = parse_entity(raw);
     if kind(&e) != SmimeKind::Enveloped {
         return Err(SmimeError::NotSmime(format!(

@@ -827,7 +827,7 @@ fn old_keys_open_old_mail_and_strangers_are_named() {
     let text = EnvelopedError::NoMatchingKey { recipients }.to_string();
     assert!(text.contains(&by_serial), "{text}");
     assert!(matches!(
-        decrypt(&foreign, &[]),
+        decrypt::<PrivateKey>(&foreign, &[]),
         Err(EnvelopedError::NoMatchingKey { .. })
     ));
 }
