@@ -142,26 +142,7 @@ fn fixture() -> Fixture {
     for user in ["alice", "carol"] {
         gw.enroll(&format!("{user}@acme.test"), user, "p256");
     }
-    let (cert, key) = (gw.path("tls.crt"), gw.path("tls.key"));
-    gw.ok(&[
-        "ca",
-        "issue-server",
-        AUTHSERV,
-        "--cert-out",
-        cert.to_str().unwrap(),
-        "--key-out",
-        key.to_str().unwrap(),
-    ]);
-    let config = std::fs::read_to_string(&gw.config).unwrap().replacen(
-        "[listen]\n",
-        &format!(
-            "[listen]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
-            cert.display(),
-            key.display()
-        ),
-        1,
-    );
-    std::fs::write(&gw.config, config).unwrap();
+    gw.enable_starttls(AUTHSERV);
     let child = Command::new(env!("CARGO_BIN_EXE_smimegw"))
         .arg("--config")
         .arg(&gw.config)

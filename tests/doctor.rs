@@ -188,26 +188,7 @@ fn starttls_at_the_next_hop_is_checked_with_the_relays_trust() {
         sink.addr
     ));
     let hop_ca = hop.init_ca();
-    let (cert, key) = (hop.path("tls.crt"), hop.path("tls.key"));
-    hop.ok(&[
-        "ca",
-        "issue-server",
-        "localhost",
-        "--cert-out",
-        cert.to_str().unwrap(),
-        "--key-out",
-        key.to_str().unwrap(),
-    ]);
-    let text = std::fs::read_to_string(&hop.config).unwrap().replacen(
-        "[listen]\n",
-        &format!(
-            "[listen]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
-            cert.display(),
-            key.display()
-        ),
-        1,
-    );
-    std::fs::write(&hop.config, text).unwrap();
+    hop.enable_starttls("localhost");
     let _hop = Serve(
         Command::new(env!("CARGO_BIN_EXE_smimegw"))
             .arg("--config")

@@ -563,28 +563,8 @@ fn next_hop_faults_give_4xx_in_bounded_time_and_the_gateway_keeps_serving() {
 fn tls_gateway(sink: &Sink) -> (Gw, u16, std::path::PathBuf) {
     let (gw, port) = enrolled_gateway(sink.addr, "");
     let ca = gw.path("ca.pem");
-    let (cert, key) = (gw.path("tls.crt"), gw.path("tls.key"));
-    let out = gw.ok(&[
-        "ca",
-        "issue-server",
-        "gw.acme.test",
-        "--cert-out",
-        cert.to_str().unwrap(),
-        "--key-out",
-        key.to_str().unwrap(),
-    ]);
+    let out = gw.enable_starttls("gw.acme.test");
     assert!(out.contains("tls_cert"), "{out}");
-    // Point [listen] at the files.
-    let config = std::fs::read_to_string(&gw.config).unwrap().replacen(
-        "[listen]\n",
-        &format!(
-            "[listen]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
-            cert.display(),
-            key.display()
-        ),
-        1,
-    );
-    std::fs::write(&gw.config, config).unwrap();
     (gw, port, ca)
 }
 

@@ -134,26 +134,7 @@ fn messages_latencies_tls_failures_expiry_and_harvest_show_in_metrics() {
     }
     let partner = common::partner::setup(&gw);
     // STARTTLS on the listener, to count a failed handshake.
-    let (cert, key) = (gw.path("tls.crt"), gw.path("tls.key"));
-    gw.ok(&[
-        "ca",
-        "issue-server",
-        "gw.acme.test",
-        "--cert-out",
-        cert.to_str().unwrap(),
-        "--key-out",
-        key.to_str().unwrap(),
-    ]);
-    let config = std::fs::read_to_string(&gw.config).unwrap().replacen(
-        "[listen]\n",
-        &format!(
-            "[listen]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
-            cert.display(),
-            key.display()
-        ),
-        1,
-    );
-    std::fs::write(&gw.config, config).unwrap();
+    gw.enable_starttls("gw.acme.test");
     let s = serve(&gw, port, mport);
 
     let (code, body) = get(s.http, "/healthz");

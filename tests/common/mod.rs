@@ -128,6 +128,32 @@ impl Gw {
         self.ok(&["user", "enroll", email, "--name", name, "--key", key])
     }
 
+    /// `ca issue-server HOST` into `tls.crt`/`tls.key`, and `[listen]` pointed at them, so that
+    /// `serve` offers STARTTLS. Returns what `ca issue-server` printed.
+    pub fn enable_starttls(&self, host: &str) -> String {
+        let (cert, key) = (self.path("tls.crt"), self.path("tls.key"));
+        let out = self.ok(&[
+            "ca",
+            "issue-server",
+            host,
+            "--cert-out",
+            cert.to_str().unwrap(),
+            "--key-out",
+            key.to_str().unwrap(),
+        ]);
+        let config = std::fs::read_to_string(&self.config).unwrap().replacen(
+            "[listen]\n",
+            &format!(
+                "[listen]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+                cert.display(),
+                key.display()
+            ),
+            1,
+        );
+        std::fs::write(&self.config, config).unwrap();
+        out
+    }
+
     /// Writes a user's certificate to a file and returns its path.
     pub fn cert_file(&self, email: &str, role: &str) -> PathBuf {
         let pem = self.ok(&["user", "cert", email, "--role", role]);
