@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -143,15 +143,7 @@ fn fixture() -> Fixture {
         gw.enroll(&format!("{user}@acme.test"), user, "p256");
     }
     gw.enable_starttls(AUTHSERV);
-    let child = Command::new(env!("CARGO_BIN_EXE_smimegw"))
-        .arg("--config")
-        .arg(&gw.config)
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = gw.spawn_serve();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert!(wait_listening(addr), "smimegw serve did not start");
     Fixture {

@@ -189,17 +189,7 @@ fn starttls_at_the_next_hop_is_checked_with_the_relays_trust() {
     ));
     let hop_ca = hop.init_ca();
     hop.enable_starttls("localhost");
-    let _hop = Serve(
-        Command::new(env!("CARGO_BIN_EXE_smimegw"))
-            .arg("--config")
-            .arg(&hop.config)
-            .arg("serve")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _hop = Serve(hop.spawn_serve());
     assert!(wait_listening(SocketAddr::from(([127, 0, 0, 1], hop_port))));
 
     let gw = installed(

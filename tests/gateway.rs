@@ -32,15 +32,7 @@ fn gateway(sink: &Sink, extra: &str) -> (Gw, u16) {
 }
 
 fn serve(gw: &Gw, port: u16) -> Serve {
-    let child = Command::new(env!("CARGO_BIN_EXE_smimegw"))
-        .arg("--config")
-        .arg(&gw.config)
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = gw.spawn_serve();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert!(
         wait_listening(addr),

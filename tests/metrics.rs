@@ -372,15 +372,7 @@ fn the_metrics_listener_refuses_what_it_does_not_serve_and_keeps_serving() {
         .replace("[metrics]\n", "[metrics]\nenabled = false\n");
     std::fs::write(&gw2.config, text).unwrap();
     gw2.init_ca();
-    let child = Command::new(env!("CARGO_BIN_EXE_smimegw"))
-        .arg("--config")
-        .arg(&gw2.config)
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = gw2.spawn_serve();
     let s2 = Serve {
         child,
         smtp: format!("127.0.0.1:{port2}").parse().unwrap(),

@@ -154,6 +154,19 @@ impl Gw {
         out
     }
 
+    /// `smimegw serve` on this configuration, quiet (no stdio), as a child process.
+    pub fn spawn_serve(&self) -> std::process::Child {
+        std::process::Command::new(env!("CARGO_BIN_EXE_smimegw"))
+            .arg("--config")
+            .arg(&self.config)
+            .arg("serve")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
     /// Writes a user's certificate to a file and returns its path.
     pub fn cert_file(&self, email: &str, role: &str) -> PathBuf {
         let pem = self.ok(&["user", "cert", email, "--role", role]);
