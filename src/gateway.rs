@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::config::{CipherChoice, Config, RefuseAt, SignatureForm, UnknownSender};
-use crate::directory::Directory;
+use crate::directory::{Directory, DirectoryError};
 use crate::limits::{LimitError, Limits};
 use crate::mime::{self, MimeError, parse_entity};
 use crate::pki::path::{ChainCache, Query, TrustContext, Usage};
@@ -281,7 +281,7 @@ impl Gateway {
     /// A directory that cannot be read must not turn into "no certificate" or "not enrolled":
     /// that would send mail unsigned or in clear. The MTA gets 4xx and retries; the details
     /// (paths, OS errors) go to the log, not to the SMTP peer.
-    fn unavailable(&self, t: &Treatment, e: &crate::directory::DirectoryError) -> Decision {
+    fn unavailable(&self, t: &Treatment, e: &DirectoryError) -> Decision {
         tracing::error!(error = %e, "directory unavailable; message deferred");
         Decision::Refuse {
             code: 451,
@@ -337,7 +337,10 @@ impl Gateway {
                         Err(refusal) => return refusal,
                     }
                 }
-                Direction::Inbound => copies.extend(self.open(&tx.message, &rcpts, limits)),
+                Direction::Inbound => match self.open(&tx.message, &rcpts, limits) {
+                    Ok(c) => copies.extend(c),
+                    Err(e) => return self.unavailable(&t, &e),
+                },
             }
         }
         Decision::Relay(copies)
@@ -346,9 +349,7 @@ impl Gateway {
     /// The certificate to encrypt to for a recipient: an internal user's, or one harvested from
     /// a valid signature — either must validate now for encryption.
     /// The trust context and its generation, from the cache unless the directory changed.
-    fn trust(
-        &self,
-    ) -> Result<(u64, std::sync::Arc<TrustContext>), crate::directory::DirectoryError> {
+    fn trust(&self) -> Result<(u64, std::sync::Arc<TrustContext>), DirectoryError> {
         let generation = self.dir.trust_generation()?;
         let mut slot = self.trust.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((g, ctx)) = slot.as_ref()
@@ -366,7 +367,7 @@ impl Gateway {
     fn recipient_cert(
         &self,
         addr: &str,
-    ) -> Result<Option<(Cert, Vec<Capability>)>, crate::directory::DirectoryError> {
+    ) -> Result<Option<(Cert, Vec<Capability>)>, DirectoryError> {
         let looked_up = if self.config().is_internal(addr) {
             self.dir
                 .encryption_cert(addr)
@@ -635,14 +636,22 @@ impl Gateway {
         }
     }
 
-    fn open(&self, raw: &[u8], rcpts: &[String], limits: &Limits) -> Vec<Copy> {
+    /// Opens an inbound message for its recipients. `Err` only when the directory itself is
+    /// unavailable: delivering the message still encrypted or unverified would hand the user
+    /// something worse than the copy the MTA delivers once the directory is back.
+    fn open(
+        &self,
+        raw: &[u8],
+        rcpts: &[String],
+        limits: &Limits,
+    ) -> Result<Vec<Copy>, DirectoryError> {
         let clean = self.strip_forged_results(raw);
         if let Err(e) = mime::check_limits(&clean, limits) {
-            return vec![self.unopened(
+            return Ok(vec![self.unopened(
                 &clean,
                 rcpts,
                 &format!("message exceeds a parsing limit: {e}"),
-            )];
+            )]);
         }
         let entity = parse_entity(&clean);
         match message::kind(&entity) {
@@ -653,14 +662,14 @@ impl Gateway {
             SmimeKind::Plain => {
                 let mut m = self.result_header("none", "", "not signed, not encrypted");
                 m.extend_from_slice(&clean);
-                vec![Copy {
+                Ok(vec![Copy {
                     recipients: rcpts.to_vec(),
                     message: m,
                     direction: Direction::Inbound,
                     action: "annotated".into(),
                     verdict: "none".into(),
                     kind: ActionKind::Annotated,
-                }]
+                }])
             }
         }
     }
@@ -671,7 +680,7 @@ impl Gateway {
         rcpts: &[String],
         depth: usize,
         limits: &Limits,
-    ) -> Vec<Copy> {
+    ) -> Result<Vec<Copy>, DirectoryError> {
         // Each recipient gets the plaintext only if one of *their* keys opens it.
         let mut opened: Vec<(Vec<u8>, Vec<String>)> = Vec::new();
         let mut closed: Vec<String> = Vec::new();
@@ -679,10 +688,21 @@ impl Gateway {
         for r in rcpts {
             if limits.expired() {
                 // The caller answers 451 4.3.0; nothing more is worth computing.
-                return Vec::new();
+                return Ok(Vec::new());
             }
-            let keys: Vec<(Cert, std::sync::Arc<PrivateKey>)> =
-                self.dir.decryption_keys(r).unwrap_or_default();
+            let keys: Vec<(Cert, std::sync::Arc<PrivateKey>)> = match self.dir.decryption_keys(r) {
+                Ok(k) => k,
+                Err(e) if e.is_unavailable() => return Err(e),
+                // Not one of ours: nothing to open it with.
+                Err(DirectoryError::NoSuchUser(_) | DirectoryError::BadAddress(_)) => Vec::new(),
+                Err(e) => {
+                    // A damaged record or key: this recipient gets the message as it came,
+                    // and the administrator learns why.
+                    tracing::error!(recipient = %r, error = %e, "decryption keys unreadable");
+                    last_error = format!("the keys of {r} could not be read");
+                    Vec::new()
+                }
+            };
             if keys.is_empty() {
                 closed.push(r.clone());
                 continue;
@@ -734,7 +754,7 @@ impl Gateway {
                     kind: ActionKind::Decrypted,
                 });
             } else if signed {
-                copies.extend(self.open_signed(&plain, &who, &[note], depth + 1, limits));
+                copies.extend(self.open_signed(&plain, &who, &[note], depth + 1, limits)?);
             } else {
                 // The header goes in front of the plaintext in its own buffer (no second copy).
                 let header = self.result_header("none", "", "decrypted; not signed");
@@ -767,7 +787,7 @@ impl Gateway {
                 kind: ActionKind::Undecrypted,
             });
         }
-        copies
+        Ok(copies)
     }
 
     /// Verifies a signed message; an opaque signature around an encrypted message
@@ -780,25 +800,29 @@ impl Gateway {
         notes: &[&str],
         depth: usize,
         limits: &Limits,
-    ) -> Vec<Copy> {
+    ) -> Result<Vec<Copy>, DirectoryError> {
         if limits.expired() {
             // The caller answers 451 4.3.0.
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let (generation, ctx) = match self.trust() {
             Ok(c) => c,
+            Err(e) if e.is_unavailable() => return Err(e),
             Err(e) => {
+                // A damaged trust record: retrying will not mend it, so the message goes on
+                // unverified, marked as such, and the log names the record.
+                tracing::error!(error = %e, "trust store unreadable; signature not verified");
                 let mut m =
-                    self.result_header("temperror", "", &format!("directory unavailable: {e}"));
+                    self.result_header("temperror", "", &format!("trust store unreadable: {e}"));
                 m.extend_from_slice(raw);
-                return vec![Copy {
+                return Ok(vec![Copy {
                     recipients: rcpts.to_vec(),
                     message: m,
                     direction: Direction::Inbound,
                     action: "delivered unverified".into(),
                     verdict: "temperror".into(),
                     kind: ActionKind::Unverified,
-                }];
+                }]);
             }
         };
         let trust = TrustInput {
@@ -834,7 +858,7 @@ impl Gateway {
                 if unwrap_inner {
                     // Encrypted inside the signature: open that layer too, and keep the
                     // signature's result on top of whatever the inner layer reports.
-                    let mut inner = self.open_encrypted(&v.message, rcpts, depth + 1, limits);
+                    let mut inner = self.open_encrypted(&v.message, rcpts, depth + 1, limits)?;
                     for c in &mut inner {
                         let mut m = header.clone();
                         m.extend_from_slice(&c.message);
@@ -845,7 +869,7 @@ impl Gateway {
                             c.kind = ActionKind::DecryptedVerified;
                         }
                     }
-                    return inner;
+                    return Ok(inner);
                 }
                 let verified_kind = if notes.contains(&"decrypted") {
                     ActionKind::DecryptedVerified
@@ -867,7 +891,7 @@ impl Gateway {
                     m.splice(0..0, header);
                     m
                 };
-                vec![Copy {
+                Ok(vec![Copy {
                     recipients: rcpts.to_vec(),
                     message: m,
                     direction: Direction::Inbound,
@@ -878,7 +902,7 @@ impl Gateway {
                     },
                     verdict: result,
                     kind: verified_kind,
-                }]
+                }])
             }
             Err(e) => {
                 let mut m = self.result_header(
@@ -887,14 +911,14 @@ impl Gateway {
                     &format!("signature could not be read: {e}; delivered as received"),
                 );
                 m.extend_from_slice(raw);
-                vec![Copy {
+                Ok(vec![Copy {
                     recipients: rcpts.to_vec(),
                     message: m,
                     direction: Direction::Inbound,
                     action: "delivered unverified".into(),
                     verdict: "permerror".into(),
                     kind: ActionKind::Unverified,
-                }]
+                }])
             }
         }
     }
@@ -1215,5 +1239,75 @@ pub(crate) mod tests {
         assert!(signed(
             gw.process(&tx("alice@acme.test", "carol@acme.test"))
         ));
+    }
+
+    /// Inbound mail that needs the directory (keys to decrypt, trust to verify) waits for it:
+    /// before, a lost directory read as "no key held" and the user got the message still
+    /// encrypted, or unverified.
+    #[test]
+    fn an_unavailable_directory_defers_inbound_mail_that_needs_it() {
+        // Internal mail is only signed unless a rule says otherwise: carol's says encrypt.
+        let (_tmp, _, dir) =
+            scratch("[policy.users.\"carol@acme.test\"]\nencrypt = \"required\"\n");
+        for who in ["alice@acme.test", "carol@acme.test"] {
+            dir.enroll(
+                who,
+                &EnrollOptions {
+                    display_name: "T".into(),
+                    single: false,
+                    key: KeyAlgorithm::P256,
+                    days: 10,
+                },
+            )
+            .unwrap();
+        }
+        let broken = Arc::new(AtomicBool::new(false));
+        let b = broken.clone();
+        let gw = Gateway::new(dir.map_store(move |inner| Box::new(Flaky { inner, broken: b })));
+        // Signed and encrypted to carol, as a partner's gateway would send it.
+        let protected = match gw.process(&tx("alice@acme.test", "carol@acme.test")) {
+            Decision::Relay(c) => c[0].message.clone(),
+            d => panic!("{d:?}"),
+        };
+        let from_partner = |message: &[u8]| Transaction {
+            mail_from: "bob@partner.test".into(),
+            rcpt_to: vec!["carol@acme.test".into()],
+            message: message.to_vec(),
+            helo: "partner".into(),
+        };
+        let kinds = |d: Decision| match d {
+            Decision::Relay(c) => c.iter().map(|c| c.kind).collect::<Vec<_>>(),
+            d => panic!("{d:?}"),
+        };
+        assert_eq!(
+            kinds(gw.process(&from_partner(&protected))),
+            [ActionKind::DecryptedVerified]
+        );
+
+        // Signed only (no certificate for the partner): verifying needs the trust store.
+        let signed = match gw.process(&tx("alice@acme.test", "bob@partner.test")) {
+            Decision::Relay(c) => c[0].message.clone(),
+            d => panic!("{d:?}"),
+        };
+        assert_eq!(
+            kinds(gw.process(&from_partner(&signed))),
+            [ActionKind::Verified]
+        );
+
+        broken.store(true, Ordering::SeqCst);
+        let deferred = |d: Decision| matches!(d, Decision::Refuse { code: 451, enhanced: "4.3.0", direction: Direction::Inbound, ref text } if text == UNAVAILABLE);
+        assert!(deferred(gw.process(&from_partner(&protected))));
+        assert!(deferred(gw.process(&from_partner(&signed))));
+        // Plain mail needs nothing from the directory and is still annotated and delivered.
+        assert_eq!(
+            kinds(gw.process(&tx("bob@partner.test", "carol@acme.test"))),
+            [ActionKind::Annotated]
+        );
+
+        broken.store(false, Ordering::SeqCst);
+        assert_eq!(
+            kinds(gw.process(&from_partner(&protected))),
+            [ActionKind::DecryptedVerified]
+        );
     }
 }
