@@ -141,6 +141,8 @@ pub struct LimitsConfig {
     pub max_mime_depth: usize,
     /// Most header fields in one entity (the message header, or one part's).
     pub max_headers: usize,
+    /// Most MIME entities in one message, the message itself included.
+    pub max_parts: usize,
     /// Largest header field in bytes, folded lines included.
     pub max_header_size: usize,
     /// Most S/MIME layers unwrapped on the way in.
@@ -155,6 +157,7 @@ impl Default for LimitsConfig {
         Self {
             max_mime_depth: l.mime_depth,
             max_headers: l.headers,
+            max_parts: l.parts,
             max_header_size: l.header_size,
             max_cms_layers: l.cms_layers,
             max_processing_secs: l.processing_secs,
@@ -168,6 +171,7 @@ impl LimitsConfig {
         crate::limits::Limits {
             mime_depth: self.max_mime_depth,
             headers: self.max_headers,
+            parts: self.max_parts,
             header_size: self.max_header_size,
             cms_layers: self.max_cms_layers,
             processing_secs: self.max_processing_secs,
@@ -555,6 +559,13 @@ impl Config {
                 50,
                 100_000,
                 "1000",
+            ),
+            (
+                "limits.max_parts",
+                l.max_parts as u64,
+                10,
+                1_000_000,
+                "10000",
             ),
             (
                 "limits.max_header_size",

@@ -19,6 +19,10 @@ pub const MAX_MIME_DEPTH: usize = crate::mime::MAX_NESTING;
 /// Most header fields in one entity (the message header, or one part's header). Heavily relayed
 /// mail carries a few hundred Received fields at most.
 pub const MAX_HEADERS: usize = 1000;
+/// Most MIME entities in one message: the message itself and every body part at any depth.
+/// Bounds the work the per-entity limits would otherwise multiply (a message of many small
+/// parts, each with its headers). Mail with a few hundred attachments stays well under it.
+pub const MAX_PARTS: usize = 10_000;
 /// Largest single header field in bytes, folded lines included (Postfix's `header_size_limit`).
 pub const MAX_HEADER_SIZE: usize = 102_400;
 /// Most S/MIME layers unwrapped (signed inside encrypted inside signed...).
@@ -43,6 +47,12 @@ pub enum LimitError {
     Headers {
         /// How many there were (counted up to the first one over the limit).
         count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Too many MIME entities in the message.
+    #[error("more than {limit} MIME parts in the message (limits.max_parts)")]
+    Parts {
         /// The limit.
         limit: usize,
     },
@@ -77,6 +87,8 @@ pub struct Limits {
     pub mime_depth: usize,
     /// Most header fields per entity.
     pub headers: usize,
+    /// Most MIME entities in one message, the top one included.
+    pub parts: usize,
     /// Largest header field in bytes.
     pub header_size: usize,
     /// Most S/MIME layers unwrapped.
@@ -92,6 +104,7 @@ impl Default for Limits {
         Self {
             mime_depth: MAX_MIME_DEPTH,
             headers: MAX_HEADERS,
+            parts: MAX_PARTS,
             header_size: MAX_HEADER_SIZE,
             cms_layers: MAX_CMS_LAYERS,
             processing_secs: MAX_PROCESSING_SECS,
@@ -193,6 +206,27 @@ mod tests {
             check_limits(long.as_bytes(), &l),
             Err(MimeError::Limit(LimitError::HeaderSize { size: 1011, .. }))
         ));
+        // Parts are counted across the whole message, not per multipart: two multiparts of
+        // three leaves each under the top one make 1 + 2 + 6 = 9 entities.
+        let inner = |b: &str| {
+            format!(
+                "Content-Type: multipart/mixed; boundary=\"{b}\"\r\n\r\n{}--{b}--\r\n",
+                format!("--{b}\r\n\r\nleaf\r\n").repeat(3)
+            )
+        };
+        let tree = format!(
+            "Content-Type: multipart/mixed; boundary=\"top\"\r\n\r\n--top\r\n{}\r\n--top\r\n{}\r\n--top--\r\n",
+            inner("x"),
+            inner("y")
+        );
+        assert_eq!(
+            check_limits(tree.as_bytes(), &Limits { parts: 9, ..l }),
+            Ok(())
+        );
+        assert_eq!(
+            check_limits(tree.as_bytes(), &Limits { parts: 8, ..l }),
+            Err(MimeError::Limit(LimitError::Parts { limit: 8 }))
+        );
         // Broken structure is not a limit: the walk leaves it to the passes that care.
         let broken = b"Content-Type: multipart/mixed\r\n\r\nno boundary";
         assert_eq!(check_limits(broken, &l), Ok(()));

@@ -172,11 +172,25 @@ impl Entity<'_> {
 /// recurses into a message, so that later passes work on input of known shape. Structural faults
 /// that are not limits (a multipart without its boundary) are left to the passes that care.
 pub fn check_limits(raw: &[u8], limits: &Limits) -> Result<(), MimeError> {
-    check_entity(raw, limits, 0)
+    let mut seen = 0;
+    check_entity(raw, limits, 0, &mut seen)
 }
 
-fn check_entity(raw: &[u8], limits: &Limits, depth: usize) -> Result<(), MimeError> {
+/// `seen` counts the entities walked so far, across the whole message.
+fn check_entity(
+    raw: &[u8],
+    limits: &Limits,
+    depth: usize,
+    seen: &mut usize,
+) -> Result<(), MimeError> {
     limits.check_time()?;
+    *seen += 1;
+    if *seen > limits.parts {
+        return Err(LimitError::Parts {
+            limit: limits.parts,
+        }
+        .into());
+    }
     if depth > limits.mime_depth {
         return Err(LimitError::MimeDepth {
             limit: limits.mime_depth,
@@ -210,7 +224,7 @@ fn check_entity(raw: &[u8], limits: &Limits, depth: usize) -> Result<(), MimeErr
         return Ok(());
     };
     for p in parts {
-        check_entity(p, limits, depth + 1)?;
+        check_entity(p, limits, depth + 1, seen)?;
     }
     Ok(())
 }

@@ -194,6 +194,18 @@ fn part_many_headers(n: usize) -> Vec<u8> {
     m.into_bytes()
 }
 
+/// One multipart with `n` tiny leaves: n + 1 entities, a few bytes each.
+fn many_parts(n: usize) -> Vec<u8> {
+    let mut m = format!(
+        "{HEAD}Subject: {n} parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"p\"\r\n\r\n"
+    );
+    for i in 0..n {
+        m.push_str(&format!("--p\r\n\r\n{i}\r\n"));
+    }
+    m.push_str("--p--\r\n");
+    m.into_bytes()
+}
+
 fn long_header(n: usize) -> Vec<u8> {
     format!("{HEAD}Subject: {}\r\n\r\nbody\r\n", "s".repeat(n)).into_bytes()
 }
@@ -544,6 +556,7 @@ fn build(case: &Case, gw: &Gw) -> Vec<u8> {
         "nested-multipart" => nested_multipart(n),
         "many-headers" => many_headers(n),
         "part-many-headers" => part_many_headers(n),
+        "many-parts" => many_parts(n),
         "long-header" => long_header(n),
         "long-folded-header" => long_folded_header(n),
         "long-boundary" => {

@@ -165,6 +165,7 @@ fn example_config_is_valid_and_documents_every_key() {
         "max_command_line",
         "max_mime_depth",
         "max_headers",
+        "max_parts",
         "max_header_size",
         "max_cms_layers",
         "max_processing_secs",
