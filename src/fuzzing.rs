@@ -16,6 +16,8 @@ use std::sync::OnceLock;
 
 use crate::ber;
 use crate::config::Config;
+use crate::limits::Limits;
+use crate::mime;
 use crate::pki::Cert;
 use crate::pki::cert::pem_blocks;
 use crate::pki::csr::Csr;
@@ -105,7 +107,24 @@ pub fn inbound(data: &[u8]) {
         generation: 1,
         now: NOW,
     };
+    // The limit walk the gateway runs first on every inbound message and decrypted plaintext,
+    // also with small limits so that each of them is reached; looser limits never refuse what
+    // tighter ones let through.
+    let tight = Limits {
+        mime_depth: 8,
+        headers: 50,
+        parts: 64,
+        header_size: 1000,
+        ..Limits::default()
+    };
+    if mime::check_limits(data, &tight).is_ok() {
+        assert!(
+            mime::check_limits(data, &Limits::default()).is_ok(),
+            "the default limits refuse what tighter ones accept"
+        );
+    }
     if let Ok(d) = message::decrypt(data, &f.keys) {
+        let _ = mime::check_limits(&d.message, &tight);
         let _ = message::verify(&d.message, &trust, None);
     }
     let _ = message::verify(data, &trust, None);
