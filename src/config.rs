@@ -191,6 +191,11 @@ pub struct RelayConfig {
     /// Seconds the next hop may stay silent (connecting, answering a command, accepting bytes)
     /// before the relay gives up and the MTA gets a 4xx.
     pub timeout_secs: u64,
+    /// Connections to the next hop kept open between messages for reuse (0: a new connection
+    /// per message). Each occupies one of the next hop's smtpd processes while it waits.
+    pub idle_connections: usize,
+    /// Seconds an unused kept connection stays open before it is closed with QUIT.
+    pub idle_secs: u64,
 }
 
 impl Default for RelayConfig {
@@ -199,6 +204,8 @@ impl Default for RelayConfig {
             next_hop: "127.0.0.1:10026".into(),
             starttls: StartTls::Off,
             timeout_secs: 60,
+            idle_connections: 8,
+            idle_secs: 5,
         }
     }
 }
@@ -207,6 +214,11 @@ impl RelayConfig {
     /// `timeout_secs` as a duration.
     pub fn timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.timeout_secs)
+    }
+
+    /// `idle_secs` as a duration.
+    pub fn idle(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.idle_secs)
     }
 }
 
@@ -529,6 +541,20 @@ impl Config {
                 "relay.timeout_secs",
                 self.relay.timeout_secs,
                 "a number of seconds from 1 to 3600 (default 60)",
+            ));
+        }
+        if self.relay.idle_connections > 1000 {
+            return Err(self.invalid(
+                "relay.idle_connections",
+                self.relay.idle_connections,
+                "a number from 0 to 1000 (default 8), below the next hop's process limit (maxproc of the re-injection smtpd in master.cf)",
+            ));
+        }
+        if self.relay.idle_secs == 0 || self.relay.idle_secs > 300 {
+            return Err(self.invalid(
+                "relay.idle_secs",
+                self.relay.idle_secs,
+                "a number of seconds from 1 to 300 (default 5), below the next hop's idle timeout (Postfix smtpd_timeout)",
             ));
         }
         for addr in self.policy.users.keys() {

@@ -317,7 +317,7 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
     let checker = gateway.clone();
     let ctx = Arc::new(ServerContext {
         gateway: gateway.clone(),
-        relay,
+        relay: relay.clone(),
         session: SessionConfig {
             hostname: hostname.clone(),
             max_message_size: usize::try_from(config.listen.max_message_size).unwrap_or(usize::MAX),
@@ -366,6 +366,7 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
     tracing::info!("shutting down: finishing transactions in flight");
     let _ = tx.send(true);
     let _ = server.await;
+    relay.close_idle().await;
     Ok(())
 }
 

@@ -163,6 +163,8 @@ fn example_config_is_valid_and_documents_every_key() {
         "enabled",
         "listen",
         "max_command_line",
+        "idle_connections",
+        "idle_secs",
         "max_mime_depth",
         "max_headers",
         "max_parts",

@@ -286,7 +286,7 @@ fn sigkill_during_a_stream_of_messages_loses_no_acknowledged_message() {
     );
 }
 
-/// How the fake next hop behaves on a new connection.
+/// How the fake next hop behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum HopMode {
     /// A well-behaved SMTP server that keeps every message.
@@ -306,7 +306,8 @@ enum HopMode {
     Refuse554,
 }
 
-/// A next hop whose behaviour the test switches between connections.
+/// A next hop whose behaviour the test switches between transactions: a greeting fault applies
+/// to the connections opened after it is set, the others to the next transaction on any one.
 struct FaultyHop {
     addr: SocketAddr,
     mode: Arc<Mutex<HopMode>>,
@@ -332,10 +333,9 @@ impl FaultyHop {
         );
         std::thread::spawn(move || {
             for s in listener.incoming().flatten() {
-                let m = *mode.lock().unwrap();
-                let (stored, closed) = (stored.clone(), closed.clone());
+                let (mode, stored, closed) = (mode.clone(), stored.clone(), closed.clone());
                 std::thread::spawn(move || {
-                    let _ = hop_session(s, m, stored, closed);
+                    let _ = hop_session(s, mode, stored, closed);
                 });
             }
         });
@@ -349,7 +349,7 @@ impl FaultyHop {
 
 fn hop_session(
     s: std::net::TcpStream,
-    mode: HopMode,
+    current: Arc<Mutex<HopMode>>,
     stored: Arc<Mutex<Vec<String>>>,
     stall_closed_after: Arc<Mutex<Vec<Duration>>>,
 ) -> std::io::Result<()> {
@@ -357,7 +357,8 @@ fn hop_session(
     s.set_read_timeout(Some(Duration::from_secs(120)))?;
     let mut w = s.try_clone()?;
     let mut r = BufReader::new(s);
-    match mode {
+    let mode = || *current.lock().unwrap();
+    match mode() {
         HopMode::SilentGreeting => {
             // Hold the connection until the gateway gives up.
             let mut sink = Vec::new();
@@ -380,7 +381,7 @@ fn hop_session(
             w.write_all(b"250-hop\r\n250-8BITMIME\r\n250 PIPELINING\r\n")?;
         } else if up.starts_with("DATA") {
             w.write_all(b"354 go ahead\r\n")?;
-            if mode == HopMode::DropAfter354 {
+            if mode() == HopMode::DropAfter354 {
                 return Ok(()); // dropping both halves closes the connection
             }
             let mut data = String::new();
@@ -394,7 +395,7 @@ fn hop_session(
                 }
                 data.push_str(&l);
             }
-            match mode {
+            match mode() {
                 HopMode::StallAfterDot => {
                     let dot = Instant::now();
                     let mut rest = Vec::new();
@@ -477,25 +478,52 @@ impl Client {
 
 /// Next hops that stall, hang up or answer nonsense: the gateway answers 4xx within the relay
 /// timeout (so the MTA keeps the message), closes its side, and serves the next message. A
-/// next hop's own 5xx is the one failure passed on as 5xx.
+/// next hop's own 5xx is the one failure passed on as 5xx. Every fault here meets a new
+/// connection (no kept connections), so the greeting faults are met too.
 #[test]
 fn next_hop_faults_give_4xx_in_bounded_time_and_the_gateway_keeps_serving() {
+    next_hop_faults(
+        "idle_connections = 0\n",
+        &[
+            HopMode::SilentGreeting,
+            HopMode::StallAfterDot,
+            HopMode::DropAfter354,
+            HopMode::GarbageGreeting,
+            HopMode::GarbageAfterDot,
+            HopMode::Refuse554,
+        ],
+    );
+}
+
+/// The same faults in the middle of a kept connection (the default): each one costs that
+/// connection, and the next message goes out on a new one.
+#[test]
+fn next_hop_faults_on_a_kept_connection_give_the_same_answers() {
+    next_hop_faults(
+        "",
+        &[
+            HopMode::StallAfterDot,
+            HopMode::DropAfter354,
+            HopMode::GarbageAfterDot,
+            HopMode::Refuse554,
+        ],
+    );
+}
+
+fn next_hop_faults(relay: &str, faults: &[HopMode]) {
     let hop = FaultyHop::start();
-    let (gw, port) = enrolled_gateway(hop.addr, "timeout_secs = 2\n");
+    let (gw, port) = enrolled_gateway(hop.addr, &format!("timeout_secs = 2\n{relay}"));
     let _serve = serve(&gw, port);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut client = Client::connect(addr);
     let timeout = Duration::from_secs(2);
     let mut n = 1000;
     let mut report = Vec::new();
-    for fault in [
-        HopMode::SilentGreeting,
-        HopMode::StallAfterDot,
-        HopMode::DropAfter354,
-        HopMode::GarbageGreeting,
-        HopMode::GarbageAfterDot,
-        HopMode::Refuse554,
-    ] {
+    // A first message through a healthy hop, so that with kept connections the first fault
+    // meets one.
+    let (code, text, _) = client.transaction(&message(n));
+    assert_eq!(code, 250, "{text}");
+    for &fault in faults {
         n += 1;
         hop.set(fault);
         let (code, text, took) = client.transaction(&message(n));

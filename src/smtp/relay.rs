@@ -9,12 +9,21 @@
 //! answer or to take more bytes. lettre's own async timeout covers only the connect (0.11), so
 //! the connection is driven here over a stream with an idle timeout; a next hop that stalls
 //! (say, after the final dot) costs one timeout and a 4xx, never a hung session.
+//!
+//! Connections are kept for reuse (`relay.idle_connections`, `relay.idle_secs`), as an MTA's
+//! own SMTP client caches them: connecting, the greeting, EHLO and a TLS handshake cost more
+//! than the transaction itself. Only a connection whose last transaction the next hop accepted
+//! is kept. A kept connection the next hop closed meanwhile fails before MAIL is accepted, when
+//! nothing of the message has reached the next hop, so the message is sent again once on a new
+//! connection.
 
 use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
@@ -46,6 +55,7 @@ pub struct Relay {
     hello: ClientId,
     timeout: Duration,
     next_hop: String,
+    pool: Arc<Pool>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -73,7 +83,7 @@ pub enum RelayError {
 
 impl Relay {
     /// Builds the relay from `[relay]`; `timeout` bounds the connect and every wait on the next
-    /// hop.
+    /// hop. No connection is made until the first message.
     pub fn new(
         config: &RelayConfig,
         helo_name: &str,
@@ -106,7 +116,19 @@ impl Relay {
             hello: ClientId::Domain(helo_name.to_string()),
             timeout,
             next_hop: config.next_hop.clone(),
+            pool: Arc::new(Pool::new(config.idle_connections, config.idle())),
         })
+    }
+
+    /// Closes every kept connection with QUIT (at shutdown, so the next hop logs a clean end).
+    pub async fn close_idle(&self) {
+        let all = self.pool.drain(|_| true);
+        quit_all(all).await;
+    }
+
+    /// How many connections are kept open right now.
+    pub fn idle_count(&self) -> usize {
+        self.pool.len()
     }
 
     /// Sends one copy. Never panics on bad addresses: an address lettre cannot represent is a
@@ -146,8 +168,33 @@ impl Relay {
         }
     }
 
-    /// One connection, one transaction, QUIT. lettre closes the connection itself on any error.
+    /// One transaction, on a kept connection when there is one. On any error the connection is
+    /// closed (lettre aborts it), never kept.
     async fn transact(&self, envelope: &Envelope, message: &[u8]) -> Result<(), Failure> {
+        // lettre ends the data itself with CRLF "." CRLF, so the message's own final CRLF would
+        // become an extra empty line at the next hop: every relayed message must arrive exactly
+        // as it left us (RFC 5321 section 4.1.1.4, the CRLF before the dot is the message's).
+        let message = message.strip_suffix(b"\r\n").unwrap_or(message);
+        if let Some(mut conn) = self.pool.take() {
+            match send_chunked(&mut conn, envelope, message).await {
+                Ok(()) => {
+                    self.pool.put(conn);
+                    return Ok(());
+                }
+                Err(SendError::Unused(e)) if closed_meanwhile(&e) => {
+                    tracing::debug!(next_hop = %self.next_hop, error = %e, "kept connection was closed by the next hop; sending on a new one");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut conn = self.connect().await?;
+        send_chunked(&mut conn, envelope, message).await?;
+        self.pool.put(conn);
+        Ok(())
+    }
+
+    /// A new connection: TCP, greeting, EHLO and STARTTLS as configured.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, Failure> {
         let tcp = match tokio::time::timeout(
             self.timeout,
             TcpStream::connect((self.host.as_str(), self.port)),
@@ -180,14 +227,125 @@ impl Relay {
                 ));
             }
         }
-        // lettre ends the data itself with CRLF "." CRLF, so the message's own final CRLF would
-        // become an extra empty line at the next hop: every relayed message must arrive exactly
-        // as it left us (RFC 5321 section 4.1.1.4, the CRLF before the dot is the message's).
-        let message = message.strip_suffix(b"\r\n").unwrap_or(message);
-        send_chunked(&mut conn, envelope, message).await?;
-        // The message is accepted; a failing QUIT changes nothing.
-        let _ = conn.quit().await;
-        Ok(())
+        Ok(conn)
+    }
+}
+
+/// Whether a kept connection failed because the next hop had closed it while it waited: no
+/// complete reply (the socket was closed: lettre reports an I/O error or an incomplete
+/// response), or 421, "service closing transmission channel". A real reply to MAIL is the
+/// next hop's answer to this message and stands.
+fn closed_meanwhile(e: &lettre::transport::smtp::Error) -> bool {
+    match e.status() {
+        // A next hop that stalls would stall a new connection as well.
+        None => !e.is_timeout(),
+        Some(code) => code.to_string() == "421",
+    }
+}
+
+/// Idle connections to the next hop, newest last. Taking the newest first keeps the fewest
+/// connections busy and uses the one least likely to have been closed by the next hop.
+struct Pool {
+    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    max: usize,
+    idle_for: Duration,
+    reaper: AtomicBool,
+}
+
+impl Pool {
+    fn new(max: usize, idle_for: Duration) -> Self {
+        Self {
+            idle: Mutex::new(Vec::new()),
+            max,
+            idle_for,
+            reaper: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(AsyncSmtpConnection, Instant)>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// The newest connection, unless it has waited `idle_for` (then all have, and they are
+    /// closed here rather than at the reaper's next round).
+    fn take(&self) -> Option<AsyncSmtpConnection> {
+        let (found, old) = {
+            let mut idle = self.lock();
+            let old = if idle
+                .last()
+                .is_some_and(|(_, since)| since.elapsed() >= self.idle_for)
+            {
+                std::mem::take(&mut *idle)
+            } else {
+                Vec::new()
+            };
+            (idle.pop().map(|(c, _)| c), old)
+        };
+        if !old.is_empty() {
+            tokio::spawn(quit_all(old.into_iter().map(|(c, _)| c).collect()));
+        }
+        found
+    }
+
+    /// Keeps a connection whose transaction succeeded, or closes it when the pool is full.
+    fn put(self: &Arc<Self>, conn: AsyncSmtpConnection) {
+        if conn.has_broken() {
+            return;
+        }
+        let overflow = {
+            let mut idle = self.lock();
+            if idle.len() < self.max {
+                idle.push((conn, Instant::now()));
+                None
+            } else {
+                Some(conn)
+            }
+        };
+        match overflow {
+            Some(conn) => {
+                tokio::spawn(quit_all(vec![conn]));
+            }
+            None => self.start_reaper(),
+        }
+    }
+
+    /// Removes the connections whose idle start matches.
+    fn drain(&self, pick: impl Fn(Instant) -> bool) -> Vec<AsyncSmtpConnection> {
+        let mut idle = self.lock();
+        let (gone, kept): (Vec<_>, Vec<_>) = idle.drain(..).partition(|(_, since)| pick(*since));
+        *idle = kept;
+        gone.into_iter().map(|(c, _)| c).collect()
+    }
+
+    /// Closes connections idle for `idle_for`, checking twice per `idle_for`; the task ends
+    /// with the relay.
+    fn start_reaper(self: &Arc<Self>) {
+        if self.reaper.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let pool: Weak<Self> = Arc::downgrade(self);
+        let period = (self.idle_for / 2).max(Duration::from_millis(100));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                let Some(p) = pool.upgrade() else { return };
+                let old = p.drain(|since| since.elapsed() >= p.idle_for);
+                drop(p);
+                quit_all(old).await;
+            }
+        });
+    }
+}
+
+/// QUIT on each connection, a second at most each: a next hop that does not answer is simply
+/// dropped.
+async fn quit_all(conns: Vec<AsyncSmtpConnection>) {
+    for mut c in conns {
+        let _ = tokio::time::timeout(Duration::from_secs(1), c.quit()).await;
     }
 }
 
@@ -277,7 +435,7 @@ async fn send_chunked(
     conn: &mut AsyncSmtpConnection,
     envelope: &Envelope,
     message: &[u8],
-) -> Result<(), Failure> {
+) -> Result<(), SendError> {
     use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
     use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
     let mut params = Vec::new();
@@ -289,25 +447,30 @@ async fn send_chunked(
     if non_ascii {
         if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
             conn.abort().await;
-            return Err(Failure::Other(
+            return Err(SendError::Failed(Failure::Other(
                 "the envelope has non-ASCII addresses but the next hop does not offer SMTPUTF8"
                     .into(),
-            ));
+            )));
         }
         params.push(MailParameter::SmtpUtfEight);
     }
     if !message.is_ascii() {
         if !conn.server_info().supports_feature(Extension::EightBitMime) {
             conn.abort().await;
-            return Err(Failure::Other(
+            return Err(SendError::Failed(Failure::Other(
                 "the message has 8-bit content but the next hop does not offer 8BITMIME".into(),
-            ));
+            )));
         }
         params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
+    if let Err(e) = conn
+        .command(Mail::new(envelope.from().cloned(), params))
+        .await
+    {
+        conn.abort().await;
+        return Err(SendError::Unused(e));
+    }
     let steps = async {
-        conn.command(Mail::new(envelope.from().cloned(), params))
-            .await?;
         for to in envelope.to() {
             conn.command(Rcpt::new(to.clone(), vec![])).await?;
         }
@@ -318,7 +481,24 @@ async fn send_chunked(
         Ok(_) => Ok(()),
         Err(e) => {
             conn.abort().await;
-            Err(Failure::Smtp(e))
+            Err(SendError::Failed(Failure::Smtp(e)))
+        }
+    }
+}
+
+/// How far a failed transaction got.
+enum SendError {
+    /// MAIL was not accepted: nothing of the message reached the next hop.
+    Unused(lettre::transport::smtp::Error),
+    /// Any later failure, or one found before MAIL was sent.
+    Failed(Failure),
+}
+
+impl From<SendError> for Failure {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Unused(e) => Failure::Smtp(e),
+            SendError::Failed(f) => f,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +21,33 @@ pub struct Sink {
     pub received: Arc<Mutex<Vec<Received>>>,
     /// Reply code at the end of DATA: 250 accept, 4xx/5xx refuse.
     pub data_code: Arc<AtomicU16>,
+    /// Counters and the hang-up mode, shared with the connection threads.
+    pub stats: Arc<SinkStats>,
+}
+
+/// What the sink saw of its connections, and how it ends them.
+#[derive(Default)]
+pub struct SinkStats {
+    /// Connections accepted.
+    pub connections: AtomicUsize,
+    /// QUIT commands answered.
+    pub quits: AtomicUsize,
+    /// After accepting a message: [`KEEP`] the connection, [`DROP`] it silently, or answer the
+    /// next command with 421 and close ([`SAY_421`]), as a next hop closing idle clients does.
+    pub after_data: AtomicU8,
+}
+
+pub const KEEP: u8 = 0;
+pub const DROP: u8 = 1;
+pub const SAY_421: u8 = 2;
+
+impl SinkStats {
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+    pub fn quits(&self) -> usize {
+        self.quits.load(Ordering::SeqCst)
+    }
 }
 
 impl Sink {
@@ -29,12 +56,14 @@ impl Sink {
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let data_code = Arc::new(AtomicU16::new(250));
-        let (r, c) = (received.clone(), data_code.clone());
+        let stats = Arc::new(SinkStats::default());
+        let (r, c, st) = (received.clone(), data_code.clone(), stats.clone());
         std::thread::spawn(move || {
             for s in listener.incoming().flatten() {
-                let (r, c) = (r.clone(), c.clone());
+                st.connections.fetch_add(1, Ordering::SeqCst);
+                let (r, c, st) = (r.clone(), c.clone(), st.clone());
                 std::thread::spawn(move || {
-                    let _ = serve_one(s, r, c);
+                    let _ = serve_one(s, r, c, &st);
                 });
             }
         });
@@ -42,6 +71,7 @@ impl Sink {
             addr,
             received,
             data_code,
+            stats,
         }
     }
 
@@ -65,6 +95,7 @@ fn serve_one(
     s: TcpStream,
     store: Arc<Mutex<Vec<Received>>>,
     code: Arc<AtomicU16>,
+    stats: &SinkStats,
 ) -> std::io::Result<()> {
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut w = s.try_clone()?;
@@ -72,9 +103,14 @@ fn serve_one(
     w.write_all(b"220 sink ESMTP\r\n")?;
     let (mut from, mut rcpts) = (String::new(), Vec::new());
     let mut line = String::new();
+    let mut delivered = false;
     loop {
         line.clear();
         if r.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        if delivered && stats.after_data.load(Ordering::SeqCst) == SAY_421 {
+            w.write_all(b"421 4.4.2 sink: idle too long, closing\r\n")?;
             return Ok(());
         }
         let up = line.to_ascii_uppercase();
@@ -113,10 +149,15 @@ fn serve_one(
                     data,
                 });
                 w.write_all(b"250 2.0.0 stored\r\n")?;
+                delivered = true;
+                if stats.after_data.load(Ordering::SeqCst) == DROP {
+                    return Ok(());
+                }
             } else {
                 w.write_all(format!("{c} sink says no\r\n").as_bytes())?;
             }
         } else if up.starts_with("QUIT") {
+            stats.quits.fetch_add(1, Ordering::SeqCst);
             w.write_all(b"221 bye\r\n")?;
             return Ok(());
         } else if up.starts_with("RSET") || up.starts_with("NOOP") {
