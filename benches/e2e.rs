@@ -23,7 +23,8 @@
 //!   relayed while they stay open.
 //!
 //! `cargo bench --bench e2e` measures (settings: `E2E_MESSAGES`, `E2E_SIZE`, `E2E_CONCURRENCY`,
-//! `E2E_BIG_SIZE`, `E2E_IDLE`, `E2E_CEILING_SECS`). Without `--bench` (as under
+//! `E2E_BIG_SIZE`, `E2E_IDLE`, `E2E_CEILING_SECS`, and `E2E_RELAY_IDLE` for the gateway's
+//! `relay.idle_connections`, its default when unset; 0 measures a connection per message). Without `--bench` (as under
 //! `cargo test --benches`) or with `SMIMEGW_BENCH_QUICK=1`, every scenario runs once at small
 //! scale (20 messages, concurrency 1 and 8, 1 MiB, 200 idle connections under a soft limit of
 //! 128) and every check still applies; the figures are then not measurements.
@@ -71,6 +72,8 @@ struct Settings {
     /// Soft open-file limit the gateway is started with in the idle-connection run.
     gateway_soft_nofile: u64,
     ceiling: Duration,
+    /// `relay.idle_connections` for the gateway; `None` keeps its default.
+    relay_idle: Option<usize>,
 }
 
 fn env_or(name: &str, default: &str) -> String {
@@ -120,6 +123,13 @@ impl Settings {
             idle: num("E2E_IDLE", idle)?,
             gateway_soft_nofile: if quick { 128 } else { 1024 },
             ceiling: Duration::from_secs_f64(ceiling.max(0.05)),
+            relay_idle: match std::env::var("E2E_RELAY_IDLE") {
+                Ok(v) if !v.is_empty() => Some(
+                    v.parse::<usize>()
+                        .map_err(|e| format!("E2E_RELAY_IDLE: {e}"))?,
+                ),
+                _ => None,
+            },
         })
     }
 }
@@ -210,7 +220,12 @@ fn smimegw(config: &Path, args: &[&str]) -> Res<String> {
 
 impl Scratch {
     /// CA and two RSA-2048 users, encryption required inside bench.test, relaying to `sink`.
-    fn new(sink: SocketAddr, max_sessions: usize, max_message_size: usize) -> Res<Self> {
+    fn new(
+        sink: SocketAddr,
+        max_sessions: usize,
+        max_message_size: usize,
+        relay_idle: Option<usize>,
+    ) -> Res<Self> {
         let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
         let config = dir.path().join("smimegw.toml");
         let port = free_port()?;
@@ -219,9 +234,12 @@ impl Scratch {
             format!(
                 "data_dir = \"{data}\"\ninternal_domains = [\"bench.test\"]\nauthserv_id = \"gw.bench.test\"\n\
                  [listen]\naddress = \"127.0.0.1:{port}\"\nmax_sessions = {max_sessions}\nmax_message_size = {max_message_size}\n\
-                 [relay]\nnext_hop = \"{sink}\"\n[metrics]\nenabled = false\n\
+                 [relay]\nnext_hop = \"{sink}\"\n{relay_idle}[metrics]\nenabled = false\n\
                  [policy]\ncipher = \"aes256-cbc\"\n[policy.domains.\"bench.test\"]\nencrypt = \"required\"\n",
-                data = dir.path().join("data").display()
+                data = dir.path().join("data").display(),
+                relay_idle = relay_idle
+                    .map(|n| format!("idle_connections = {n}\n"))
+                    .unwrap_or_default(),
             ),
         )
         .map_err(|e| format!("write config: {e}"))?;
@@ -1013,9 +1031,11 @@ fn run() -> Res<()> {
         }
     );
     println!(
-        "{} messages per row of {}, RSA-2048 keys, AES-256-CBC; the load client and the sink run in this process on the same cores as the gateway",
+        "{} messages per row of {}, RSA-2048 keys, AES-256-CBC, relay.idle_connections = {}; the load client and the sink run in this process on the same cores as the gateway",
         st.messages,
-        format_size(st.size)
+        format_size(st.size),
+        st.relay_idle
+            .map_or_else(|| "default".to_string(), |n| n.to_string())
     );
 
     // Room for every idle connection and for the largest concurrency row, whichever is more.
@@ -1023,7 +1043,12 @@ fn run() -> Res<()> {
         .idle
         .max(st.concurrency.iter().copied().max().unwrap_or(1))
         + 100;
-    let scratch = Scratch::new(sink_addr, sessions, (st.big * 2).max(1 << 20))?;
+    let scratch = Scratch::new(
+        sink_addr,
+        sessions,
+        (st.big * 2).max(1 << 20),
+        st.relay_idle,
+    )?;
     let msg = synthetic_message(st.size);
     let plain = Arc::new(vec![(stuffed(&msg), msg.len())]);
 
