@@ -351,6 +351,7 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
         let state = Arc::new(MetricsState {
             metrics,
             gateway: gateway.clone(),
+            relay: relay.clone(),
         });
         tokio::spawn(crate::metrics::server::run(l, state, rx.clone()));
     }

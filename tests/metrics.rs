@@ -381,3 +381,42 @@ fn the_metrics_listener_refuses_what_it_does_not_serve_and_keeps_serving() {
     assert!(wait_listening(s2.smtp));
     assert!(TcpStream::connect(s2.http).is_err(), "metrics disabled");
 }
+
+/// The relay's kept connections are visible: opened, reused, found closed, and kept now.
+#[test]
+fn next_hop_connection_reuse_shows_in_metrics() {
+    use common::smtp::DROP;
+    let sink = Sink::start();
+    let (gw, port, mport) = gateway(&sink, "", "");
+    gw.init_ca();
+    let s = serve(&gw, port, mport);
+    let transit = b"From: x@a.test\r\nTo: y@b.test\r\nSubject: t\r\n\r\nbody\r\n";
+    let relay = |n: usize| {
+        for _ in 0..n {
+            let (c, t) = send(s.smtp, "x@a.test", &["y@b.test"], transit);
+            assert_eq!(c, 250, "{t}");
+        }
+    };
+    let series = |text: &str| {
+        [
+            "smimegw_relay_connections_total{event=\"opened\"}",
+            "smimegw_relay_connections_total{event=\"reused\"}",
+            "smimegw_relay_connections_total{event=\"found_closed\"}",
+            "smimegw_relay_idle_connections",
+        ]
+        .map(|k| must(text, k))
+    };
+    relay(3);
+    let (code, text) = get(s.http, "/metrics");
+    assert_eq!(code, 200);
+    assert_eq!(series(&text), [1.0, 2.0, 0.0, 1.0], "{text}");
+    // The next hop now hangs up after each message: the kept connection is found closed once,
+    // and the message goes on a new one.
+    sink.stats
+        .after_data
+        .store(DROP, std::sync::atomic::Ordering::SeqCst);
+    relay(2);
+    let (_, text) = get(s.http, "/metrics");
+    assert_eq!(series(&text), [2.0, 4.0, 1.0, 1.0], "{text}");
+    assert_eq!(sink.wait_for(5).len(), 5);
+}

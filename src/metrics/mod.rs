@@ -20,6 +20,7 @@ use encode::{Encoder, Kind, format_value};
 
 use crate::gateway::Gateway;
 use crate::pki::profile;
+use crate::smtp::relay::Relay;
 
 /// Buckets of the crypto histogram, in seconds: one ECDSA signature is well under a
 /// millisecond, an RSA-4096 decryption of a 10 MiB message a good fraction of a second.
@@ -193,7 +194,7 @@ impl Metrics {
     /// The exposition: in-memory metrics, then what the directory says now. A directory that
     /// cannot be read gives `smimegw_directory_up 0` and no directory gauges (never a failed
     /// scrape: the counters are still worth having).
-    pub fn render(&self, gateway: &Gateway) -> String {
+    pub fn render(&self, gateway: &Gateway, relay: &Relay) -> String {
         let mut e = Encoder::default();
         e.family(
             "smimegw_messages_total",
@@ -248,6 +249,33 @@ impl Metrics {
             "smimegw_harvest_failures_total",
             &[],
             gateway.harvest_failures() as f64,
+        );
+        let c = relay.connection_counts();
+        e.family(
+            "smimegw_relay_connections_total",
+            Kind::Counter,
+            "Next-hop connection events: opened (new connection), reused (a transaction on a kept connection), found_closed (a kept connection the next hop had closed; the message went on a new one).",
+        );
+        for (event, n) in [
+            ("opened", c.opened),
+            ("reused", c.reused),
+            ("found_closed", c.found_closed),
+        ] {
+            e.sample(
+                "smimegw_relay_connections_total",
+                &[("event", event)],
+                n as f64,
+            );
+        }
+        e.family(
+            "smimegw_relay_idle_connections",
+            Kind::Gauge,
+            "Connections to the next hop kept open for reuse right now (relay.idle_connections at most).",
+        );
+        e.sample(
+            "smimegw_relay_idle_connections",
+            &[],
+            relay.idle_count() as f64,
         );
         directory_gauges(&mut e, gateway);
         e.finish()

@@ -23,6 +23,8 @@ pub struct MetricsState {
     pub metrics: Arc<Metrics>,
     /// The gateway, for its directory (expiry gauges, readiness).
     pub gateway: Arc<Gateway>,
+    /// The relay, for its connection counts.
+    pub relay: crate::smtp::relay::Relay,
 }
 
 /// Serves `/metrics` and `/healthz` until `shutdown` turns true.
@@ -113,9 +115,11 @@ async fn respond(req: &http::Request, state: Arc<MetricsState>) -> Vec<u8> {
     match req.path.as_str() {
         "/metrics" => {
             // Directory reads block: keep them off the async workers.
-            let body = tokio::task::spawn_blocking(move || state.metrics.render(&state.gateway))
-                .await
-                .unwrap_or_else(|e| format!("# metrics rendering failed: {e}\n"));
+            let body = tokio::task::spawn_blocking(move || {
+                state.metrics.render(&state.gateway, &state.relay)
+            })
+            .await
+            .unwrap_or_else(|e| format!("# metrics rendering failed: {e}\n"));
             http::response(
                 200,
                 "OK",

@@ -20,7 +20,7 @@
 use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -131,6 +131,17 @@ impl Relay {
         self.pool.len()
     }
 
+    /// Connections opened, kept ones reused, and kept ones found closed, since start: how well
+    /// the kept connections serve (for `/metrics`).
+    pub fn connection_counts(&self) -> ConnectionCounts {
+        let c = &self.pool.counts;
+        ConnectionCounts {
+            opened: c[0].load(Ordering::Relaxed),
+            reused: c[1].load(Ordering::Relaxed),
+            found_closed: c[2].load(Ordering::Relaxed),
+        }
+    }
+
     /// Sends one copy. Never panics on bad addresses: an address lettre cannot represent is a
     /// permanent failure naming it.
     pub async fn send(&self, mail_from: &str, rcpt_to: &[String], message: &[u8]) -> RelayOutcome {
@@ -176,18 +187,21 @@ impl Relay {
         // as it left us (RFC 5321 section 4.1.1.4, the CRLF before the dot is the message's).
         let message = message.strip_suffix(b"\r\n").unwrap_or(message);
         if let Some(mut conn) = self.pool.take() {
+            self.pool.count(REUSED);
             match send_chunked(&mut conn, envelope, message).await {
                 Ok(()) => {
                     self.pool.put(conn);
                     return Ok(());
                 }
                 Err(SendError::Unused(e)) if closed_meanwhile(&e) => {
+                    self.pool.count(FOUND_CLOSED);
                     tracing::debug!(next_hop = %self.next_hop, error = %e, "kept connection was closed by the next hop; sending on a new one");
                 }
                 Err(e) => return Err(e.into()),
             }
         }
         let mut conn = self.connect().await?;
+        self.pool.count(OPENED);
         send_chunked(&mut conn, envelope, message).await?;
         self.pool.put(conn);
         Ok(())
@@ -243,6 +257,21 @@ fn closed_meanwhile(e: &lettre::transport::smtp::Error) -> bool {
     }
 }
 
+/// Connection events since the relay was built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionCounts {
+    /// New connections that reached EHLO (and STARTTLS when configured).
+    pub opened: u64,
+    /// Transactions started on a kept connection.
+    pub reused: u64,
+    /// Kept connections the next hop had closed meanwhile (the message went on a new one).
+    pub found_closed: u64,
+}
+
+const OPENED: usize = 0;
+const REUSED: usize = 1;
+const FOUND_CLOSED: usize = 2;
+
 /// Idle connections to the next hop, newest last. Taking the newest first keeps the fewest
 /// connections busy and uses the one least likely to have been closed by the next hop.
 struct Pool {
@@ -250,6 +279,8 @@ struct Pool {
     max: usize,
     idle_for: Duration,
     reaper: AtomicBool,
+    /// [`OPENED`], [`REUSED`], [`FOUND_CLOSED`].
+    counts: [AtomicU64; 3],
 }
 
 impl Pool {
@@ -259,6 +290,13 @@ impl Pool {
             max,
             idle_for,
             reaper: AtomicBool::new(false),
+            counts: Default::default(),
+        }
+    }
+
+    fn count(&self, event: usize) {
+        if let Some(c) = self.counts.get(event) {
+            c.fetch_add(1, Ordering::Relaxed);
         }
     }
 
