@@ -136,9 +136,9 @@ impl Relay {
     pub fn connection_counts(&self) -> ConnectionCounts {
         let c = &self.pool.counts;
         ConnectionCounts {
-            opened: c[0].load(Ordering::Relaxed),
-            reused: c[1].load(Ordering::Relaxed),
-            found_closed: c[2].load(Ordering::Relaxed),
+            opened: c[OPENED].load(Ordering::Relaxed),
+            reused: c[REUSED].load(Ordering::Relaxed),
+            found_closed: c[FOUND_CLOSED].load(Ordering::Relaxed),
         }
     }
 
