@@ -10,15 +10,14 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::Gw;
-use common::smtp::{Sink, free_port, send, wait_listening};
+use common::smtp::{Sink, free_port, send};
+use common::{Gw, Serve};
 use serde::Deserialize;
 use tokio_rustls::rustls;
 
@@ -103,25 +102,6 @@ fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/bad-input")
 }
 
-/// A running `smimegw serve`, killed on drop.
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Serve {
-    fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
 struct Fixture {
     gw: Gw,
     sink: Sink,
@@ -143,13 +123,11 @@ fn fixture() -> Fixture {
         gw.enroll(&format!("{user}@acme.test"), user, "p256");
     }
     gw.enable_starttls(AUTHSERV);
-    let child = gw.spawn_serve();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert!(wait_listening(addr), "smimegw serve did not start");
+    let serve = gw.serve_on(port);
     Fixture {
         gw,
         sink,
-        serve: Serve { child, addr },
+        serve,
         ca,
     }
 }

@@ -3,11 +3,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use common::Gw;
-use common::smtp::{Sink, free_port, wait_listening};
+use common::smtp::{Sink, free_port};
 
 fn doctor(gw: &Gw, env: &[(&str, &str)]) -> (i32, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_smimegw"));
@@ -166,31 +165,14 @@ fn sh_chmod(p: &std::path::Path, mode: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// A running `smimegw serve`, killed on drop.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The next hop is another smimegw offering STARTTLS with a certificate for `localhost` from its
 /// own CA: doctor reports the certificate problem until that CA is trusted (SSL_CERT_FILE, which
 /// the relay's TLS honours too), then STARTTLS works.
 #[test]
 fn starttls_at_the_next_hop_is_checked_with_the_relays_trust() {
     let sink = Sink::start();
-    let hop_port = free_port();
-    let hop = Gw::with_config(&format!(
-        "[listen]\naddress = \"127.0.0.1:{hop_port}\"\n[relay]\nnext_hop = \"{}\"\n",
-        sink.addr
-    ));
-    let hop_ca = hop.init_ca();
-    hop.enable_starttls("localhost");
-    let _hop = Serve(hop.spawn_serve());
-    assert!(wait_listening(SocketAddr::from(([127, 0, 0, 1], hop_port))));
+    let (_hop, hop_serve, hop_ca) = common::tls_next_hop(sink.addr);
+    let hop_port = hop_serve.addr.port();
 
     let gw = installed(
         &format!("localhost:{hop_port}"),

@@ -10,33 +10,13 @@ mod common;
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::Gw;
 use common::smtp::{Sink, free_port, send, wait_listening};
-
-/// A running `smimegw serve`, killed (SIGKILL) on drop.
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Serve {
-    /// SIGKILL (std's `Child::kill` sends SIGKILL on Unix) and reap.
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
+use common::{Gw, Serve};
 
 /// Starts `smimegw serve` and waits until it listens; its stderr is appended to `serve.log` in
 /// the gateway's directory, whose tail failing assertions print.

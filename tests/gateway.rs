@@ -3,24 +3,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use common::smtp::{Sink, free_port, send, wait_listening};
+use common::smtp::{Sink, free_port, send};
 use common::{Gw, openssl_ok};
-
-/// A running `smimegw serve`, killed on drop.
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn gateway(sink: &Sink, extra: &str) -> (Gw, u16) {
     let port = free_port();
@@ -29,16 +15,6 @@ fn gateway(sink: &Sink, extra: &str) -> (Gw, u16) {
         sink.addr
     ));
     (gw, port)
-}
-
-fn serve(gw: &Gw, port: u16) -> Serve {
-    let child = gw.spawn_serve();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert!(
-        wait_listening(addr),
-        "smimegw serve did not start listening"
-    );
-    Serve { child, addr }
 }
 
 const PLAIN: &[u8] = b"From: Alice <alice@acme.test>\r\nTo: carol@acme.test\r\nSubject: plans\r\nMessage-ID: <p1@acme.test>\r\n\r\nSee you at nine.\r\n";
@@ -50,7 +26,7 @@ fn internal_mail_is_signed_and_verifies_in_openssl() {
     let ca = gw.init_ca();
     gw.enroll("alice@acme.test", "Alice", "p256");
     gw.enroll("carol@acme.test", "Carol", "p256");
-    let s = serve(&gw, port);
+    let s = gw.serve_on(port);
     let (code, text) = send(s.addr, "alice@acme.test", &["carol@acme.test"], PLAIN);
     assert_eq!(code, 250, "{text}");
     let got = sink.wait_for(1);
@@ -202,7 +178,7 @@ fn inbound_encrypted_and_signed_by_openssl_arrives_decrypted_with_pass() {
     let mut msg = b"Authentication-Results: gw.acme.test; smime=pass (forged)\r\n".to_vec();
     msg.extend_from_slice(&std::fs::read(d.join("enc.eml")).unwrap());
 
-    let s = serve(&gw, port);
+    let s = gw.serve_on(port);
     let (code, text) = send(s.addr, "bob@partner.test", &["alice@acme.test"], &msg);
     assert_eq!(code, 250, "{text}");
     let got = sink.wait_for(1);
@@ -278,7 +254,7 @@ fn failure_semantics_and_refusals() {
     );
     gw.init_ca();
     gw.enroll("alice@acme.test", "Alice", "p256");
-    let s = serve(&gw, port);
+    let s = gw.serve_on(port);
 
     // Required encryption, unknown certificate: refused with the reason.
     let (code, text) = send(s.addr, "alice@acme.test", &["x@secret.test"], PLAIN);
@@ -317,7 +293,7 @@ fn failure_semantics_and_refusals() {
         free_port()
     ));
     gw2.init_ca();
-    let s2 = serve(&gw2, port2);
+    let s2 = gw2.serve_on(port2);
     let (code, text) = send(s2.addr, "a@acme.test", &["b@other.test"], PLAIN);
     assert_eq!(code / 100, 4, "{text}");
 }
@@ -331,7 +307,7 @@ fn clients_outside_allowed_clients_are_refused() {
         sink.addr
     ));
     gw.init_ca();
-    let s = serve(&gw, port);
+    let s = gw.serve_on(port);
     let (code, text) = send(s.addr, "a@acme.test", &["b@other.test"], PLAIN);
     assert_eq!(code, 554, "{text}");
     assert!(text.contains("not allowed"), "{text}");
@@ -434,7 +410,7 @@ fn required_encryption_can_refuse_at_rcpt_time() {
     );
     gw.init_ca();
     gw.enroll("alice@acme.test", "Alice", "p256");
-    let s = serve(&gw, port);
+    let s = gw.serve_on(port);
     let stream = std::net::TcpStream::connect(s.addr).unwrap();
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(20)))
@@ -478,7 +454,7 @@ fn listen_limits_come_from_the_configuration() {
     );
     std::fs::write(&gw.config, text).unwrap();
     gw.init_ca();
-    let s = serve(&gw, port);
+    let s = gw.serve_on(port);
     let stream = std::net::TcpStream::connect(s.addr).unwrap();
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
@@ -609,7 +585,7 @@ fn sigterm_finishes_the_transaction_in_flight_then_exits_zero() {
     let (gw, port) = gateway(&sink, "");
     gw.init_ca();
     gw.enroll("alice@acme.test", "Alice", "p256");
-    let mut s = serve(&gw, port);
+    let mut s = gw.serve_on(port);
     let stream = std::net::TcpStream::connect(s.addr).unwrap();
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(20)))
@@ -676,7 +652,7 @@ fn outbound_signed_and_encrypted_opens_in_openssl_and_gpgsm() {
     let d = gw.dir.path();
     gw.enroll("alice@acme.test", "Alice", "rsa2048");
     gw.enroll("carol@acme.test", "Carol", "rsa2048");
-    let s = serve(&gw, port);
+    let s = gw.serve_on(port);
     let (code, text) = send(s.addr, "alice@acme.test", &["carol@acme.test"], PLAIN);
     assert_eq!(code, 250, "{text}");
     let got = sink.wait_for(1);
@@ -894,7 +870,7 @@ fn a_revocation_takes_effect_on_the_next_message_despite_caches() {
     gw.init_ca();
     gw.enroll("alice@acme.test", "Alice", "p256");
     gw.enroll("carol@acme.test", "Carol", "p256");
-    let s = serve(&gw, port);
+    let s = gw.serve_on(port);
     // The first message validates (and caches) Carol's encryption chain.
     let (code, text) = send(s.addr, "alice@acme.test", &["carol@acme.test"], PLAIN);
     assert_eq!(code, 250, "{text}");

@@ -4,25 +4,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Gw;
-use common::smtp::{DROP, SAY_421, Sink, free_port, send, wait_listening};
-
-/// A running `smimegw serve`, killed on drop.
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::smtp::{DROP, SAY_421, Sink, free_port, send};
+use common::{Gw, Serve, tls_next_hop};
 
 fn serve(sink: &Sink, relay: &str) -> (Gw, Serve) {
     let port = free_port();
@@ -31,10 +17,8 @@ fn serve(sink: &Sink, relay: &str) -> (Gw, Serve) {
         sink.addr
     ));
     gw.init_ca();
-    let child = gw.spawn_serve();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert!(wait_listening(addr), "smimegw serve did not start");
-    (gw, Serve { child, addr })
+    let serve = gw.serve_on(port);
+    (gw, serve)
 }
 
 /// Transit mail (neither side internal): relayed as it is, so only the relay is under test.
@@ -159,18 +143,8 @@ fn shutdown_closes_kept_connections_with_quit() {
 #[test]
 fn kept_connections_work_over_required_starttls() {
     let sink = Sink::start();
-    let hop_port = free_port();
-    let hop = Gw::with_config(&format!(
-        "[listen]\naddress = \"127.0.0.1:{hop_port}\"\n[relay]\nnext_hop = \"{}\"\n",
-        sink.addr
-    ));
-    let hop_ca = hop.init_ca();
-    hop.enable_starttls("localhost");
-    let _hop = Serve {
-        child: hop.spawn_serve(),
-        addr: SocketAddr::from(([127, 0, 0, 1], hop_port)),
-    };
-    assert!(wait_listening(_hop.addr));
+    let (_hop, hop_serve, hop_ca) = tls_next_hop(sink.addr);
+    let hop_port = hop_serve.addr.port();
 
     let port = free_port();
     let gw = Gw::with_config(&format!(
@@ -187,11 +161,7 @@ fn kept_connections_work_over_required_starttls() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let s = Serve {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    };
-    assert!(wait_listening(s.addr));
+    let s = Serve::listening(child, port);
     for _ in 0..3 {
         relay_one(&s);
     }

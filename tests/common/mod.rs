@@ -5,8 +5,9 @@
 pub mod partner;
 pub mod smtp;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// Panics (never skips) when a peer tool is missing: the suite's verdicts depend on it.
 pub fn require(tool: &str, package: &str) {
@@ -167,6 +168,11 @@ impl Gw {
             .unwrap()
     }
 
+    /// [`Gw::spawn_serve`], once it listens on 127.0.0.1:`port`.
+    pub fn serve_on(&self, port: u16) -> Serve {
+        Serve::listening(self.spawn_serve(), port)
+    }
+
     /// Writes a user's certificate to a file and returns its path.
     pub fn cert_file(&self, email: &str, role: &str) -> PathBuf {
         let pem = self.ok(&["user", "cert", email, "--role", role]);
@@ -231,4 +237,57 @@ pub fn sh_ok(dir: &Path, script: &str) -> String {
     );
     assert!(o.status.success(), "`{script}` failed:\n{out}");
     out
+}
+
+/// A running `smimegw serve` and the SMTP address it listens on, killed (SIGKILL) and reaped on
+/// drop so that a failing test leaves no gateway behind.
+pub struct Serve {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Serve {
+    /// Waits until `child` listens on 127.0.0.1:`port`; panics (after killing it) if it does not.
+    pub fn listening(child: Child, port: u16) -> Self {
+        let mut s = Self {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        if !smtp::wait_listening(s.addr) {
+            s.kill9();
+            panic!("smimegw serve did not start listening on {}", s.addr);
+        }
+        s
+    }
+
+    /// SIGKILL (std's `Child::kill` sends SIGKILL on Unix) and reap.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Another smimegw as a next hop: on a free port, relaying to `sink`, offering STARTTLS with a
+/// certificate for `localhost` from its own CA. Returns it, the running server, and its CA
+/// certificate file (what SSL_CERT_FILE must name for the relay to trust it).
+pub fn tls_next_hop(sink: SocketAddr) -> (Gw, Serve, PathBuf) {
+    let port = smtp::free_port();
+    let hop = Gw::with_config(&format!(
+        "[listen]\naddress = \"127.0.0.1:{port}\"\n[relay]\nnext_hop = \"{sink}\"\n"
+    ));
+    let ca = hop.init_ca();
+    hop.enable_starttls("localhost");
+    let serve = hop.serve_on(port);
+    (hop, serve, ca)
 }
