@@ -1096,15 +1096,9 @@ pub(crate) mod tests {
     #[test]
     fn configured_limits_reach_the_inbound_path() {
         let (_tmp, gw) = gateway("[limits]\nmax_mime_depth = 4\n");
-        let mut body = b"Content-Type: text/plain\r\n\r\nleaf\r\n".to_vec();
         let mut verdicts = Vec::new();
-        for i in 0..6 {
-            let mut outer =
-                format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n")
-                    .into_bytes();
-            outer.extend_from_slice(&body);
-            outer.extend_from_slice(format!("\r\n--b{i}--\r\n").as_bytes());
-            body = outer;
+        for depth in 1..=6 {
+            let body = crate::limits::tests::nested(depth);
             let Decision::Relay(c) = gw.process(&inbound(&body)) else {
                 panic!("refused");
             };
@@ -1147,6 +1141,27 @@ pub(crate) mod tests {
         fn describe(&self) -> String {
             self.inner.describe()
         }
+    }
+
+    /// A gateway over [`Flaky`] with alice and carol enrolled, and the switch that breaks it.
+    fn flaky_gateway(extra: &str) -> (tempfile::TempDir, Gateway, Arc<AtomicBool>) {
+        let (tmp, _, dir) = scratch(extra);
+        for who in ["alice@acme.test", "carol@acme.test"] {
+            dir.enroll(
+                who,
+                &EnrollOptions {
+                    display_name: "T".into(),
+                    single: false,
+                    key: KeyAlgorithm::P256,
+                    days: 10,
+                },
+            )
+            .unwrap();
+        }
+        let broken = Arc::new(AtomicBool::new(false));
+        let b = broken.clone();
+        let gw = Gateway::new(dir.map_store(move |inner| Box::new(Flaky { inner, broken: b })));
+        (tmp, gw, broken)
     }
 
     fn tx(from: &str, to: &str) -> Transaction {
@@ -1193,22 +1208,7 @@ pub(crate) mod tests {
 
     #[test]
     fn an_unavailable_directory_defers_outbound_mail_instead_of_sending_it_unprotected() {
-        let (_tmp, _, dir) = scratch("");
-        for who in ["alice@acme.test", "carol@acme.test"] {
-            dir.enroll(
-                who,
-                &EnrollOptions {
-                    display_name: "T".into(),
-                    single: false,
-                    key: KeyAlgorithm::P256,
-                    days: 10,
-                },
-            )
-            .unwrap();
-        }
-        let broken = Arc::new(AtomicBool::new(false));
-        let b = broken.clone();
-        let gw = Gateway::new(dir.map_store(move |inner| Box::new(Flaky { inner, broken: b })));
+        let (_tmp, gw, broken) = flaky_gateway("");
         let signed = |d: Decision| match d {
             Decision::Relay(c) => c.len() == 1 && c[0].kind != ActionKind::Unchanged,
             Decision::Refuse { .. } => false,
@@ -1247,23 +1247,8 @@ pub(crate) mod tests {
     #[test]
     fn an_unavailable_directory_defers_inbound_mail_that_needs_it() {
         // Internal mail is only signed unless a rule says otherwise: carol's says encrypt.
-        let (_tmp, _, dir) =
-            scratch("[policy.users.\"carol@acme.test\"]\nencrypt = \"required\"\n");
-        for who in ["alice@acme.test", "carol@acme.test"] {
-            dir.enroll(
-                who,
-                &EnrollOptions {
-                    display_name: "T".into(),
-                    single: false,
-                    key: KeyAlgorithm::P256,
-                    days: 10,
-                },
-            )
-            .unwrap();
-        }
-        let broken = Arc::new(AtomicBool::new(false));
-        let b = broken.clone();
-        let gw = Gateway::new(dir.map_store(move |inner| Box::new(Flaky { inner, broken: b })));
+        let (_tmp, gw, broken) =
+            flaky_gateway("[policy.users.\"carol@acme.test\"]\nencrypt = \"required\"\n");
         // Signed and encrypted to carol, as a partner's gateway would send it.
         let protected = match gw.process(&tx("alice@acme.test", "carol@acme.test")) {
             Decision::Relay(c) => c[0].message.clone(),

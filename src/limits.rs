@@ -145,7 +145,7 @@ impl Limits {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -165,7 +165,8 @@ mod tests {
         assert!(l.check_time().is_ok());
     }
 
-    fn nested(depth: usize) -> Vec<u8> {
+    /// A text leaf inside `depth` nested multipart/mixed entities (boundaries b0 innermost).
+    pub(crate) fn nested(depth: usize) -> Vec<u8> {
         nested_with(depth, "leaf")
     }
 

@@ -116,18 +116,7 @@ mod tests {
 
     #[test]
     fn issuance_is_recorded_and_audited() {
-        let tmp = tempfile::tempdir().unwrap();
-        let config = crate::config::Config::parse(
-            &format!(
-                "data_dir = \"{}\"\ninternal_domains = [\"acme.test\"]\n",
-                tmp.path().join("data").display()
-            ),
-            std::path::Path::new("t.toml"),
-            None,
-        )
-        .unwrap();
-        let dir = Directory::open_or_create(&config).unwrap();
-        dir.init_ca("Test Root", KeyAlgorithm::P256, 30).unwrap();
+        let (_tmp, _, dir) = crate::gateway::tests::scratch("");
         let s = dir
             .issue_tls_server("GW.acme.test", KeyAlgorithm::P256, 10)
             .unwrap();
