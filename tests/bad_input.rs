@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -788,18 +787,8 @@ impl Client {
         let Conn::Plain(tcp) = std::mem::replace(&mut self.conn, Conn::Gone) else {
             return Err("TLS twice".into());
         };
-        let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_pemfile::certs(&mut std::fs::read(ca).unwrap().as_slice()) {
-            roots.add(c.unwrap()).unwrap();
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
         let name = rustls::pki_types::ServerName::try_from(AUTHSERV).unwrap();
-        let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let conn = rustls::ClientConnection::new(common::tls_client_trusting(ca), name).unwrap();
         self.conn = Conn::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)));
         Ok(())
     }

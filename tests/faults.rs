@@ -784,18 +784,8 @@ fn commands_pipelined_after_starttls_are_not_executed() {
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
 
     // The handshake, verifying the server against our CA only.
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut std::fs::read(&ca).unwrap().as_slice()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
     let name = rustls::pki_types::ServerName::try_from("gw.acme.test").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let conn = rustls::ClientConnection::new(common::tls_client_trusting(&ca), name).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, tcp);
     let reply = |tls: &mut rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
                  cmd: &str| {

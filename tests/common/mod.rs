@@ -291,3 +291,21 @@ pub fn tls_next_hop(sink: SocketAddr) -> (Gw, Serve, PathBuf) {
     let serve = hop.serve_on(port);
     (hop, serve, ca)
 }
+
+/// A TLS client configuration that trusts only the CA certificate(s) in the PEM file `ca`: the
+/// test then proves the server's chain leads to that CA, not to some system root.
+pub fn tls_client_trusting(ca: &Path) -> std::sync::Arc<tokio_rustls::rustls::ClientConfig> {
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut std::fs::read(ca).unwrap().as_slice()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
