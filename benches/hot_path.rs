@@ -48,7 +48,7 @@ use openssl::symm::Cipher;
 use openssl::x509::store::{X509Store, X509StoreBuilder};
 use openssl::x509::{X509, X509StoreContext};
 
-use smimegw::bench::{Fixture, ceilings, format_size, parse_size, synthetic_message};
+use smimegw::bench::{Fixture, ceilings, count_cell, parse_size, size_cell, synthetic_message};
 use smimegw::mime::{decode_base64, encode_base64_lines};
 use smimegw::pki::KeyAlgorithm;
 use smimegw::pki::cert::pem_encode;
@@ -448,16 +448,8 @@ impl Row {
     }
 
     fn print(&self) {
-        let size = if self.size == 0 {
-            "-".into()
-        } else {
-            format_size(self.size)
-        };
-        let rcpt = if self.recipients == 0 {
-            "-".into()
-        } else {
-            self.recipients.to_string()
-        };
+        let size = size_cell(self.size);
+        let rcpt = count_cell(self.recipients);
         let cipher = self.cipher.map_or("-".into(), |c| c.to_string());
         let mb = self
             .mb_per_s(self.ours)

@@ -91,6 +91,16 @@ pub fn format_size(n: usize) -> String {
     }
 }
 
+/// A table cell for a size that not every row has (path validation has none): `-` for 0.
+pub fn size_cell(n: usize) -> String {
+    if n == 0 { "-".into() } else { format_size(n) }
+}
+
+/// A table cell for a recipient count that not every row has: `-` for 0.
+pub fn count_cell(n: usize) -> String {
+    if n == 0 { "-".into() } else { n.to_string() }
+}
+
 /// The sender's address in the synthetic messages.
 pub const SENDER: &str = "sender@bench.test";
 
@@ -574,16 +584,8 @@ pub fn table(rows: &[Measurement]) -> String {
         "op", "size", "key", "recipients", "msgs/s", "MB/s"
     );
     for r in rows {
-        let size = if r.size == 0 {
-            "-".to_string()
-        } else {
-            format_size(r.size)
-        };
-        let rcpt = if r.recipients == 0 {
-            "-".to_string()
-        } else {
-            r.recipients.to_string()
-        };
+        let size = size_cell(r.size);
+        let rcpt = count_cell(r.recipients);
         let mb = r.mb_per_s.map_or("-".to_string(), |v| format!("{v:.1}"));
         s.push_str(&format!(
             "{:<26} {:>8} {:>11} {:>10} {:>12.1} {:>10}\n",
