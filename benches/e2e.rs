@@ -189,6 +189,7 @@ struct Scratch {
     dir: tempfile::TempDir,
     config: PathBuf,
     port: u16,
+    sub_port: u16,
 }
 
 fn free_port() -> Res<u16> {
@@ -228,12 +229,13 @@ impl Scratch {
     ) -> Res<Self> {
         let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
         let config = dir.path().join("smimegw.toml");
-        let port = free_port()?;
+        let (port, sub_port) = (free_port()?, free_port()?);
         std::fs::write(
             &config,
             format!(
                 "data_dir = \"{data}\"\ninternal_domains = [\"bench.test\"]\nauthserv_id = \"gw.bench.test\"\n\
                  [listen]\naddress = \"127.0.0.1:{port}\"\nmax_sessions = {max_sessions}\nmax_message_size = {max_message_size}\n\
+                 [submission]\naddress = \"127.0.0.1:{sub_port}\"\nmax_sessions = {max_sessions}\nmax_message_size = {max_message_size}\n\
                  [relay]\nnext_hop = \"{sink}\"\n{relay_idle}[metrics]\nenabled = false\n\
                  [policy]\ncipher = \"aes256-cbc\"\n[policy.domains.\"bench.test\"]\nencrypt = \"required\"\n",
                 data = dir.path().join("data").display(),
@@ -253,11 +255,32 @@ impl Scratch {
                 &["user", "enroll", who, "--name", name, "--key", "rsa2048"],
             )?;
         }
-        Ok(Self { dir, config, port })
+        Ok(Self {
+            dir,
+            config,
+            port,
+            sub_port,
+        })
     }
 
+    /// The inbound listener (`[listen]`, mail from the world), which `serve` binds last.
     fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The submission listener (`[submission]`: mail users submitted, signed by policy).
+    fn submission(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.sub_port))
+    }
+
+    /// Where an MTA would hand mail from `from`: the bench's own user submits, the world
+    /// comes in on the inbound listener.
+    fn addr_for(&self, from: &str) -> SocketAddr {
+        if from == SENDER {
+            self.submission()
+        } else {
+            self.addr()
+        }
     }
 
     /// Starts a fresh `smimegw serve` (fresh peak RSS); `soft_nofile` starts it under a lower
@@ -671,7 +694,7 @@ fn run_row(ctx: &Ctx, sc: &Scenario<'_>, n: usize, concurrency: usize) -> Res<Ro
         Some(s) => Some(s.serve(None, "warn")?),
         None => None,
     };
-    let addr = sc.scratch.map_or(ctx.sink_addr, |s| s.addr());
+    let addr = sc.scratch.map_or(ctx.sink_addr, |s| s.addr_for(sc.from));
     ctx.sink.reset(sc.marker, sc.keep);
     let pid = serve.as_ref().map(|s| s.pid.to_string());
     let gw_before = match &pid {
@@ -842,7 +865,7 @@ fn big_message(
     let payloads = Arc::new(vec![(stuffed(msg), msg.len())]);
     let r = ctx
         .rt
-        .block_on(load(scratch.addr(), from, RCPT, payloads, 1, 1));
+        .block_on(load(scratch.addr_for(from), from, RCPT, payloads, 1, 1));
     if let Some(e) = r.errors.first() {
         return Err(format!("large message: {e}\n{}", serve.log_text()));
     }
@@ -872,7 +895,7 @@ fn idle_connections(ctx: &Ctx, scratch: &Scratch, n: usize, soft: u64, msg: &[u8
     let serve = scratch.serve(Some(soft), "info")?;
     std::thread::sleep(Duration::from_millis(200));
     let rss_before = vm(serve.pid, "VmRSS")?;
-    let addr = scratch.addr();
+    let addr = scratch.submission();
     let (conns, errors) = ctx.rt.block_on(async {
         let mut conns = Vec::with_capacity(n);
         let mut errors = Vec::new();

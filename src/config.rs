@@ -83,8 +83,10 @@ const LOOPBACK_V4: IpNet = IpNet::new_assert(
 const LOOPBACK_V6: IpNet =
     IpNet::new_assert(std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), 128);
 
-/// `[listen]`: the SMTP side the MTA talks to.
-#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+/// `[listen]` and `[submission]`: an SMTP side the MTA talks to. The two tables take the same
+/// keys; what differs is the role (see [`crate::policy::Listener`]): `[listen]` takes mail from
+/// the world and never signs, `[submission]` takes mail the users submitted and signs it.
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListenConfig {
     /// Address and port to listen on.
@@ -333,6 +335,18 @@ pub enum UnknownSender {
     Reject,
 }
 
+/// What to do with submitted mail whose `From:` is not exactly one mailbox equal to the
+/// envelope sender: the gateway signs only as the author the reader sees, and only when the
+/// submitting MTA (which authenticated the envelope sender) vouches for that same address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FromMismatch {
+    /// Refuse the message with 550 5.7.1 naming both addresses (the default).
+    Refuse,
+    /// Relay it unsigned (encryption still applies), and log why.
+    Relay,
+}
+
 /// When a recipient whose required encryption certificate is unknown is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -359,6 +373,9 @@ pub struct PolicyConfig {
     pub unknown_sender: Option<UnknownSender>,
     /// Required encryption without a certificate: refuse at RCPT or at DATA (default data).
     pub refuse_at: Option<RefuseAt>,
+    /// Submitted mail whose From is not the envelope sender: refuse or relay unsigned (default
+    /// refuse).
+    pub from_mismatch: Option<FromMismatch>,
     /// Overrides per recipient domain.
     #[serde(default)]
     pub domains: BTreeMap<String, PolicyRule>,
@@ -380,9 +397,12 @@ pub struct Config {
     pub internal_domains: Vec<String>,
     /// authserv-id written into Authentication-Results (default: the host name).
     pub authserv_id: Option<String>,
-    /// SMTP listener.
+    /// The inbound SMTP listener (mail from the world: decrypt, verify, annotate; never sign).
     #[serde(default)]
     pub listen: ListenConfig,
+    /// The outbound SMTP listener (mail users submitted: sign and encrypt by policy; never
+    /// decrypt). Without it the gateway signs nothing.
+    pub submission: Option<ListenConfig>,
     /// Next hop.
     #[serde(default)]
     pub relay: RelayConfig,
@@ -480,24 +500,22 @@ impl Config {
         if self.ca.name.trim().is_empty() {
             return Err(self.invalid("ca.name", "\"\"", "a non-empty CA name"));
         }
-        if self.listen.max_message_size < 1024 {
-            return Err(self.invalid(
-                "listen.max_message_size",
-                self.listen.max_message_size,
-                "a size in bytes of at least 1024",
-            ));
-        }
-        for (k, v) in [
-            ("listen.max_recipients", self.listen.max_recipients as u64),
-            ("listen.max_sessions", self.listen.max_sessions as u64),
-            (
-                "listen.command_timeout_secs",
-                self.listen.command_timeout_secs,
-            ),
-            ("listen.data_timeout_secs", self.listen.data_timeout_secs),
-        ] {
-            if v == 0 {
-                return Err(self.invalid(k, v, "a number greater than 0"));
+        self.validate_listener("listen", &self.listen)?;
+        if let Some(sub) = &self.submission {
+            self.validate_listener("submission", sub)?;
+            if sub.address == self.listen.address {
+                return Err(self.invalid(
+                    "submission.address",
+                    format!("\"{}\"", sub.address),
+                    "an address other than listen.address: the submission listener signs, the inbound one never does (e.g. address = \"127.0.0.1:10027\")",
+                ));
+            }
+            if self.metrics.enabled && self.metrics.listen == sub.address {
+                return Err(self.invalid(
+                    "metrics.listen",
+                    format!("\"{}\"", self.metrics.listen),
+                    "an address other than submission.address, or enabled = false under [metrics]",
+                ));
             }
         }
         if self.metrics.enabled && self.metrics.listen == self.listen.address {
@@ -507,28 +525,7 @@ impl Config {
                 "an address other than listen.address (default \"127.0.0.1:9925\"), or enabled = false under [metrics]",
             ));
         }
-        if !(512..=65536).contains(&self.listen.max_command_line) {
-            return Err(self.invalid(
-                "listen.max_command_line",
-                self.listen.max_command_line,
-                "a number of bytes from 512 (RFC 5321's minimum) to 65536 (default 2048)",
-            ));
-        }
         self.validate_limits()?;
-        if self.listen.require_client_certificate && self.listen.tls_cert.is_none() {
-            return Err(self.invalid(
-                "listen.require_client_certificate",
-                "true",
-                "set listen.tls_cert and listen.tls_key too (clients authenticate inside STARTTLS)",
-            ));
-        }
-        if self.listen.tls_cert.is_some() != self.listen.tls_key.is_some() {
-            return Err(self.invalid(
-                "listen.tls_cert / listen.tls_key",
-                "only one of them set",
-                "set both (a PEM certificate chain and its PEM key) or neither",
-            ));
-        }
         if !self.relay.next_hop.contains(':') {
             return Err(self.invalid(
                 "relay.next_hop",
@@ -565,6 +562,49 @@ impl Config {
                     "an e-mail address",
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// The checks of one listener table (`[listen]` or `[submission]`), naming its keys.
+    fn validate_listener(&self, table: &str, l: &ListenConfig) -> Result<(), ConfigError> {
+        if l.max_message_size < 1024 {
+            return Err(self.invalid(
+                &format!("{table}.max_message_size"),
+                l.max_message_size,
+                "a size in bytes of at least 1024",
+            ));
+        }
+        for (k, v) in [
+            ("max_recipients", l.max_recipients as u64),
+            ("max_sessions", l.max_sessions as u64),
+            ("command_timeout_secs", l.command_timeout_secs),
+            ("data_timeout_secs", l.data_timeout_secs),
+        ] {
+            if v == 0 {
+                return Err(self.invalid(&format!("{table}.{k}"), v, "a number greater than 0"));
+            }
+        }
+        if !(512..=65536).contains(&l.max_command_line) {
+            return Err(self.invalid(
+                &format!("{table}.max_command_line"),
+                l.max_command_line,
+                "a number of bytes from 512 (RFC 5321's minimum) to 65536 (default 2048)",
+            ));
+        }
+        if l.require_client_certificate && l.tls_cert.is_none() {
+            return Err(self.invalid(
+                &format!("{table}.require_client_certificate"),
+                "true",
+                &format!("set {table}.tls_cert and {table}.tls_key too (clients authenticate inside STARTTLS)"),
+            ));
+        }
+        if l.tls_cert.is_some() != l.tls_key.is_some() {
+            return Err(self.invalid(
+                &format!("{table}.tls_cert / {table}.tls_key"),
+                "only one of them set",
+                "set both (a PEM certificate chain and its PEM key) or neither",
+            ));
         }
         Ok(())
     }

@@ -141,8 +141,83 @@ pub fn run(config_path: &Path, data_dir: Option<&Path>, opts: &Options) -> Repor
         check_ca(&mut r, dir, &config, opts);
         check_users(&mut r, dir, opts);
     }
+    check_listeners(&mut r, &config);
     check_next_hop(&mut r, &config, opts);
     r
+}
+
+/// The listeners' roles, and the local Postfix's wiring of them. A `content_filter` in main.cf
+/// applies to every smtpd and to pickup alike: pointed at `[submission]` it makes the gateway
+/// sign whatever arrives on port 25 under any internal sender (a signing oracle); pointed at
+/// `[listen]` it leaves submitted mail unsigned. Each filter belongs on its own smtpd service in
+/// master.cf (`-o content_filter=...`).
+fn check_listeners(r: &mut Report, config: &Config) {
+    match &config.submission {
+        Some(sub) => r.push(
+            "listeners",
+            Status::Ok,
+            format!(
+                "inbound mail on {} (never signed), submitted mail on {} (signed by policy)",
+                config.listen.address, sub.address
+            ),
+            None,
+        ),
+        None => r.push(
+            "listeners",
+            Status::Warning,
+            format!(
+                "no [submission] table in {}: the gateway signs and encrypts nothing; mail on {} is only decrypted and verified",
+                config.source.display(),
+                config.listen.address
+            ),
+            Some("add [submission] with its own address (e.g. 127.0.0.1:10027) and point your submission and pickup services at it (README: Postfix integration)".into()),
+        ),
+    }
+    // MAIL_CONFIG, if set, names the Postfix configuration directory, as for postconf itself.
+    let out = match std::process::Command::new("postconf")
+        .args(["-h", "content_filter"])
+        .stdin(std::process::Stdio::null())
+        .output()
+    {
+        Ok(o) => o,
+        Err(_) => {
+            r.push(
+                "postfix wiring",
+                Status::Ok,
+                "no local Postfix (postconf not found): nothing to check here".into(),
+                None,
+            );
+            return;
+        }
+    };
+    let value = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() {
+        r.push(
+            "postfix wiring",
+            Status::Warning,
+            format!(
+                "postconf failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            Some("check by hand that main.cf sets no global content_filter".into()),
+        );
+    } else if value.is_empty() {
+        r.push(
+            "postfix wiring",
+            Status::Ok,
+            "main.cf sets no global content_filter".into(),
+            None,
+        );
+    } else {
+        r.push(
+            "postfix wiring",
+            Status::Problem,
+            format!(
+                "main.cf sets a global content_filter ({value}): every smtpd (port 25 included) and pickup use the same filter, so either mail from the world reaches the signing listener or submitted mail is never signed"
+            ),
+            Some("remove content_filter from main.cf (`postconf -X content_filter`) and set it per service in master.cf: `-o content_filter=...` on the port-25 smtpd towards [listen], on submission and pickup towards [submission] (README: Postfix integration)".into()),
+        );
+    }
 }
 
 /// The effective user id, from /proc (no libc call needed).

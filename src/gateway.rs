@@ -10,14 +10,14 @@ use std::collections::BTreeMap;
 
 use std::time::Instant;
 
-use crate::config::{CipherChoice, Config, RefuseAt, SignatureForm, UnknownSender};
+use crate::config::{CipherChoice, Config, FromMismatch, RefuseAt, SignatureForm, UnknownSender};
 use crate::directory::{Directory, DirectoryError};
 use crate::limits::{LimitError, Limits};
 use crate::mime::{self, MimeError, parse_entity};
 use crate::pki::path::{ChainCache, Query, TrustContext, Usage};
 use crate::pki::profile;
 use crate::pki::{Cert, PrivateKey};
-use crate::policy::{self, Direction, EncryptModeKey, Treatment};
+use crate::policy::{self, Direction, EncryptModeKey, Listener, Treatment};
 use crate::smime::enveloped::{ContentCipher, Recipient, RecipientIdKind};
 use crate::smime::message::{self, SmimeError, SmimeKind, TrustInput};
 use crate::smime::signed::{Capability, SignOptions, Signer, SignerReport};
@@ -247,16 +247,19 @@ impl Gateway {
 
     /// The RCPT-time check (`policy.refuse_at = "rcpt"`): refuses a recipient whose required
     /// encryption certificate is unknown, with the reason, so the other recipients still get
-    /// the message.
+    /// the message. It reads the policy in force (as last reloaded), like the rest of the
+    /// transaction; the inbound listener encrypts nothing, so it refuses nothing here.
     pub fn check_recipient(
         &self,
+        listener: Listener,
         sender: &str,
         rcpt: &str,
     ) -> Result<(), (u16, &'static str, String)> {
-        if self.config().policy.refuse_at != Some(RefuseAt::Rcpt) {
+        let config = self.policy_config();
+        if config.policy.refuse_at != Some(RefuseAt::Rcpt) {
             return Ok(());
         }
-        let t = policy::treatment(self.config(), sender, rcpt);
+        let t = policy::treatment(&config, listener, sender, rcpt);
         if t.encrypt == EncryptModeKey::Required {
             match self.recipient_cert(rcpt) {
                 Ok(Some(_)) => {}
@@ -291,29 +294,30 @@ impl Gateway {
         }
     }
 
-    /// Decides what to do with a transaction, with its time budget starting now.
-    pub fn process(&self, tx: &Transaction) -> Decision {
-        self.process_at(tx, Instant::now())
+    /// Decides what to do with a transaction that arrived on `listener`, with its time budget
+    /// starting now.
+    pub fn process(&self, tx: &Transaction, listener: Listener) -> Decision {
+        self.process_at(tx, listener, Instant::now())
     }
 
     /// Decides what to do with a transaction whose processing began at `started` (when the
     /// message was complete): `[limits]` bound its parsing, and once its time budget is spent
     /// the answer is 451 4.3.0 whatever was done so far (the MTA retries later).
-    pub fn process_at(&self, tx: &Transaction, started: Instant) -> Decision {
+    pub fn process_at(&self, tx: &Transaction, listener: Listener, started: Instant) -> Decision {
         let limits = self.config().limits.limits().starting(started);
-        let decision = self.decide(tx, &limits);
+        let decision = self.decide(tx, listener, &limits);
         match limits.check_time() {
             Ok(()) => decision,
             Err(e) => time_refusal(&e, decision.direction()),
         }
     }
 
-    fn decide(&self, tx: &Transaction, limits: &Limits) -> Decision {
+    fn decide(&self, tx: &Transaction, listener: Listener, limits: &Limits) -> Decision {
         let mut groups: BTreeMap<Treatment, Vec<String>> = BTreeMap::new();
         let config = self.policy_config();
         for r in &tx.rcpt_to {
             groups
-                .entry(policy::treatment(&config, &tx.mail_from, r))
+                .entry(policy::treatment(&config, listener, &tx.mail_from, r))
                 .or_default()
                 .push(r.clone());
         }
@@ -332,7 +336,7 @@ impl Gateway {
                     kind: ActionKind::Unchanged,
                 }),
                 Direction::Outbound | Direction::Internal => {
-                    match self.protect(&tx.message, &tx.mail_from, &rcpts, &t, limits) {
+                    match self.protect(&tx.message, &tx.mail_from, &rcpts, &t, &config, limits) {
                         Ok(c) => copies.push(c),
                         Err(refusal) => return refusal,
                     }
@@ -404,6 +408,7 @@ impl Gateway {
         sender: &str,
         rcpts: &[String],
         t: &Treatment,
+        config: &Config,
         limits: &Limits,
     ) -> Result<Copy, Decision> {
         let mut notes = Vec::new();
@@ -442,14 +447,45 @@ impl Gateway {
             ));
         }
 
-        let identity = match self.dir.signing_identity(sender) {
-            Ok(i) => Some(i),
-            Err(e) if e.is_unavailable() => return Err(self.unavailable(t, &e)),
-            Err(_) => None,
+        // The signing identity is the author the reader sees, and only when the submitting MTA
+        // vouched for the same address as the envelope sender: never sign with a key of anyone
+        // but the From address.
+        let author = if t.sign {
+            match signing_author(raw, sender) {
+                Ok(()) => true,
+                Err(why) => match config.policy.from_mismatch.unwrap_or(FromMismatch::Refuse) {
+                    FromMismatch::Refuse => {
+                        return Err(Decision::Refuse {
+                            code: 550,
+                            enhanced: "5.7.1",
+                            direction: t.direction,
+                            text: format!(
+                                "{why}; the gateway signs only when From: is the envelope sender <{sender}> (policy.from_mismatch = \"refuse\")"
+                            ),
+                        });
+                    }
+                    FromMismatch::Relay => {
+                        tracing::warn!(sender = %sender, reason = %why, "not signed: From is not the envelope sender (policy.from_mismatch = \"relay\")");
+                        notes.push(format!("not signed: {why}"));
+                        false
+                    }
+                },
+            }
+        } else {
+            false
         };
-        if t.sign
+        let identity = if author {
+            match self.dir.signing_identity(sender) {
+                Ok(i) => Some(i),
+                Err(e) if e.is_unavailable() => return Err(self.unavailable(t, &e)),
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
+        if author
             && identity.is_none()
-            && self.config().policy.unknown_sender == Some(UnknownSender::Reject)
+            && config.policy.unknown_sender == Some(UnknownSender::Reject)
         {
             return Err(Decision::Refuse {
                 code: 550,
@@ -462,11 +498,11 @@ impl Gateway {
         }
         // Whatever will be signed or encrypted is walked once against the limits first: mail
         // that must be protected and cannot be parsed is refused, never sent in clear.
-        if (t.sign && identity.is_some()) || encrypt {
+        if identity.is_some() || encrypt {
             mime::check_limits(&message, limits)
                 .map_err(|e| unprotectable(&e.into(), t.direction))?;
         }
-        if t.sign {
+        if author {
             match &identity {
                 Some((cert, key, chain, enc)) => {
                     let signers = [Signer {
@@ -1021,6 +1057,30 @@ pub fn message_id(raw: &[u8]) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// Whether `raw` may be signed as `sender`: its header has exactly one `From:` field holding
+/// exactly one mailbox, and that mailbox is the envelope sender (compared without case, as
+/// directory addresses are). `Err` says why not, naming both addresses.
+fn signing_author(raw: &[u8], sender: &str) -> Result<(), String> {
+    let e = parse_entity(raw);
+    let fields: Vec<_> = e.headers.iter().filter(|h| h.is("From")).collect();
+    let [field] = fields.as_slice() else {
+        return Err(format!(
+            "the message has {} From: fields, not one",
+            fields.len()
+        ));
+    };
+    let value = field.value();
+    match mime::address_of(&value) {
+        Some(a) if value.matches('@').count() == 1 && a.eq_ignore_ascii_case(sender) => Ok(()),
+        Some(a) if value.matches('@').count() == 1 => Err(format!(
+            "the From address <{a}> is not the envelope sender <{sender}>"
+        )),
+        _ => Err(format!(
+            "the From: field is not exactly one mailbox (envelope sender <{sender}>)"
+        )),
+    }
+}
+
 /// The From address of a message.
 pub fn from_address(raw: &[u8]) -> Option<String> {
     parse_entity(raw)
@@ -1076,7 +1136,7 @@ pub(crate) mod tests {
         let long_ago = Instant::now()
             .checked_sub(std::time::Duration::from_secs(60))
             .unwrap();
-        match gw.process_at(&tx, long_ago) {
+        match gw.process_at(&tx, Listener::Inbound, long_ago) {
             Decision::Refuse {
                 code,
                 enhanced,
@@ -1088,7 +1148,7 @@ pub(crate) mod tests {
             }
             d => panic!("expected a refusal, got {d:?}"),
         }
-        assert!(matches!(gw.process(&tx), Decision::Relay(c) if c.len() == 1));
+        assert!(matches!(gw.process(&tx, Listener::Inbound), Decision::Relay(c) if c.len() == 1));
     }
 
     /// The configured limits, not the defaults, decide: with max_mime_depth = 4 a leaf at depth 4
@@ -1099,7 +1159,7 @@ pub(crate) mod tests {
         let mut verdicts = Vec::new();
         for depth in 1..=6 {
             let body = crate::limits::tests::nested(depth);
-            let Decision::Relay(c) = gw.process(&inbound(&body)) else {
+            let Decision::Relay(c) = gw.process(&inbound(&body), Listener::Inbound) else {
                 panic!("refused");
             };
             verdicts.push(c[0].verdict.clone());
@@ -1214,31 +1274,36 @@ pub(crate) mod tests {
             Decision::Refuse { .. } => false,
         };
         let deferred = |d: Decision| matches!(d, Decision::Refuse { code: 451, enhanced: "4.3.0", ref text, .. } if text == UNAVAILABLE);
-        assert!(signed(
-            gw.process(&tx("alice@acme.test", "carol@acme.test"))
-        ));
-        assert!(signed(
-            gw.process(&tx("alice@acme.test", "bob@partner.test"))
-        ));
+        assert!(signed(gw.process(
+            &tx("alice@acme.test", "carol@acme.test"),
+            Listener::Submission
+        )));
+        assert!(signed(gw.process(
+            &tx("alice@acme.test", "bob@partner.test"),
+            Listener::Submission
+        )));
 
         broken.store(true, Ordering::SeqCst);
         // Before the fix these went out unsigned ("not enrolled") and unencrypted.
-        assert!(deferred(
-            gw.process(&tx("alice@acme.test", "carol@acme.test"))
-        ));
-        assert!(deferred(
-            gw.process(&tx("alice@acme.test", "bob@partner.test"))
-        ));
+        assert!(deferred(gw.process(
+            &tx("alice@acme.test", "carol@acme.test"),
+            Listener::Submission
+        )));
+        assert!(deferred(gw.process(
+            &tx("alice@acme.test", "bob@partner.test"),
+            Listener::Submission
+        )));
         // Mail the gateway does not touch needs no directory.
         assert!(matches!(
-            gw.process(&tx("x@a.test", "y@b.test")),
+            gw.process(&tx("x@a.test", "y@b.test"), Listener::Submission),
             Decision::Relay(_)
         ));
 
         broken.store(false, Ordering::SeqCst);
-        assert!(signed(
-            gw.process(&tx("alice@acme.test", "carol@acme.test"))
-        ));
+        assert!(signed(gw.process(
+            &tx("alice@acme.test", "carol@acme.test"),
+            Listener::Submission
+        )));
     }
 
     /// Inbound mail that needs the directory (keys to decrypt, trust to verify) waits for it:
@@ -1250,7 +1315,10 @@ pub(crate) mod tests {
         let (_tmp, gw, broken) =
             flaky_gateway("[policy.users.\"carol@acme.test\"]\nencrypt = \"required\"\n");
         // Signed and encrypted to carol, as a partner's gateway would send it.
-        let protected = match gw.process(&tx("alice@acme.test", "carol@acme.test")) {
+        let protected = match gw.process(
+            &tx("alice@acme.test", "carol@acme.test"),
+            Listener::Submission,
+        ) {
             Decision::Relay(c) => c[0].message.clone(),
             d => panic!("{d:?}"),
         };
@@ -1265,33 +1333,43 @@ pub(crate) mod tests {
             d => panic!("{d:?}"),
         };
         assert_eq!(
-            kinds(gw.process(&from_partner(&protected))),
+            kinds(gw.process(&from_partner(&protected), Listener::Inbound)),
             [ActionKind::DecryptedVerified]
         );
 
         // Signed only (no certificate for the partner): verifying needs the trust store.
-        let signed = match gw.process(&tx("alice@acme.test", "bob@partner.test")) {
+        let signed = match gw.process(
+            &tx("alice@acme.test", "bob@partner.test"),
+            Listener::Submission,
+        ) {
             Decision::Relay(c) => c[0].message.clone(),
             d => panic!("{d:?}"),
         };
         assert_eq!(
-            kinds(gw.process(&from_partner(&signed))),
+            kinds(gw.process(&from_partner(&signed), Listener::Inbound)),
             [ActionKind::Verified]
         );
 
         broken.store(true, Ordering::SeqCst);
         let deferred = |d: Decision| matches!(d, Decision::Refuse { code: 451, enhanced: "4.3.0", direction: Direction::Inbound, ref text } if text == UNAVAILABLE);
-        assert!(deferred(gw.process(&from_partner(&protected))));
-        assert!(deferred(gw.process(&from_partner(&signed))));
+        assert!(deferred(
+            gw.process(&from_partner(&protected), Listener::Inbound)
+        ));
+        assert!(deferred(
+            gw.process(&from_partner(&signed), Listener::Inbound)
+        ));
         // Plain mail needs nothing from the directory and is still annotated and delivered.
         assert_eq!(
-            kinds(gw.process(&tx("bob@partner.test", "carol@acme.test"))),
+            kinds(gw.process(
+                &tx("bob@partner.test", "carol@acme.test"),
+                Listener::Inbound
+            )),
             [ActionKind::Annotated]
         );
 
         broken.store(false, Ordering::SeqCst);
         assert_eq!(
-            kinds(gw.process(&from_partner(&protected))),
+            kinds(gw.process(&from_partner(&protected), Listener::Inbound)),
             [ActionKind::DecryptedVerified]
         );
     }

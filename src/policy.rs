@@ -3,6 +3,31 @@
 
 use crate::config::{CipherChoice, Config, EncryptMode, PolicyRule, SignatureForm};
 
+/// Which listener a transaction came in on: the role decides what the gateway may do to it,
+/// before any address is looked at. Mail from the world must never be signed (an outsider who
+/// writes `MAIL FROM:<ceo@acme.test>` on port 25 must not get the CEO's signature over their
+/// text), so only the submission listener, wired to the MTA services users authenticate to,
+/// signs and encrypts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Listener {
+    /// `[listen]`: mail from the world (the MTA's port-25 smtpd). Decrypted, verified and
+    /// annotated for internal recipients, relayed unchanged otherwise; never signed or
+    /// encrypted.
+    Inbound,
+    /// `[submission]`: mail users submitted (submission with SASL, pickup). Signed and
+    /// encrypted by policy; never decrypted.
+    Submission,
+}
+
+impl std::fmt::Display for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Inbound => "inbound",
+            Self::Submission => "submission",
+        })
+    }
+}
+
 /// Where a message goes, seen from our domains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Direction {
@@ -69,13 +94,19 @@ fn domain_of(addr: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The direction of one recipient (RFC 5321 envelope addresses).
-pub fn direction(config: &Config, sender: &str, recipient: &str) -> Direction {
-    match (config.is_internal(sender), config.is_internal(recipient)) {
-        (true, false) => Direction::Outbound,
-        (false, true) => Direction::Inbound,
-        (true, true) => Direction::Internal,
-        (false, false) => Direction::Transit,
+/// The direction of one recipient (RFC 5321 envelope addresses), within what the listener's
+/// role allows: the inbound listener only opens mail for internal recipients (whatever the
+/// envelope sender claims), the submission listener only protects mail from internal senders
+/// (and never opens any).
+pub fn direction(config: &Config, listener: Listener, sender: &str, recipient: &str) -> Direction {
+    match listener {
+        Listener::Inbound if config.is_internal(recipient) => Direction::Inbound,
+        Listener::Inbound => Direction::Transit,
+        Listener::Submission => match (config.is_internal(sender), config.is_internal(recipient)) {
+            (true, false) => Direction::Outbound,
+            (true, true) => Direction::Internal,
+            (false, _) => Direction::Transit,
+        },
     }
 }
 
@@ -112,8 +143,8 @@ fn apply(rule: Option<&PolicyRule>, r: &mut Resolved) {
 /// The treatment of one recipient: global policy, then the recipient's domain, then the user
 /// (the internal sender for outbound mail, and the recipient itself when it has a rule).
 /// Internal mail defaults to sign only (`encrypt = never`) unless a rule says otherwise.
-pub fn treatment(config: &Config, sender: &str, recipient: &str) -> Treatment {
-    let direction = direction(config, sender, recipient);
+pub fn treatment(config: &Config, listener: Listener, sender: &str, recipient: &str) -> Treatment {
+    let direction = direction(config, listener, sender, recipient);
     let p = &config.policy;
     let mut r = Resolved {
         sign: p.sign.unwrap_or(true),
@@ -164,27 +195,47 @@ mod tests {
         let c = cfg(
             "[policy]\nencrypt = \"opportunistic\"\n[policy.domains.\"partner.test\"]\nencrypt = \"required\"\n[policy.users.\"ceo@acme.test\"]\nsign = false\n",
         );
-        let t = treatment(&c, "a@acme.test", "b@other.test");
+        let sub = |from: &str, to: &str| treatment(&c, Listener::Submission, from, to);
+        let t = sub("a@acme.test", "b@other.test");
         assert_eq!(t.direction, Direction::Outbound);
         assert!(t.sign);
         assert_eq!(t.encrypt, EncryptModeKey::Opportunistic);
         assert_eq!(
-            treatment(&c, "a@acme.test", "b@partner.test").encrypt,
+            sub("a@acme.test", "b@partner.test").encrypt,
             EncryptModeKey::Required
         );
-        assert!(!treatment(&c, "ceo@acme.test", "b@partner.test").sign);
-        let i = treatment(&c, "a@acme.test", "b@acme.test");
+        assert!(!sub("ceo@acme.test", "b@partner.test").sign);
+        let i = sub("a@acme.test", "b@acme.test");
         assert_eq!(
             (i.direction, i.sign, i.encrypt),
             (Direction::Internal, true, EncryptModeKey::Never)
         );
+        // Submission never opens mail: an external sender's mail is relayed as it is.
         assert_eq!(
-            treatment(&c, "x@other.test", "b@acme.test").direction,
-            Direction::Inbound
-        );
-        assert_eq!(
-            treatment(&c, "x@other.test", "y@else.test").direction,
+            sub("x@other.test", "b@acme.test").direction,
             Direction::Transit
         );
+        assert_eq!(
+            sub("x@other.test", "y@else.test").direction,
+            Direction::Transit
+        );
+    }
+
+    /// The signing oracle of issue 11: on the inbound listener nothing is signed or encrypted,
+    /// whatever internal address the envelope sender claims.
+    #[test]
+    fn the_inbound_listener_never_signs_whatever_the_sender() {
+        let c = cfg("[policy]\nencrypt = \"required\"\nsign = true\n");
+        for (from, to, direction) in [
+            ("ceo@acme.test", "b@acme.test", Direction::Inbound),
+            ("ceo@acme.test", "b@other.test", Direction::Transit),
+            ("x@other.test", "b@acme.test", Direction::Inbound),
+            ("x@other.test", "y@else.test", Direction::Transit),
+        ] {
+            let t = treatment(&c, Listener::Inbound, from, to);
+            assert_eq!(t.direction, direction, "{from} -> {to}");
+            assert!(!t.sign, "{from} -> {to}");
+            assert_eq!(t.encrypt, EncryptModeKey::Never, "{from} -> {to}");
+        }
     }
 }

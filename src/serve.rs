@@ -2,7 +2,8 @@
 //!
 //! First start creates what the configuration asks for (data directory, key-encryption key, CA
 //! with `ca.auto_init = true`); every later start checks them and refuses to run half-configured.
-//! Then it listens, relays, and on SIGTERM stops accepting, finishes the transactions in flight
+//! Then it listens (`[listen]` for mail from the world, `[submission]` for mail users
+//! submitted, each in its own role), relays, and on SIGTERM stops accepting, finishes the transactions in flight
 //! within a grace period, and exits 0. SIGHUP re-reads the configuration file and puts its
 //! `[policy]` in force for new transactions, without touching sessions.
 
@@ -10,11 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{Config, ListenConfig};
 use crate::directory::{Directory, DirectoryError};
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::metrics::server::MetricsState;
+use crate::policy::Listener;
 use crate::smtp::ratelimit::RateLimitedLog;
 use crate::smtp::relay::{Relay, RelayError};
 use crate::smtp::server::{self, ServerContext, Timeouts};
@@ -39,10 +41,12 @@ pub enum ServeError {
     #[error(transparent)]
     Relay(#[from] RelayError),
     /// The listener could not be bound.
-    #[error("cannot listen on {address} (listen.address in {config}): {source}")]
+    #[error("cannot listen on {address} ({key} in {config}): {source}")]
     Bind {
         /// The address.
         address: String,
+        /// The configuration key (`listen.address` or `submission.address`).
+        key: String,
         /// The configuration file.
         config: String,
         /// The OS error.
@@ -102,10 +106,10 @@ pub fn prepare(config: &Config) -> Result<Directory, ServeError> {
 }
 
 fn tls_acceptor(
-    config: &Config,
+    listen: &ListenConfig,
     dir: &Directory,
 ) -> Result<Option<tokio_rustls::TlsAcceptor>, ServeError> {
-    let (Some(cert), Some(key)) = (&config.listen.tls_cert, &config.listen.tls_key) else {
+    let (Some(cert), Some(key)) = (&listen.tls_cert, &listen.tls_key) else {
         return Ok(None);
     };
     let err = |reason: String| ServeError::Tls {
@@ -128,7 +132,7 @@ fn tls_acceptor(
     let builder = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| err(e.to_string()))?;
-    let builder = if config.listen.require_client_certificate {
+    let builder = if listen.require_client_certificate {
         // Clients must present a certificate our CA issued (and has not revoked).
         let mut roots = tokio_rustls::rustls::RootCertStore::empty();
         let ca = dir.ca_cert()?;
@@ -271,14 +275,14 @@ pub fn run(config: &Config) -> Result<(), ServeError> {
         }
     };
     // A session holds one descriptor, and one more while it relays.
-    let needed = (config.listen.max_sessions as u64)
-        .saturating_mul(2)
-        .saturating_add(64);
+    let sessions =
+        config.listen.max_sessions + config.submission.as_ref().map_or(0, |s| s.max_sessions);
+    let needed = (sessions as u64).saturating_mul(2).saturating_add(64);
     if limit.now < needed {
         tracing::warn!(
             open_files = limit.now,
-            max_sessions = config.listen.max_sessions,
-            "the open-file limit is below two descriptors per session (listen.max_sessions): connections beyond it fail at accept; raise LimitNOFILE= (systemd) or the hard limit (ulimit -Hn)"
+            max_sessions = sessions,
+            "the open-file limit is below two descriptors per session (listen.max_sessions plus submission.max_sessions): connections beyond it fail at accept; raise LimitNOFILE= (systemd) or the hard limit (ulimit -Hn)"
         );
     }
     let dir = prepare(config)?;
@@ -289,16 +293,89 @@ pub fn run(config: &Config) -> Result<(), ServeError> {
     runtime.block_on(async_run(config, dir))
 }
 
-async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
-    let hostname = crate::gateway::authserv_id(config);
-    let relay = Relay::new(&config.relay, &hostname, config.relay.timeout())?;
-    let tls = tls_acceptor(config, &dir)?;
-    let signals = Signals::register();
-    let listener = listen(config.listen.address).map_err(|source| ServeError::Bind {
-        address: config.listen.address.to_string(),
+/// What the two listeners share: the gateway, the relay, the counters and the processing slots
+/// (as many transactions at once as there are cores, whichever listener they came in on).
+struct Shared {
+    gateway: Arc<Gateway>,
+    relay: Relay,
+    metrics: Arc<Metrics>,
+    processing: Arc<tokio::sync::Semaphore>,
+    hostname: String,
+}
+
+/// One listener's socket and session context, in the role its table gives it.
+fn listener(
+    config: &Config,
+    table: &str,
+    listen: &ListenConfig,
+    role: Listener,
+    shared: &Shared,
+) -> Result<(tokio::net::TcpListener, Arc<ServerContext>), ServeError> {
+    let tls = tls_acceptor(listen, shared.gateway.directory())?;
+    let socket = self::listen(listen.address).map_err(|source| ServeError::Bind {
+        address: listen.address.to_string(),
+        key: format!("{table}.address"),
         config: config.source.display().to_string(),
         source,
     })?;
+    let checker = shared.gateway.clone();
+    let ctx = Arc::new(ServerContext {
+        gateway: shared.gateway.clone(),
+        listener: role,
+        relay: shared.relay.clone(),
+        session: SessionConfig {
+            hostname: shared.hostname.clone(),
+            max_message_size: usize::try_from(listen.max_message_size).unwrap_or(usize::MAX),
+            max_recipients: listen.max_recipients,
+            starttls: tls.is_some(),
+            max_errors: 20,
+            rcpt_check: Some(Arc::new(move |from: &str, rcpt: &str| {
+                checker.check_recipient(role, from, rcpt)
+            })),
+            require_tls: listen.require_client_certificate,
+            max_command_line: listen.max_command_line,
+        },
+        allowed: listen.allowed_clients.clone(),
+        tls,
+        timeouts: Timeouts {
+            command: Duration::from_secs(listen.command_timeout_secs),
+            data: Duration::from_secs(listen.data_timeout_secs),
+        },
+        max_sessions: listen.max_sessions,
+        active: AtomicUsize::new(0),
+        tls_errors: RateLimitedLog::new("TLS handshake failed", Duration::from_secs(60)),
+        metrics: shared.metrics.clone(),
+        processing_timeout: config.limits.limits().budget(),
+        processing: shared.processing.clone(),
+    });
+    Ok((socket, ctx))
+}
+
+async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
+    let hostname = crate::gateway::authserv_id(config);
+    let relay = Relay::new(&config.relay, &hostname, config.relay.timeout())?;
+    let signals = Signals::register();
+    let shared = Shared {
+        gateway: Arc::new(Gateway::new(dir)),
+        relay: relay.clone(),
+        metrics: Arc::new(Metrics::default()),
+        processing: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
+        hostname,
+    };
+    // The inbound listener binds last: once `[listen]` answers, `[submission]` does too.
+    let submission = match &config.submission {
+        Some(sub) => Some(listener(
+            config,
+            "submission",
+            sub,
+            Listener::Submission,
+            &shared,
+        )?),
+        None => None,
+    };
+    let inbound = listener(config, "listen", &config.listen, Listener::Inbound, &shared)?;
     let metrics_listener = if config.metrics.enabled {
         Some(
             tokio::net::TcpListener::bind(config.metrics.listen)
@@ -312,61 +389,50 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
     } else {
         None
     };
-    let gateway = Arc::new(Gateway::new(dir));
-    let metrics = Arc::new(Metrics::default());
-    let checker = gateway.clone();
-    let ctx = Arc::new(ServerContext {
-        gateway: gateway.clone(),
-        relay: relay.clone(),
-        session: SessionConfig {
-            hostname: hostname.clone(),
-            max_message_size: usize::try_from(config.listen.max_message_size).unwrap_or(usize::MAX),
-            max_recipients: config.listen.max_recipients,
-            starttls: tls.is_some(),
-            max_errors: 20,
-            rcpt_check: Some(Arc::new(move |from: &str, rcpt: &str| {
-                checker.check_recipient(from, rcpt)
-            })),
-            require_tls: config.listen.require_client_certificate,
-            max_command_line: config.listen.max_command_line,
-        },
-        allowed: config.listen.allowed_clients.clone(),
-        tls,
-        timeouts: Timeouts {
-            command: Duration::from_secs(config.listen.command_timeout_secs),
-            data: Duration::from_secs(config.listen.data_timeout_secs),
-        },
-        max_sessions: config.listen.max_sessions,
-        active: AtomicUsize::new(0),
-        tls_errors: RateLimitedLog::new("TLS handshake failed", Duration::from_secs(60)),
-        metrics: metrics.clone(),
-        processing_timeout: config.limits.limits().budget(),
-        processing: Arc::new(tokio::sync::Semaphore::new(
-            std::thread::available_parallelism().map_or(2, |n| n.get()),
-        )),
-    });
+    let gateway = shared.gateway.clone();
     let (tx, rx) = tokio::sync::watch::channel(false);
     if let Some(l) = metrics_listener {
         tracing::info!(listen = %config.metrics.listen, "metrics and health on http://{}/metrics and /healthz", config.metrics.listen);
         let state = Arc::new(MetricsState {
-            metrics,
+            metrics: shared.metrics.clone(),
             gateway: gateway.clone(),
             relay: relay.clone(),
         });
         tokio::spawn(crate::metrics::server::run(l, state, rx.clone()));
     }
-    tracing::info!(listen = %config.listen.address, relay = %config.relay.next_hop, "smimegw serving");
+    let submission_address = config
+        .submission
+        .as_ref()
+        .map_or("none (nothing is signed)".to_string(), |s| {
+            s.address.to_string()
+        });
+    tracing::info!(listen = %config.listen.address, submission = %submission_address, relay = %config.relay.next_hop, "smimegw serving");
     eprintln!(
-        "smimegw: listening on {}, relaying to {}",
-        config.listen.address, config.relay.next_hop
+        "smimegw: listening on {} (inbound: decrypt and verify), submission on {}, relaying to {}",
+        config.listen.address, submission_address, config.relay.next_hop
     );
     sd_notify("READY=1");
-    let server = tokio::spawn(server::run(listener, ctx, rx, SHUTDOWN_GRACE));
+    let mut servers = vec![tokio::spawn(server::run(
+        inbound.0,
+        inbound.1,
+        rx.clone(),
+        SHUTDOWN_GRACE,
+    ))];
+    if let Some((socket, ctx)) = submission {
+        servers.push(tokio::spawn(server::run(
+            socket,
+            ctx,
+            rx.clone(),
+            SHUTDOWN_GRACE,
+        )));
+    }
     wait_for_signal(signals, config, &gateway).await;
     sd_notify("STOPPING=1");
     tracing::info!("shutting down: finishing transactions in flight");
     let _ = tx.send(true);
-    let _ = server.await;
+    for s in servers {
+        let _ = s.await;
+    }
     relay.close_idle().await;
     Ok(())
 }

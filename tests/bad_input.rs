@@ -110,9 +110,11 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let sink = Sink::start();
-    let port = free_port();
+    let (port, sub) = (free_port(), free_port());
     let gw = Gw::with_config(&format!(
         "authserv_id = \"{AUTHSERV}\"\n[listen]\naddress = \"127.0.0.1:{port}\"\n\
+         max_message_size = {MAX_MESSAGE_SIZE}\nmax_recipients = {MAX_RECIPIENTS}\n\
+         [submission]\naddress = \"127.0.0.1:{sub}\"\n\
          max_message_size = {MAX_MESSAGE_SIZE}\nmax_recipients = {MAX_RECIPIENTS}\n\
          [relay]\nnext_hop = \"{}\"\ntimeout_secs = 10\n",
         sink.addr
@@ -517,7 +519,22 @@ fn cms_case(generator: &str, n: usize) -> Option<Vec<u8>> {
 }
 
 /// Builds a case's message; `gw` runs `smimegw smime ...` for the cases that need real CMS.
+/// The header of an outbound case's generated message: alice submits it, and the gateway signs
+/// only as the From address when it is the envelope sender.
+const OUTBOUND_HEAD: &str =
+    "From: Alice <alice@acme.test>\r\nTo: bob@partner.test\r\nMessage-ID: <bad@acme.test>\r\n";
+
 fn build(case: &Case, gw: &Gw) -> Vec<u8> {
+    let m = build_as_received(case, gw);
+    // Generators write a partner's header; an outbound case is the same message submitted by
+    // alice (the header is not what these cases are about).
+    match (case.kind.as_str(), m.strip_prefix(HEAD.as_bytes())) {
+        ("outbound", Some(rest)) => [OUTBOUND_HEAD.as_bytes(), rest].concat(),
+        _ => m,
+    }
+}
+
+fn build_as_received(case: &Case, gw: &Gw) -> Vec<u8> {
     if let Some(text) = &case.inline {
         return text.clone().into_bytes();
     }
@@ -602,9 +619,15 @@ fn split_result(data: &[u8]) -> (String, String, &[u8]) {
 }
 
 fn check_message_case(case: &Case, f: &Fixture, msg: &[u8], before: usize) -> Result<(), String> {
-    let (default_from, default_to) = match case.kind.as_str() {
-        "inbound" => ("bob@partner.test", "alice@acme.test"),
-        "outbound" => ("alice@acme.test", "bob@partner.test"),
+    // Inbound cases arrive on the inbound listener (mail from the world), outbound ones on the
+    // submission listener (mail users submitted), as the MTA routes them.
+    let (default_from, default_to, listener) = match case.kind.as_str() {
+        "inbound" => ("bob@partner.test", "alice@acme.test", f.serve.addr),
+        "outbound" => (
+            "alice@acme.test",
+            "bob@partner.test",
+            f.gw.submission_addr(),
+        ),
         k => return Err(format!("unknown kind {k}")),
     };
     let from = case.from.as_deref().unwrap_or(default_from);
@@ -612,7 +635,7 @@ fn check_message_case(case: &Case, f: &Fixture, msg: &[u8], before: usize) -> Re
         Some(t) => t.iter().map(String::as_str).collect(),
         None => vec![default_to],
     };
-    let (code, text) = send(f.serve.addr, from, &to, msg);
+    let (code, text) = send(listener, from, &to, msg);
     if std::env::var_os("BAD_INPUT_SHOW").is_some() {
         eprintln!("{}: {}", case.name, text.trim_end());
     }

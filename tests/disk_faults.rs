@@ -244,9 +244,9 @@ fn metric(addr: SocketAddr, name: &str) -> f64 {
 #[test]
 fn harvesting_on_a_full_disk_still_delivers_the_message_and_logs_why() {
     let sink = Sink::start();
-    let (port, mport) = (free_port(), free_port());
+    let (port, mport, sub) = (free_port(), free_port(), free_port());
     let (gw, fs) = gateway_on_tmpfs(&format!(
-        "authserv_id = \"gw.acme.test\"\n[listen]\naddress = \"127.0.0.1:{port}\"\n[relay]\nnext_hop = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:{mport}\"\n",
+        "authserv_id = \"gw.acme.test\"\n[listen]\naddress = \"127.0.0.1:{port}\"\n[submission]\naddress = \"127.0.0.1:{sub}\"\n[relay]\nnext_hop = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:{mport}\"\n",
         sink.addr
     ));
     let partner = common::partner::setup(&gw);
@@ -290,7 +290,7 @@ fn harvesting_on_a_full_disk_still_delivers_the_message_and_logs_why() {
     assert_eq!(metric(http, "smimegw_harvested_certificates"), 0.0);
     // Outbound mail to bob cannot be encrypted yet (nothing was harvested), and goes signed.
     let (code, text) = send(
-        smtp,
+        gw.submission_addr(),
         "alice@acme.test",
         &["bob@partner.test"],
         b"From: alice@acme.test\r\nTo: bob@partner.test\r\nSubject: r\r\n\r\nReply.\r\n",
@@ -320,7 +320,7 @@ fn harvesting_on_a_full_disk_still_delivers_the_message_and_logs_why() {
         "{audit}"
     );
     let (code, text) = send(
-        smtp,
+        gw.submission_addr(),
         "alice@acme.test",
         &["bob@partner.test"],
         b"From: alice@acme.test\r\nTo: bob@partner.test\r\nSubject: r\r\n\r\nReply.\r\n",

@@ -58,11 +58,12 @@ fn log_tail(gw: &Gw) -> String {
 }
 
 /// A gateway relaying to `next_hop`, with alice and carol enrolled so internal mail is signed
-/// (real work per message, not a pass-through).
+/// (real work per message, not a pass-through). The returned port is the submission listener's
+/// (mail users submit: signed by policy); the inbound listener is on another free port.
 fn enrolled_gateway(next_hop: SocketAddr, extra: &str) -> (Gw, u16) {
-    let port = free_port();
+    let (port, inbound) = (free_port(), free_port());
     let gw = Gw::with_config(&format!(
-        "authserv_id = \"gw.acme.test\"\n[listen]\naddress = \"127.0.0.1:{port}\"\n[relay]\nnext_hop = \"{next_hop}\"\n{extra}"
+        "authserv_id = \"gw.acme.test\"\n[listen]\naddress = \"127.0.0.1:{inbound}\"\n[submission]\naddress = \"127.0.0.1:{port}\"\n[relay]\nnext_hop = \"{next_hop}\"\n{extra}"
     ));
     gw.init_ca();
     for (who, name) in [("alice@acme.test", "Alice"), ("carol@acme.test", "Carol")] {
@@ -973,9 +974,10 @@ fn client_certificates_are_required_when_configured() {
         ],
     );
     assert!(text.contains("TLS Web Client Authentication"), "{text}");
+    // The port under test is the submission listener (see `enrolled_gateway`).
     let config = std::fs::read_to_string(&gw.config).unwrap().replacen(
-        "[listen]\n",
-        "[listen]\nrequire_client_certificate = true\n",
+        "[submission]\n",
+        "[submission]\nrequire_client_certificate = true\n",
         1,
     );
     std::fs::write(&gw.config, config).unwrap();
@@ -1018,4 +1020,57 @@ fn client_certificates_are_required_when_configured() {
     let (ok, out) = s_client(true);
     assert!(ok && out.contains("250 2.0.0 ok"), "{out}");
     assert_eq!(sink.wait_for(1).len(), 1);
+}
+
+/// SIGHUP reaches the whole transaction: the RCPT-time refusal (`refuse_at = "rcpt"`) and
+/// `unknown_sender` read the reloaded `[policy]`, not the one the gateway started with.
+#[test]
+fn sighup_reload_applies_to_rcpt_checks_and_unknown_senders() {
+    let sink = Sink::start();
+    let (gw, port) = enrolled_gateway(sink.addr, "");
+    let mut s = serve(&gw, port);
+    let nobody = b"From: nobody@acme.test\r\nTo: y@other.test\r\nSubject: n\r\n\r\nhi\r\n";
+    let mut client = Client::connect(s.addr);
+    // As started: no RCPT-time refusal, and an unenrolled sender is relayed unsigned.
+    let (code, text) = client.command("MAIL FROM:<alice@acme.test>");
+    assert_eq!(code, 250, "{text}");
+    let (code, text) = client.command("RCPT TO:<x@secret.test>");
+    assert_eq!(code, 250, "{text}");
+    let (code, text) = client.command("RSET");
+    assert_eq!(code, 250, "{text}");
+    let (code, text) = send(s.addr, "nobody@acme.test", &["y@other.test"], nobody);
+    assert_eq!(code, 250, "{text}");
+
+    let original = std::fs::read_to_string(&gw.config).unwrap();
+    std::fs::write(
+        &gw.config,
+        format!(
+            "{original}\n[policy]\nrefuse_at = \"rcpt\"\nunknown_sender = \"reject\"\n[policy.domains.\"secret.test\"]\nencrypt = \"required\"\n"
+        ),
+    )
+    .unwrap();
+    sighup(&s);
+    wait_for_log(&gw, "reloaded", 1);
+
+    // The same session, after the reload: RCPT is refused for the recipient without a
+    // certificate, and the unenrolled sender is refused at DATA.
+    let (code, text) = client.command("MAIL FROM:<alice@acme.test>");
+    assert_eq!(code, 250, "{text}");
+    let (code, text) = client.command("RCPT TO:<x@secret.test>");
+    assert_eq!(code, 550, "the reloaded refuse_at applies at RCPT: {text}");
+    assert!(text.contains("x@secret.test"), "{text}");
+    let (code, text) = client.command("QUIT");
+    assert_eq!(code, 221, "{text}");
+    let (code, text) = send(s.addr, "nobody@acme.test", &["y@other.test"], nobody);
+    assert_eq!(code, 550, "the reloaded unknown_sender applies: {text}");
+    assert!(
+        text.contains("smimegw user enroll nobody@acme.test"),
+        "{text}"
+    );
+    assert_eq!(
+        sink.messages().len(),
+        1,
+        "only the first message was relayed"
+    );
+    s.kill9();
 }

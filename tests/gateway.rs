@@ -3,18 +3,21 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
 use common::smtp::{Sink, free_port, send};
 use common::{Gw, openssl_ok};
 
-fn gateway(sink: &Sink, extra: &str) -> (Gw, u16) {
-    let port = free_port();
+/// A gateway relaying to `sink`, with both listeners: the inbound one on the returned port (what
+/// `serve_on` waits for; `serve` binds it last) and the submission one at the returned address.
+fn gateway(sink: &Sink, extra: &str) -> (Gw, u16, SocketAddr) {
+    let (port, sub) = (free_port(), free_port());
     let gw = Gw::with_config(&format!(
-        "authserv_id = \"gw.acme.test\"\n{extra}\n[listen]\naddress = \"127.0.0.1:{port}\"\nmax_message_size = 200000\n[relay]\nnext_hop = \"{}\"\n",
+        "authserv_id = \"gw.acme.test\"\n{extra}\n[listen]\naddress = \"127.0.0.1:{port}\"\nmax_message_size = 200000\n[submission]\naddress = \"127.0.0.1:{sub}\"\nmax_message_size = 200000\n[relay]\nnext_hop = \"{}\"\n",
         sink.addr
     ));
-    (gw, port)
+    (gw, port, SocketAddr::from(([127, 0, 0, 1], sub)))
 }
 
 const PLAIN: &[u8] = b"From: Alice <alice@acme.test>\r\nTo: carol@acme.test\r\nSubject: plans\r\nMessage-ID: <p1@acme.test>\r\n\r\nSee you at nine.\r\n";
@@ -22,12 +25,12 @@ const PLAIN: &[u8] = b"From: Alice <alice@acme.test>\r\nTo: carol@acme.test\r\nS
 #[test]
 fn internal_mail_is_signed_and_verifies_in_openssl() {
     let sink = Sink::start();
-    let (gw, port) = gateway(&sink, "");
+    let (gw, port, sub) = gateway(&sink, "");
     let ca = gw.init_ca();
     gw.enroll("alice@acme.test", "Alice", "p256");
     gw.enroll("carol@acme.test", "Carol", "p256");
-    let s = gw.serve_on(port);
-    let (code, text) = send(s.addr, "alice@acme.test", &["carol@acme.test"], PLAIN);
+    let _s = gw.serve_on(port);
+    let (code, text) = send(sub, "alice@acme.test", &["carol@acme.test"], PLAIN);
     assert_eq!(code, 250, "{text}");
     let got = sink.wait_for(1);
     assert_eq!(got.len(), 1);
@@ -56,7 +59,7 @@ fn internal_mail_is_signed_and_verifies_in_openssl() {
 #[test]
 fn inbound_encrypted_and_signed_by_openssl_arrives_decrypted_with_pass() {
     let sink = Sink::start();
-    let (gw, port) = gateway(&sink, "");
+    let (gw, port, sub) = gateway(&sink, "");
     gw.init_ca();
     let d = gw.dir.path();
     gw.enroll("alice@acme.test", "Alice", "rsa2048");
@@ -199,7 +202,7 @@ fn inbound_encrypted_and_signed_by_openssl_arrives_decrypted_with_pass() {
 
     // Harvest: bob's certificate is now known, so mail to bob is encrypted to it.
     let reply = send(
-        s.addr,
+        sub,
         "alice@acme.test",
         &["bob@partner.test"],
         b"From: alice@acme.test\r\nTo: bob@partner.test\r\nSubject: re\r\n\r\nOK, noon.\r\n",
@@ -248,7 +251,7 @@ fn inbound_encrypted_and_signed_by_openssl_arrives_decrypted_with_pass() {
 #[test]
 fn failure_semantics_and_refusals() {
     let sink = Sink::start();
-    let (gw, port) = gateway(
+    let (gw, port, sub) = gateway(
         &sink,
         "[policy.domains.\"secret.test\"]\nencrypt = \"required\"\n",
     );
@@ -257,7 +260,7 @@ fn failure_semantics_and_refusals() {
     let s = gw.serve_on(port);
 
     // Required encryption, unknown certificate: refused with the reason.
-    let (code, text) = send(s.addr, "alice@acme.test", &["x@secret.test"], PLAIN);
+    let (code, text) = send(sub, "alice@acme.test", &["x@secret.test"], PLAIN);
     assert_eq!(code, 550, "{text}");
     assert!(
         text.contains("5.7.1") && text.contains("x@secret.test"),
@@ -267,11 +270,11 @@ fn failure_semantics_and_refusals() {
     // Next hop refuses permanently / temporarily.
     sink.data_code
         .store(554, std::sync::atomic::Ordering::SeqCst);
-    let (code, text) = send(s.addr, "alice@acme.test", &["y@other.test"], PLAIN);
+    let (code, text) = send(sub, "alice@acme.test", &["y@other.test"], PLAIN);
     assert_eq!(code / 100, 5, "{text}");
     sink.data_code
         .store(451, std::sync::atomic::Ordering::SeqCst);
-    let (code, text) = send(s.addr, "alice@acme.test", &["y@other.test"], PLAIN);
+    let (code, text) = send(sub, "alice@acme.test", &["y@other.test"], PLAIN);
     assert_eq!(code / 100, 4, "{text}");
     sink.data_code
         .store(250, std::sync::atomic::Ordering::SeqCst);
@@ -281,7 +284,7 @@ fn failure_semantics_and_refusals() {
         "From: alice@acme.test\r\nSubject: big\r\n\r\n{}\r\n",
         "z".repeat(300_000)
     );
-    let (code, text) = send(s.addr, "alice@acme.test", &["y@other.test"], big.as_bytes());
+    let (code, text) = send(sub, "alice@acme.test", &["y@other.test"], big.as_bytes());
     assert_eq!(code, 552, "{text}");
     assert!(sink.messages().is_empty(), "nothing was relayed");
     drop(s);
@@ -321,6 +324,8 @@ fn process_is_the_dry_run_of_serve() {
     let o = gw.run_stdin(
         &[
             "process",
+            "--listener",
+            "submission",
             "--from",
             "alice@acme.test",
             "--to",
@@ -356,6 +361,8 @@ fn policy_settings_shape_the_treatment() {
     let o = gw.run_stdin(
         &[
             "process",
+            "--listener",
+            "submission",
             "--from",
             "alice@acme.test",
             "--to",
@@ -374,12 +381,14 @@ fn policy_settings_shape_the_treatment() {
     let o = gw.run_stdin(
         &[
             "process",
+            "--listener",
+            "submission",
             "--from",
             "nobody@acme.test",
             "--to",
             "carol@acme.test",
         ],
-        Some(PLAIN),
+        Some(b"From: nobody@acme.test\r\nSubject: x\r\n\r\nhi\r\n"),
     );
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -389,7 +398,15 @@ fn policy_settings_shape_the_treatment() {
     );
     // A forced cipher: internal recipient encrypted with AES-256-GCM when the domain says so.
     let o = gw.run_stdin(
-        &["process", "--from", "alice@acme.test", "--to", "x@gcm.test"],
+        &[
+            "process",
+            "--listener",
+            "submission",
+            "--from",
+            "alice@acme.test",
+            "--to",
+            "x@gcm.test",
+        ],
         Some(PLAIN),
     );
     assert_eq!(
@@ -404,14 +421,14 @@ fn policy_settings_shape_the_treatment() {
 fn required_encryption_can_refuse_at_rcpt_time() {
     use std::io::{BufReader, Write};
     let sink = Sink::start();
-    let (gw, port) = gateway(
+    let (gw, port, sub) = gateway(
         &sink,
         "[policy]\nrefuse_at = \"rcpt\"\n[policy.domains.\"secret.test\"]\nencrypt = \"required\"\n",
     );
     gw.init_ca();
     gw.enroll("alice@acme.test", "Alice", "p256");
-    let s = gw.serve_on(port);
-    let stream = std::net::TcpStream::connect(s.addr).unwrap();
+    let _s = gw.serve_on(port);
+    let stream = std::net::TcpStream::connect(sub).unwrap();
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(20)))
         .unwrap();
@@ -445,7 +462,7 @@ fn required_encryption_can_refuse_at_rcpt_time() {
 fn listen_limits_come_from_the_configuration() {
     use std::io::{BufReader, Write};
     let sink = Sink::start();
-    let (gw, port) = gateway(&sink, "");
+    let (gw, port, _) = gateway(&sink, "");
     // Append to [listen] (the gateway() config ends with [relay]; a second [listen] table
     // would be a TOML error, so rewrite the file).
     let text = std::fs::read_to_string(&gw.config).unwrap().replace(
@@ -582,7 +599,7 @@ fn encrypt_then_sign_is_opened_layer_by_layer() {
 fn sigterm_finishes_the_transaction_in_flight_then_exits_zero() {
     use std::io::{BufReader, Write};
     let sink = Sink::start();
-    let (gw, port) = gateway(&sink, "");
+    let (gw, port, _) = gateway(&sink, "");
     gw.init_ca();
     gw.enroll("alice@acme.test", "Alice", "p256");
     let mut s = gw.serve_on(port);
@@ -644,7 +661,7 @@ fn sigterm_finishes_the_transaction_in_flight_then_exits_zero() {
 fn outbound_signed_and_encrypted_opens_in_openssl_and_gpgsm() {
     common::require("gpgsm", "gpgsm");
     let sink = Sink::start();
-    let (gw, port) = gateway(
+    let (gw, port, sub) = gateway(
         &sink,
         "[policy.domains.\"acme.test\"]\nencrypt = \"required\"\n",
     );
@@ -652,8 +669,8 @@ fn outbound_signed_and_encrypted_opens_in_openssl_and_gpgsm() {
     let d = gw.dir.path();
     gw.enroll("alice@acme.test", "Alice", "rsa2048");
     gw.enroll("carol@acme.test", "Carol", "rsa2048");
-    let s = gw.serve_on(port);
-    let (code, text) = send(s.addr, "alice@acme.test", &["carol@acme.test"], PLAIN);
+    let _s = gw.serve_on(port);
+    let (code, text) = send(sub, "alice@acme.test", &["carol@acme.test"], PLAIN);
     assert_eq!(code, 250, "{text}");
     let got = sink.wait_for(1);
     let enc = d.join("enc.eml");
@@ -829,7 +846,7 @@ fn outbound_signed_and_encrypted_opens_in_openssl_and_gpgsm() {
 #[test]
 fn tells_systemd_ready_and_stopping() {
     let sink = Sink::start();
-    let (gw, port) = gateway(&sink, "");
+    let (gw, port, _) = gateway(&sink, "");
     gw.init_ca();
     let sock_path = gw.path("notify.sock");
     let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
@@ -863,16 +880,16 @@ fn tells_systemd_ready_and_stopping() {
 #[test]
 fn a_revocation_takes_effect_on_the_next_message_despite_caches() {
     let sink = Sink::start();
-    let (gw, port) = gateway(
+    let (gw, port, sub) = gateway(
         &sink,
         "[policy.domains.\"acme.test\"]\nencrypt = \"required\"\n",
     );
     gw.init_ca();
     gw.enroll("alice@acme.test", "Alice", "p256");
     gw.enroll("carol@acme.test", "Carol", "p256");
-    let s = gw.serve_on(port);
+    let _s = gw.serve_on(port);
     // The first message validates (and caches) Carol's encryption chain.
-    let (code, text) = send(s.addr, "alice@acme.test", &["carol@acme.test"], PLAIN);
+    let (code, text) = send(sub, "alice@acme.test", &["carol@acme.test"], PLAIN);
     assert_eq!(code, 250, "{text}");
     // The administrator revokes Carol while the gateway runs.
     gw.ok(&[
@@ -882,10 +899,154 @@ fn a_revocation_takes_effect_on_the_next_message_despite_caches() {
         "--reason",
         "keyCompromise",
     ]);
-    let (code, text) = send(s.addr, "alice@acme.test", &["carol@acme.test"], PLAIN);
+    let (code, text) = send(sub, "alice@acme.test", &["carol@acme.test"], PLAIN);
     assert_eq!(
         code, 550,
         "the revoked certificate must not be used: {text}"
     );
     assert_eq!(sink.messages().len(), 1);
+}
+
+/// The signing oracle (issue 11): an outsider on the inbound listener (the MX's port-25 smtpd)
+/// writes an enrolled internal user as the envelope sender and From. Nothing it sends is
+/// signed or encrypted: the internal recipient's copy is only annotated, and the copy for an
+/// address that points outside (an alias) goes on as it came.
+#[test]
+fn an_outsider_on_the_inbound_listener_gets_no_signature() {
+    let sink = Sink::start();
+    let (gw, port, _) = gateway(
+        &sink,
+        "[policy]\nsign = true\nencrypt = \"opportunistic\"\n",
+    );
+    gw.init_ca();
+    gw.enroll("ceo@acme.test", "The CEO", "p256");
+    gw.enroll("carol@acme.test", "Carol", "p256");
+    let s = gw.serve_on(port);
+    let forged = b"From: The CEO <ceo@acme.test>\r\nTo: carol@acme.test\r\nSubject: wire the money\r\nMessage-ID: <forged@outside.test>\r\n\r\nPay the invoice today.\r\n";
+    let (code, text) = send(
+        s.addr,
+        "ceo@acme.test",
+        &["carol@acme.test", "alias-outside@elsewhere.test"],
+        forged,
+    );
+    assert_eq!(code, 250, "{text}");
+    let got = sink.wait_for(2);
+    assert_eq!(got.len(), 2, "one copy per treatment");
+    for m in &got {
+        let text = String::from_utf8_lossy(&m.data);
+        assert!(
+            !text.contains("multipart/signed") && !text.contains("pkcs7"),
+            "the inbound listener signed or encrypted mail from the world: {text}"
+        );
+        assert!(text.contains("Pay the invoice today."), "{text}");
+    }
+    let to_carol = got
+        .iter()
+        .find(|m| m.rcpts == ["carol@acme.test"])
+        .expect("carol's copy");
+    let text = String::from_utf8_lossy(&to_carol.data);
+    assert!(
+        text.starts_with("Authentication-Results: gw.acme.test; smime=none"),
+        "{text}"
+    );
+    let outside = got
+        .iter()
+        .find(|m| m.rcpts == ["alias-outside@elsewhere.test"])
+        .expect("the alias's copy");
+    assert_eq!(outside.data, forged, "relayed as it came");
+}
+
+/// On the submission listener the signing identity is the message's single From mailbox, and
+/// only when it is the envelope sender: anything else is refused, naming both addresses.
+#[test]
+fn submission_signs_only_as_a_from_address_equal_to_the_envelope_sender() {
+    let sink = Sink::start();
+    let (gw, port, sub) = gateway(&sink, "");
+    gw.init_ca();
+    gw.enroll("alice@acme.test", "Alice", "p256");
+    gw.enroll("ceo@acme.test", "The CEO", "p256");
+    let _s = gw.serve_on(port);
+    let cases: [(&str, &[u8], &[&str]); 4] = [
+        (
+            "another user's From",
+            b"From: The CEO <ceo@acme.test>\r\nSubject: x\r\n\r\nhi\r\n",
+            &["ceo@acme.test", "alice@acme.test"],
+        ),
+        (
+            "two From fields",
+            b"From: alice@acme.test\r\nFrom: ceo@acme.test\r\nSubject: x\r\n\r\nhi\r\n",
+            &["2 From: fields"],
+        ),
+        (
+            "two mailboxes",
+            b"From: alice@acme.test, ceo@acme.test\r\nSubject: x\r\n\r\nhi\r\n",
+            &["not exactly one mailbox"],
+        ),
+        ("no From", b"Subject: x\r\n\r\nhi\r\n", &["0 From: fields"]),
+    ];
+    for (what, msg, names) in cases {
+        let (code, text) = send(sub, "alice@acme.test", &["bob@other.test"], msg);
+        assert_eq!(code, 550, "{what}: {text}");
+        assert!(text.contains("5.7.1"), "{what}: {text}");
+        for n in names {
+            assert!(text.contains(n), "{what}: the reply names {n}: {text}");
+        }
+    }
+    assert!(sink.messages().is_empty(), "nothing was relayed");
+    // The same address in another case is the same mailbox.
+    let (code, text) = send(
+        sub,
+        "alice@acme.test",
+        &["bob@other.test"],
+        b"From: \"Alice\" <Alice@ACME.test>\r\nSubject: x\r\n\r\nhi\r\n",
+    );
+    assert_eq!(code, 250, "{text}");
+    assert!(String::from_utf8_lossy(&sink.wait_for(1)[0].data).contains("multipart/signed"));
+}
+
+/// `process --listener` shows what each listener would do; `inbound` is the default, and
+/// `policy.from_mismatch = "relay"` sends a mismatched message on unsigned, saying why.
+#[test]
+fn process_plays_either_listener_and_from_mismatch_can_relay_unsigned() {
+    let gw = Gw::with_config("[policy]\nfrom_mismatch = \"relay\"\n");
+    gw.init_ca();
+    gw.enroll("alice@acme.test", "Alice", "p256");
+    let run = |args: &[&str], msg: &[u8]| {
+        let o = gw.run_stdin(args, Some(msg));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let envelope = ["--from", "alice@acme.test", "--to", "bob@other.test"];
+    // Inbound (the default): mail from the world to the world is relayed as it is.
+    let (out, err) = run(&[&["process"][..], &envelope].concat(), PLAIN);
+    assert!(!out.contains("multipart/signed"), "{out}");
+    assert!(
+        err.contains("transit") && err.contains("unchanged"),
+        "{err}"
+    );
+    // Submission: signed.
+    let sub = [&["process", "--listener", "submission"][..], &envelope].concat();
+    let (out, err) = run(&sub, PLAIN);
+    assert!(out.contains("multipart/signed"), "{out}");
+    assert!(
+        err.contains("outbound") && err.contains("signed as alice@acme.test"),
+        "{err}"
+    );
+    // Submission, From is someone else: relayed unsigned, and the reason says why.
+    let (out, err) = run(&sub, b"From: ceo@acme.test\r\nSubject: x\r\n\r\nhi\r\n");
+    assert!(!out.contains("multipart/signed"), "{out}");
+    assert!(
+        err.contains("not signed")
+            && err.contains("ceo@acme.test")
+            && err.contains("alice@acme.test"),
+        "{err}"
+    );
 }

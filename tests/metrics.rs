@@ -27,9 +27,9 @@ impl Drop for Serve {
 }
 
 fn gateway(sink: &Sink, extra_listen: &str, extra: &str) -> (Gw, u16, u16) {
-    let (port, mport) = (free_port(), free_port());
+    let (port, mport, sub) = (free_port(), free_port(), free_port());
     let gw = Gw::with_config(&format!(
-        "authserv_id = \"gw.acme.test\"\n[listen]\naddress = \"127.0.0.1:{port}\"\n{extra_listen}[relay]\nnext_hop = \"{}\"\ntimeout_secs = 5\n[metrics]\nlisten = \"127.0.0.1:{mport}\"\n{extra}",
+        "authserv_id = \"gw.acme.test\"\n[submission]\naddress = \"127.0.0.1:{sub}\"\n[listen]\naddress = \"127.0.0.1:{port}\"\n{extra_listen}[relay]\nnext_hop = \"{}\"\ntimeout_secs = 5\n[metrics]\nlisten = \"127.0.0.1:{mport}\"\n{extra}",
         sink.addr
     ));
     (gw, port, mport)
@@ -179,7 +179,12 @@ fn messages_latencies_tls_failures_expiry_and_harvest_show_in_metrics() {
 
     // Real mail of every kind.
     for _ in 0..2 {
-        let (c, t) = send(s.smtp, "alice@acme.test", &["carol@acme.test"], PLAIN);
+        let (c, t) = send(
+            gw.submission_addr(),
+            "alice@acme.test",
+            &["carol@acme.test"],
+            PLAIN,
+        );
         assert_eq!(c, 250, "{t}");
     }
     let (c, t) = send(s.smtp, "x@outside.test", &["carol@acme.test"], PLAIN);
@@ -187,13 +192,28 @@ fn messages_latencies_tls_failures_expiry_and_harvest_show_in_metrics() {
     let signed = partner.signed(&gw, "alice@acme.test", "from bob", "Signed by bob.");
     let (c, t) = send(s.smtp, "bob@partner.test", &["alice@acme.test"], &signed);
     assert_eq!(c, 250, "{t}");
-    let (c, t) = send(s.smtp, "alice@acme.test", &["bob@partner.test"], PLAIN);
+    let (c, t) = send(
+        gw.submission_addr(),
+        "alice@acme.test",
+        &["bob@partner.test"],
+        PLAIN,
+    );
     assert_eq!(c, 250, "{t}");
-    let (c, t) = send(s.smtp, "alice@acme.test", &["x@secret.test"], PLAIN);
+    let (c, t) = send(
+        gw.submission_addr(),
+        "alice@acme.test",
+        &["x@secret.test"],
+        PLAIN,
+    );
     assert_eq!(c, 550, "{t}");
     sink.data_code
         .store(451, std::sync::atomic::Ordering::SeqCst);
-    let (c, t) = send(s.smtp, "alice@acme.test", &["carol@acme.test"], PLAIN);
+    let (c, t) = send(
+        gw.submission_addr(),
+        "alice@acme.test",
+        &["carol@acme.test"],
+        PLAIN,
+    );
     assert_eq!(c, 451, "{t}");
     sink.data_code
         .store(250, std::sync::atomic::Ordering::SeqCst);

@@ -82,8 +82,10 @@ struct Load {
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
+/// Users' mail goes to the submission listener, the partner's to the inbound one, as an MTA
+/// would route them.
 fn start_load(
-    smtp: SocketAddr,
+    (smtp, submission): (SocketAddr, SocketAddr),
     messages: Arc<Vec<Envelope>>,
     sent: Arc<AtomicU64>,
     failed: Arc<std::sync::Mutex<Vec<String>>>,
@@ -98,7 +100,12 @@ fn start_load(
                 while !stop.load(Ordering::Relaxed) {
                     let (from, to, msg) = &messages[i % messages.len()];
                     let to: Vec<&str> = to.iter().map(String::as_str).collect();
-                    let (code, text) = send(smtp, from, &to, msg);
+                    let listener = if from.ends_with("@acme.test") {
+                        submission
+                    } else {
+                        smtp
+                    };
+                    let (code, text) = send(listener, from, &to, msg);
                     if code == 250 {
                         sent.fetch_add(1, Ordering::Relaxed);
                     } else {
@@ -132,9 +139,9 @@ fn rss_and_file_descriptors_stay_flat_under_steady_load() {
     let half = Duration::from_secs((secs - warmup.as_secs()) / 2);
 
     let sink = Sink::start();
-    let port = free_port();
+    let (port, sub) = (free_port(), free_port());
     let gw = Gw::with_config(&format!(
-        "authserv_id = \"gw.acme.test\"\n[listen]\naddress = \"127.0.0.1:{port}\"\n[relay]\nnext_hop = \"{}\"\n",
+        "authserv_id = \"gw.acme.test\"\n[listen]\naddress = \"127.0.0.1:{port}\"\n[submission]\naddress = \"127.0.0.1:{sub}\"\n[relay]\nnext_hop = \"{}\"\n",
         sink.addr
     ));
     gw.init_ca();
@@ -200,7 +207,12 @@ fn rss_and_file_descriptors_stay_flat_under_steady_load() {
         ("first half", half),
         ("second half", half),
     ] {
-        let load = start_load(smtp, messages.clone(), sent.clone(), failed.clone());
+        let load = start_load(
+            (smtp, gw.submission_addr()),
+            messages.clone(),
+            sent.clone(),
+            failed.clone(),
+        );
         let until = Instant::now() + length;
         while Instant::now() < until {
             std::thread::sleep(Duration::from_secs(3).min(until - Instant::now()));

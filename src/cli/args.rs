@@ -57,10 +57,15 @@ pub enum Command {
     /// Sign, encrypt, decrypt or verify one message offline (the engine the gateway uses).
     #[command(subcommand)]
     Smime(SmimeCommand),
-    /// Dry run: apply exactly the treatment `serve` would apply to this envelope and message,
-    /// write the resulting message(s) on stdout (several copies as an mbox) and the decisions on
-    /// stderr. Nothing is relayed.
+    /// Dry run: apply exactly the treatment `serve` would apply to this envelope and message on
+    /// the given listener, write the resulting message(s) on stdout (several copies as an mbox)
+    /// and the decisions on stderr. Nothing is relayed.
     Process {
+        /// The listener the message arrives on: `inbound` ([listen], mail from the world:
+        /// decrypt, verify, annotate, never sign) or `submission` ([submission], mail users
+        /// submitted: sign and encrypt by policy; applied here even when the table is absent).
+        #[arg(long, value_enum, default_value_t = ListenerArg::Inbound)]
+        listener: ListenerArg,
         /// Envelope sender (MAIL FROM).
         #[arg(long)]
         from: String,
@@ -186,6 +191,24 @@ pub enum CaCommand {
         #[arg(long)]
         der: bool,
     },
+}
+
+/// `--listener`: which of `serve`'s listeners `process` plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListenerArg {
+    /// Mail from the world (`[listen]`).
+    Inbound,
+    /// Mail users submitted (`[submission]`).
+    Submission,
+}
+
+impl From<ListenerArg> for crate::policy::Listener {
+    fn from(l: ListenerArg) -> Self {
+        match l {
+            ListenerArg::Inbound => Self::Inbound,
+            ListenerArg::Submission => Self::Submission,
+        }
+    }
 }
 
 /// A certificate role on the command line.

@@ -83,9 +83,14 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             let (_, dir) = open(cli)?;
             smime::run(&dir, c)
         }
-        Command::Process { from, to, io } => {
+        Command::Process {
+            listener,
+            from,
+            to,
+            io,
+        } => {
             let (_, dir) = open(cli)?;
-            smime::process(dir, from, to, io)
+            smime::process(dir, (*listener).into(), from, to, io)
         }
         Command::Bench {
             size,

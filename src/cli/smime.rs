@@ -149,7 +149,13 @@ pub(super) fn run(dir: &Directory, cmd: &SmimeCommand) -> Result<u8> {
 }
 
 /// `smimegw process`: the gateway's decision for one envelope, without relaying.
-pub(super) fn process(dir: Directory, from: &str, to: &[String], io: &MessageIo) -> Result<u8> {
+pub(super) fn process(
+    dir: Directory,
+    listener: crate::policy::Listener,
+    from: &str,
+    to: &[String],
+    io: &MessageIo,
+) -> Result<u8> {
     let raw = read_input(io)?;
     let gw = crate::gateway::Gateway::new(dir);
     let tx = crate::smtp::session::Transaction {
@@ -158,7 +164,7 @@ pub(super) fn process(dir: Directory, from: &str, to: &[String], io: &MessageIo)
         message: crate::mime::to_crlf(&raw),
         helo: "smimegw-process".into(),
     };
-    match gw.process(&tx) {
+    match gw.process(&tx, listener) {
         crate::gateway::Decision::Refuse {
             code,
             enhanced,

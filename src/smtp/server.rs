@@ -1,4 +1,4 @@
-//! The tokio side of the inbound listener: accept, check the client address, move bytes between
+//! The tokio side of a listener (`[listen]` or `[submission]`, each in its role): accept, check the client address, move bytes between
 //! the socket and the [`Session`] state machine, run transactions through the gateway and the
 //! relay, and answer the MTA only after the next hop answered us.
 
@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::gateway::{Decision, Gateway, message_id};
 use crate::metrics::{Metrics, Outcome};
+use crate::policy::Listener;
 use crate::smtp::relay::{Relay, RelayOutcome};
 use crate::smtp::session::{Action, Session, SessionConfig, Transaction, reply};
 
@@ -40,6 +41,8 @@ impl Default for Timeouts {
 pub struct ServerContext {
     /// Message processing.
     pub gateway: Arc<Gateway>,
+    /// The role of this listener: what the gateway may do to the mail it takes.
+    pub listener: Listener,
     /// The next hop.
     pub relay: Relay,
     /// Session limits.
@@ -254,6 +257,7 @@ async fn transact(
     let mid = message_id(&tx.message);
     let mail_from = tx.mail_from.clone();
     let gw = ctx.gateway.clone();
+    let listener = ctx.listener;
     // As many transactions are processed at once as there are cores (signing and decryption are
     // CPU work). The permit moves into the worker, so a worker abandoned over its time budget
     // keeps its slot until it really stops. The semaphore is never closed.
@@ -272,7 +276,7 @@ async fn transact(
     let work = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let t0 = Instant::now();
-        let d = gw.process_at(&tx, started);
+        let d = gw.process_at(&tx, listener, started);
         (d, t0.elapsed())
     });
     let decision = match tokio::time::timeout(ctx.processing_timeout, work).await {
@@ -392,6 +396,7 @@ mod tests {
         let dir = dir.map_store(move |inner| Box::new(Gated { inner, gate: g }));
         let ctx = ServerContext {
             gateway: Arc::new(Gateway::new(dir)),
+            listener: Listener::Submission,
             relay: Relay::new(&config.relay, "gw.test", Duration::from_secs(1)).unwrap(),
             session: SessionConfig::default(),
             allowed: Vec::new(),

@@ -143,6 +143,12 @@ pub fn reply(code: u16, enhanced: &str, text: &str) -> Vec<u8> {
     let lines = if lines.is_empty() { vec![""] } else { lines };
     for (i, l) in lines.iter().enumerate() {
         let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+        // Reply texts quote addresses and reasons taken from messages and next hops: a stray
+        // CR or other control character must not reach the client as part of a reply line.
+        let l: String = l
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
         if enhanced.is_empty() {
             out.extend_from_slice(format!("{code}{sep}{l}\r\n").as_bytes());
         } else {

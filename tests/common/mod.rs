@@ -129,8 +129,8 @@ impl Gw {
         self.ok(&["user", "enroll", email, "--name", name, "--key", key])
     }
 
-    /// `ca issue-server HOST` into `tls.crt`/`tls.key`, and `[listen]` pointed at them, so that
-    /// `serve` offers STARTTLS. Returns what `ca issue-server` printed.
+    /// `ca issue-server HOST` into `tls.crt`/`tls.key`, and `[listen]` (and `[submission]`, when
+    /// the configuration has one) pointed at them, so that `serve` offers STARTTLS on both. Returns what `ca issue-server` printed.
     pub fn enable_starttls(&self, host: &str) -> String {
         let (cert, key) = (self.path("tls.crt"), self.path("tls.key"));
         let out = self.ok(&[
@@ -142,15 +142,18 @@ impl Gw {
             "--key-out",
             key.to_str().unwrap(),
         ]);
-        let config = std::fs::read_to_string(&self.config).unwrap().replacen(
-            "[listen]\n",
-            &format!(
-                "[listen]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
-                cert.display(),
-                key.display()
-            ),
-            1,
-        );
+        let mut config = std::fs::read_to_string(&self.config).unwrap();
+        for table in ["[listen]\n", "[submission]\n"] {
+            config = config.replacen(
+                table,
+                &format!(
+                    "{table}tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+                    cert.display(),
+                    key.display()
+                ),
+                1,
+            );
+        }
         std::fs::write(&self.config, config).unwrap();
         out
     }
@@ -171,6 +174,18 @@ impl Gw {
     /// [`Gw::spawn_serve`], once it listens on 127.0.0.1:`port`.
     pub fn serve_on(&self, port: u16) -> Serve {
         Serve::listening(self.spawn_serve(), port)
+    }
+
+    /// The `[submission]` listener's address, read back from the configuration file (the
+    /// listener users submit through: the one that signs).
+    pub fn submission_addr(&self) -> SocketAddr {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        let config: toml::Table = text.parse().expect("config is TOML");
+        config["submission"]["address"]
+            .as_str()
+            .expect("the configuration has a [submission] address")
+            .parse()
+            .expect("submission.address is an address")
     }
 
     /// Writes a user's certificate to a file and returns its path.
