@@ -18,6 +18,15 @@ fn doctor(gw: &Gw, env: &[(&str, &str)]) -> (i32, String) {
         .env_remove("SSL_CERT_FILE")
         .env_remove("SSL_CERT_DIR")
         .stdin(Stdio::null());
+    // The local Postfix doctor asks about is a private configuration of the test's (an empty
+    // main.cf unless the test wrote one), never the machine's.
+    let postfix = gw.path("postfix");
+    if !postfix.join("main.cf").exists() {
+        std::fs::create_dir_all(&postfix).unwrap();
+        std::fs::write(postfix.join("main.cf"), "").unwrap();
+        std::fs::write(postfix.join("master.cf"), "").unwrap();
+    }
+    cmd.env("MAIL_CONFIG", &postfix);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -30,10 +39,10 @@ fn doctor(gw: &Gw, env: &[(&str, &str)]) -> (i32, String) {
     (o.status.code().unwrap_or(-1), text)
 }
 
-/// A gateway with a CA and alice, relaying to `next_hop`.
+/// A gateway with a CA and alice, both listeners, relaying to `next_hop`.
 fn installed(next_hop: &str, extra_relay: &str) -> Gw {
     let gw = Gw::with_config(&format!(
-        "[relay]\nnext_hop = \"{next_hop}\"\ntimeout_secs = 5\n{extra_relay}"
+        "[submission]\naddress = \"127.0.0.1:10027\"\n[relay]\nnext_hop = \"{next_hop}\"\ntimeout_secs = 5\n{extra_relay}"
     ));
     gw.init_ca();
     gw.enroll("alice@acme.test", "Alice", "p256");
@@ -60,6 +69,8 @@ fn a_healthy_installation_passes_every_check() {
         "directory",
         "CA",
         "certificates",
+        "listeners",
+        "postfix wiring",
         "next hop",
     ] {
         assert_eq!(line(&out, "ok", check).len(), 1, "{check}: {out}");
@@ -202,4 +213,38 @@ fn starttls_at_the_next_hop_is_checked_with_the_relays_trust() {
         n.len() == 1 && n[0].contains("STARTTLS works and its certificate verifies for localhost"),
         "{out}"
     );
+}
+
+/// A global `content_filter` in the local Postfix's main.cf sends port-25 mail and submitted
+/// mail through the same filter: a problem, with the per-service fix. No `[submission]` table
+/// is a warning: the gateway then signs nothing.
+#[test]
+fn a_global_content_filter_is_a_problem_and_no_submission_listener_a_warning() {
+    common::require("postconf", "postfix");
+    let sink = Sink::start();
+    let gw = Gw::with_config(&format!(
+        "[relay]\nnext_hop = \"{}\"\ntimeout_secs = 5\n",
+        sink.addr
+    ));
+    gw.init_ca();
+    let postfix = gw.path("postfix");
+    std::fs::create_dir_all(&postfix).unwrap();
+    std::fs::write(
+        postfix.join("main.cf"),
+        "content_filter = smimegw:[127.0.0.1]:10025\n",
+    )
+    .unwrap();
+    std::fs::write(postfix.join("master.cf"), "").unwrap();
+    let (code, out) = doctor(&gw, &[]);
+    assert_eq!(code, 1, "{out}");
+    let problem = line(&out, "PROBLEM", "postfix wiring");
+    assert_eq!(problem.len(), 1, "{out}");
+    assert!(
+        problem[0].contains("global content_filter (smimegw:[127.0.0.1]:10025)"),
+        "{out}"
+    );
+    assert!(out.contains("postconf -X content_filter"), "the fix: {out}");
+    let warning = line(&out, "WARNING", "listeners");
+    assert_eq!(warning.len(), 1, "{out}");
+    assert!(warning[0].contains("signs and encrypts nothing"), "{out}");
 }
