@@ -171,6 +171,8 @@ fn example_config_is_valid_and_documents_every_key() {
         "max_header_size",
         "max_cms_layers",
         "max_processing_secs",
+        "submission",
+        "from_mismatch",
     ] {
         assert!(
             text.contains(key),

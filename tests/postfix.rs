@@ -1,5 +1,6 @@
 //! A real Postfix in front of the gateway, wired with the README's "Postfix integration" lines
-//! (read from README.md, ports replaced): client -> Postfix smtpd -> content_filter smimegw -> Postfix re-injection smtpd ->
+//! (read from README.md, ports replaced): client -> Postfix MX or submission smtpd -> its
+//! content_filter (smimegw's inbound or submission listener) -> Postfix re-injection smtpd ->
 //! relayhost (a capturing sink standing in for the world). OpenSSL judges what arrives.
 //!
 //! The Postfix instance is private: its own config, queue and data directories in a temp dir,
@@ -20,19 +21,59 @@ use common::{Gw, openssl_ok};
 const POSTFIX: &str = "/usr/sbin/postfix";
 const HOSTNAME: &str = "mta.acme.test";
 
+/// The loopback ports of one test: the README's 25, 587, 10025, 10027 and 10026.
+struct Ports {
+    /// Postfix's MX smtpd (the README's `smtp inet`, port 25).
+    mx: u16,
+    /// Postfix's submission smtpd (the README's `submission inet`, port 587).
+    submission: u16,
+    /// smimegw's inbound listener (`[listen]`, the README's 10025).
+    gateway_in: u16,
+    /// smimegw's submission listener (`[submission]`, the README's 10027).
+    gateway_out: u16,
+    /// Postfix's re-injection smtpd (the README's 10026).
+    reinject: u16,
+}
+
+impl Ports {
+    fn free() -> Self {
+        Self {
+            mx: free_port(),
+            submission: free_port(),
+            gateway_in: free_port(),
+            gateway_out: free_port(),
+            reinject: free_port(),
+        }
+    }
+
+    /// A gateway configuration with both listeners on these ports, relaying to the
+    /// re-injection smtpd.
+    fn gateway_config(&self, extra: &str) -> String {
+        format!(
+            "authserv_id = \"gw.acme.test\"\n\
+             [listen]\naddress = \"127.0.0.1:{}\"\n\
+             [submission]\naddress = \"127.0.0.1:{}\"\n\
+             [relay]\nnext_hop = \"127.0.0.1:{}\"\n{extra}",
+            self.gateway_in, self.gateway_out, self.reinject
+        )
+    }
+}
+
 /// A private Postfix instance, stopped on drop.
 struct Postfix {
     /// The temp dir holding conf/, queue/, data/ and the maillog.
     dir: tempfile::TempDir,
-    inbound: SocketAddr,
+    /// The MX smtpd: mail from the world.
+    mx: SocketAddr,
+    /// The submission smtpd: mail users submit.
+    submission: SocketAddr,
     running: bool,
 }
 
 impl Postfix {
-    /// Writes main.cf and master.cf for an instance whose inbound smtpd listens on `inbound`,
-    /// filters through smimegw on `gateway` and takes mail back on `reinject`, relaying everything
-    /// to `relayhost`; then starts it.
-    fn start(inbound: u16, gateway: u16, reinject: u16, relayhost: SocketAddr) -> Self {
+    /// Writes main.cf and master.cf for an instance wired as the README says on `ports`,
+    /// relaying everything to `relayhost`; then starts it.
+    fn start(ports: &Ports, relayhost: SocketAddr) -> Self {
         assert!(
             Path::new(POSTFIX).exists(),
             "{POSTFIX} is missing: install the Debian package `postfix` (scripts/test does this)"
@@ -88,10 +129,8 @@ maillog_file_prefixes = {root_s}
         );
         let master_cf = format!(
             "\
-# The inbound smtpd the clients talk to.
-127.0.0.1:{inbound} inet n - n - - smtpd
-# The services Postfix needs to queue, relay and bounce (no chroot: the queue is private).
-pickup    unix  n       -       n       60      1       pickup
+# The services Postfix needs to queue, relay and bounce (no chroot: the queue is private);
+# the smtpd services, pickup and the filters come from the README.
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
 rewrite   unix  -       -       n       -       -       trivial-rewrite
@@ -113,13 +152,14 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 "
         );
         // The content-filter wiring is the README's, verbatim but for the ports.
-        let (readme_main, readme_master) = readme_postfix_lines(gateway, reinject);
+        let (readme_main, readme_master) = readme_postfix_lines(ports);
         std::fs::write(root.join("conf/main.cf"), main_cf + &readme_main).unwrap();
         std::fs::write(root.join("conf/master.cf"), master_cf + &readme_master).unwrap();
 
         let mut pf = Postfix {
             dir,
-            inbound: SocketAddr::from(([127, 0, 0, 1], inbound)),
+            mx: SocketAddr::from(([127, 0, 0, 1], ports.mx)),
+            submission: SocketAddr::from(([127, 0, 0, 1], ports.submission)),
             running: false,
         };
         let check = pf.ctl("check");
@@ -137,7 +177,11 @@ postlog   unix-dgram n  -       n       -       1       postlogd
             text(&start),
             pf.maillog()
         );
-        for addr in [pf.inbound, SocketAddr::from(([127, 0, 0, 1], reinject))] {
+        for addr in [
+            pf.mx,
+            pf.submission,
+            SocketAddr::from(([127, 0, 0, 1], ports.reinject)),
+        ] {
             assert!(
                 wait_listening(addr),
                 "Postfix does not listen on {addr}:\n{}",
@@ -175,8 +219,9 @@ impl Drop for Postfix {
 }
 
 /// The main.cf and master.cf lines of the README's "Postfix integration" block, with its ports
-/// 10025 (smimegw) and 10026 (re-injection) replaced by the test's.
-fn readme_postfix_lines(gateway: u16, reinject: u16) -> (String, String) {
+/// (25 and 587 for Postfix's smtpd services, 10025 and 10027 for smimegw, 10026 for the
+/// re-injection) replaced by the test's.
+fn readme_postfix_lines(ports: &Ports) -> (String, String) {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("read README.md");
     let section = readme
@@ -195,16 +240,39 @@ fn readme_postfix_lines(gateway: u16, reinject: u16) -> (String, String) {
         .expect("the block has a main.cf part")
         .1;
     assert!(
-        main_cf.contains("[127.0.0.1]:10025") && master_cf.contains("127.0.0.1:10026 inet"),
-        "the README's Postfix lines changed their ports; adapt this test:\n{block}"
+        !main_cf
+            .lines()
+            .any(|l| l.trim_start().starts_with("content_filter")),
+        "the README's main.cf must not set a global content_filter:\n{block}"
     );
-    (
-        main_cf.replace("[127.0.0.1]:10025", &format!("[127.0.0.1]:{gateway}")),
-        master_cf.replace(
-            "127.0.0.1:10026 inet",
-            &format!("127.0.0.1:{reinject} inet"),
+    let replaced = [
+        ("\nsmtp      inet", format!("\n127.0.0.1:{} inet", ports.mx)),
+        (
+            "\nsubmission inet",
+            format!("\n127.0.0.1:{} inet", ports.submission),
         ),
-    )
+        (
+            "[127.0.0.1]:10025",
+            format!("[127.0.0.1]:{}", ports.gateway_in),
+        ),
+        (
+            "[127.0.0.1]:10027",
+            format!("[127.0.0.1]:{}", ports.gateway_out),
+        ),
+        (
+            "127.0.0.1:10026 inet",
+            format!("127.0.0.1:{} inet", ports.reinject),
+        ),
+    ];
+    let mut master_cf = master_cf.to_string();
+    for (from, to) in &replaced {
+        assert!(
+            master_cf.contains(from),
+            "the README's master.cf lines changed ({from:?} is gone); adapt this test:\n{block}"
+        );
+        master_cf = master_cf.replace(from, to);
+    }
+    (main_cf.to_string(), master_cf)
 }
 
 fn run(program: &str, args: &[&str]) -> Output {
@@ -308,20 +376,16 @@ const SECRET: &[u8] = b"From: Alice <alice@acme.test>\r\nTo: x@secret.test\r\nSu
 fn postfix_content_filter_through_the_gateway() {
     let started = Instant::now();
     let sink = Sink::start();
-    let (inbound, gw_port, reinject) = (free_port(), free_port(), free_port());
-
-    let gw = Gw::with_config(&format!(
-        "authserv_id = \"gw.acme.test\"\n\
-         [listen]\naddress = \"127.0.0.1:{gw_port}\"\n\
-         [relay]\nnext_hop = \"127.0.0.1:{reinject}\"\n\
-         [policy.domains.\"secret.test\"]\nencrypt = \"required\"\n"
-    ));
+    let ports = Ports::free();
+    let gw = Gw::with_config(
+        &ports.gateway_config("[policy.domains.\"secret.test\"]\nencrypt = \"required\"\n"),
+    );
     let ca = gw.init_ca();
     for (user, name) in [("alice@acme.test", "Alice"), ("carol@acme.test", "Carol")] {
         gw.enroll(user, name, "p256");
     }
-    let serve = Serve::start(&gw, gw_port);
-    let pf = Postfix::start(inbound, gw_port, reinject, sink.addr);
+    let serve = Serve::start(&gw, ports.gateway_in);
+    let pf = Postfix::start(&ports, sink.addr);
     let diag = |what: &str| {
         format!(
             "{what}\n--- maillog:\n{}\n--- smimegw serve:\n{}\n--- sink: {:?}",
@@ -331,9 +395,15 @@ fn postfix_content_filter_through_the_gateway() {
         )
     };
 
-    // 1. Internal mail: Postfix queues it, hands it to smimegw, which signs it and gives it back
-    //    to the re-injection smtpd, which relays it to the sink.
-    let (code, reply) = send(pf.inbound, "alice@acme.test", &["carol@acme.test"], PLAIN);
+    // 1. Internal mail, submitted: Postfix queues it, hands it to smimegw's submission
+    //    listener, which signs it and gives it back to the re-injection smtpd, which relays it
+    //    to the sink.
+    let (code, reply) = send(
+        pf.submission,
+        "alice@acme.test",
+        &["carol@acme.test"],
+        PLAIN,
+    );
     assert_eq!(code, 250, "Postfix refused the message: {reply}");
     let signed = wait_for(&sink, Duration::from_secs(30), |m| {
         m.rcpts == ["carol@acme.test"]
@@ -386,7 +456,7 @@ fn postfix_content_filter_through_the_gateway() {
     // 2. Required encryption without a certificate: smimegw refuses with 5.7.1, Postfix bounces.
     //    Postfix does not content-filter its own notifications, so the bounce to alice goes
     //    straight to the relayhost (the sink); the refused message itself never gets there.
-    let (code, reply) = send(pf.inbound, "alice@acme.test", &["x@secret.test"], SECRET);
+    let (code, reply) = send(pf.submission, "alice@acme.test", &["x@secret.test"], SECRET);
     assert_eq!(code, 250, "Postfix queues it first: {reply}");
     let bounce = wait_for(&sink, Duration::from_secs(30), |m| {
         m.from.is_empty() && m.rcpts == ["alice@acme.test"]
@@ -421,5 +491,50 @@ fn postfix_content_filter_through_the_gateway() {
         "{}",
         diag("the signed message arrived more than once")
     );
+
+    // 3. The signing oracle of issue 11: an outsider on the MX port writes alice as the envelope
+    //    sender and From, to carol and to an address in the world. Postfix hands it to the
+    //    inbound listener, which signs nothing: carol's copy is only annotated, the other goes
+    //    on as it came.
+    let (code, reply) = send(
+        pf.mx,
+        "alice@acme.test",
+        &["carol@acme.test", "x@outside.test"],
+        FORGED,
+    );
+    assert_eq!(code, 250, "Postfix queues it first: {reply}");
+    for rcpt in ["carol@acme.test", "x@outside.test"] {
+        let m = wait_for(&sink, Duration::from_secs(30), |m| {
+            m.rcpts == [rcpt] && String::from_utf8_lossy(&m.data).contains("<pf3@outside.test>")
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{}",
+                diag(&format!("the forged message to {rcpt} never arrived"))
+            )
+        });
+        let text = String::from_utf8_lossy(&m.data);
+        assert!(
+            !text.contains("multipart/signed") && !text.contains("pkcs7"),
+            "{}",
+            diag(&format!(
+                "mail from the MX port was signed for {rcpt}: {text}"
+            ))
+        );
+        assert!(text.contains("Pay the invoice today."), "{text}");
+    }
+    let to_carol = wait_for(&sink, Duration::from_secs(1), |m| {
+        m.rcpts == ["carol@acme.test"]
+            && String::from_utf8_lossy(&m.data).contains("<pf3@outside.test>")
+    })
+    .unwrap();
+    assert!(
+        String::from_utf8_lossy(&to_carol.data)
+            .contains("Authentication-Results: gw.acme.test; smime=none"),
+        "{}",
+        diag("carol's copy of the forged message is not annotated")
+    );
     eprintln!("postfix end to end: {:?}", started.elapsed());
 }
+
+const FORGED: &[u8] = b"From: Alice <alice@acme.test>\r\nTo: carol@acme.test\r\nSubject: urgent\r\nMessage-ID: <pf3@outside.test>\r\n\r\nPay the invoice today.\r\n";
