@@ -171,7 +171,7 @@ fn example_config_is_valid_and_documents_every_key() {
         "max_header_size",
         "max_cms_layers",
         "max_processing_secs",
-        "submission",
+        "[submission]",
         "from_mismatch",
     ] {
         assert!(

@@ -127,7 +127,7 @@ maillog_file_prefixes = {root_s}
             ip = relayhost.ip(),
             port = relayhost.port(),
         );
-        let master_cf = format!(
+        let master_cf = String::from(
             "\
 # The services Postfix needs to queue, relay and bounce (no chroot: the queue is private);
 # the smtpd services, pickup and the filters come from the README.
@@ -149,7 +149,7 @@ discard   unix  -       -       n       -       -       discard
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
-"
+",
         );
         // The content-filter wiring is the README's, verbatim but for the ports.
         let (readme_main, readme_master) = readme_postfix_lines(ports);
