@@ -21,6 +21,7 @@ pub mod doctor;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gateway;
+pub mod hardening;
 pub mod limits;
 pub mod metrics;
 pub mod mime;

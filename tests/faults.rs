@@ -1053,7 +1053,10 @@ fn sighup_reload_applies_to_rcpt_checks_and_unknown_senders() {
     wait_for_log(&gw, "reloaded", 1);
     // stderr is a file here, not a terminal: plain text, no colour codes (issue 15).
     let log = std::fs::read_to_string(gw.path("serve.log")).unwrap();
-    assert!(!log.contains('\u{1b}'), "ANSI escape codes in a log file:\n{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escape codes in a log file:\n{log}"
+    );
 
     // The same session, after the reload: RCPT is refused for the recipient without a
     // certificate, and the unenrolled sender is refused at DATA.

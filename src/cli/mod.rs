@@ -31,6 +31,11 @@ pub const EXIT_ERROR: u8 = 2;
 /// Runs a parsed command line and returns the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
     init_logging(cli.verbose);
+    // Before any key is unsealed: no core dump may carry one to disk.
+    if let Err(e) = crate::hardening::forbid_core_dumps() {
+        eprintln!("smimegw: error: {e}");
+        return ExitCode::from(EXIT_ERROR);
+    }
     match dispatch(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
