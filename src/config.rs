@@ -233,6 +233,11 @@ pub struct MetricsConfig {
     /// Where to listen. Loopback by default: the gauges name users, so expose it further only
     /// behind a firewall or a proxy that authenticates the scraper.
     pub listen: SocketAddr,
+    /// Host names (the request's `Host`, port aside) the listener answers to; empty means the
+    /// loopback names, so a web page cannot read it through DNS rebinding.
+    pub allowed_hosts: Vec<String>,
+    /// A file holding a bearer token every request must carry (`Authorization: Bearer ...`).
+    pub bearer_token_file: Option<PathBuf>,
 }
 
 impl Default for MetricsConfig {
@@ -240,6 +245,8 @@ impl Default for MetricsConfig {
         Self {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 9925)),
+            allowed_hosts: Vec::new(),
+            bearer_token_file: None,
         }
     }
 }

@@ -52,6 +52,9 @@ pub enum ServeError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The metrics listener's access rules could not be loaded (the token file).
+    #[error(transparent)]
+    MetricsAccess(#[from] crate::metrics::access::AccessError),
     /// The metrics listener could not be bound.
     #[error(
         "cannot listen for metrics on {address} (metrics.listen in {config}): {source}; choose another address, or set enabled = false under [metrics]"
@@ -376,6 +379,7 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
         None => None,
     };
     let inbound = listener(config, "listen", &config.listen, Listener::Inbound, &shared)?;
+    let access = crate::metrics::access::Access::from_config(&config.metrics)?;
     let metrics_listener = if config.metrics.enabled {
         Some(
             tokio::net::TcpListener::bind(config.metrics.listen)
@@ -397,6 +401,7 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
             metrics: shared.metrics.clone(),
             gateway: gateway.clone(),
             relay: relay.clone(),
+            access,
         });
         tokio::spawn(crate::metrics::server::run(l, state, rx.clone()));
     }

@@ -173,6 +173,8 @@ fn example_config_is_valid_and_documents_every_key() {
         "max_processing_secs",
         "[submission]",
         "from_mismatch",
+        "allowed_hosts",
+        "bearer_token_file",
     ] {
         assert!(
             text.contains(key),

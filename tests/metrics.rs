@@ -346,8 +346,8 @@ fn healthz_is_503_while_the_directory_is_moved_away_and_200_when_it_is_back() {
     assert_eq!(code, 200, "a scrape still works: {m}");
     assert_eq!(must(&m, "smimegw_directory_up"), 0.0, "{m}");
     assert!(!m.contains("smimegw_certificate_expiry_seconds{"), "{m}");
-    // HEAD gets the status without a body.
-    let (code, body) = http_raw(s.http, b"HEAD /healthz HTTP/1.1\r\n\r\n");
+    // HEAD gets the status without a body (HTTP/1.1 needs a Host field, RFC 9112 3.2).
+    let (code, body) = http_raw(s.http, b"HEAD /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_eq!((code, body.as_str()), (503, ""));
 
     std::fs::rename(&away, gw.data_dir()).unwrap();
@@ -439,4 +439,54 @@ fn next_hop_connection_reuse_shows_in_metrics() {
     let (_, text) = get(s.http, "/metrics");
     assert_eq!(series(&text), [2.0, 4.0, 1.0, 1.0], "{text}");
     assert_eq!(sink.wait_for(5).len(), 5);
+}
+
+/// The listener answers only to loopback host names (a web page that rebinds its own name to
+/// 127.0.0.1 gets 403), and with `bearer_token_file` only to requests carrying the token.
+#[test]
+fn foreign_host_names_and_missing_tokens_are_refused() {
+    let sink = Sink::start();
+    let (gw, port, mport) = gateway(&sink, "", "");
+    gw.init_ca();
+    let token = gw.path("metrics.token");
+    std::fs::write(&token, "0123456789abcdef\n").unwrap();
+    let text = std::fs::read_to_string(&gw.config).unwrap().replacen(
+        "[metrics]\n",
+        &format!("[metrics]\nbearer_token_file = \"{}\"\n", token.display()),
+        1,
+    );
+    std::fs::write(&gw.config, text).unwrap();
+    let s = serve(&gw, port, mport);
+    let request = |host: &str, auth: &str| {
+        http_raw(
+            s.http,
+            format!("GET /metrics HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n").as_bytes(),
+        )
+    };
+    let (code, body) = request(
+        "attacker.test",
+        "Authorization: Bearer 0123456789abcdef\r\n",
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("metrics.allowed_hosts"), "{body}");
+    let (code, body) = request(&format!("localhost:{mport}"), "");
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("bearer token"), "{body}");
+    let (code, body) = request(
+        &format!("localhost:{mport}"),
+        "Authorization: Bearer wrong\r\n",
+    );
+    assert_eq!(code, 401, "{body}");
+    let (code, body) = request(
+        &format!("127.0.0.1:{mport}"),
+        "Authorization: Bearer 0123456789abcdef\r\n",
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("smimegw_directory_up 1"), "{body}");
+    // Two Host fields are a bad request, whatever the first says.
+    let (code, _) = http_raw(
+        s.http,
+        b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nHost: attacker.test\r\n\r\n",
+    );
+    assert_eq!(code, 400);
 }

@@ -2,8 +2,9 @@
 //!
 //! The listener feeds the bytes it has read to [`parse_request`], which says "need more", gives a
 //! typed request, or names what is wrong; it never allocates more than [`MAX_REQUEST`] bytes' worth
-//! of input. Everything a monitoring agent needs is the request line (RFC 9112 section 3); header
-//! fields are read only to find the end of the head and are otherwise ignored.
+//! of input. Besides the request line (RFC 9112 section 3) two header fields are read: `Host`
+//! (RFC 9112 section 3.2: exactly one), which the listener checks against the names it answers
+//! to, and `Authorization`, for an optional bearer token (RFC 6750); the others are ignored.
 
 /// The largest request head accepted (request line and header fields). Prometheus sends a few
 /// hundred bytes.
@@ -16,6 +17,10 @@ pub struct Request {
     pub head: bool,
     /// The path, without the query string.
     pub path: String,
+    /// The `Host` field's value, trimmed.
+    pub host: Option<String>,
+    /// The `Authorization` field's value, trimmed.
+    pub authorization: Option<String>,
 }
 
 /// Why a request cannot be served; each maps to one status code.
@@ -31,6 +36,9 @@ pub enum HttpError {
     /// A method other than GET or HEAD.
     #[error("method {0} not allowed (only GET and HEAD)")]
     Method(String),
+    /// A header field that may appear once appears twice (`Host`, `Authorization`).
+    #[error("more than one {0} header field")]
+    Repeated(&'static str),
 }
 
 impl HttpError {
@@ -40,6 +48,7 @@ impl HttpError {
             HttpError::TooLarge => (431, "Request Header Fields Too Large"),
             HttpError::Malformed => (400, "Bad Request"),
             HttpError::Method(_) => (405, "Method Not Allowed"),
+            HttpError::Repeated(_) => (400, "Bad Request"),
         }
     }
 }
@@ -80,7 +89,30 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, HttpError> {
         _ => return Err(HttpError::Malformed),
     };
     let path = target.split('?').next().unwrap_or(target).to_string();
-    Ok(Some(Request { head, path }))
+    let (mut host, mut authorization) = (None, None);
+    for field in buf[line_end.min(end)..end].split(|&b| b == b'\n') {
+        let field = String::from_utf8_lossy(field);
+        let Some((name, value)) = field.split_once(':') else {
+            continue;
+        };
+        let (slot, name) = if name.eq_ignore_ascii_case("host") {
+            (&mut host, "Host")
+        } else if name.eq_ignore_ascii_case("authorization") {
+            (&mut authorization, "Authorization")
+        } else {
+            continue;
+        };
+        if slot.is_some() {
+            return Err(HttpError::Repeated(name));
+        }
+        *slot = Some(value.trim().to_string());
+    }
+    Ok(Some(Request {
+        head,
+        path,
+        host,
+        authorization,
+    }))
 }
 
 /// The index just past the empty line that ends the head, if it has arrived.
@@ -102,8 +134,24 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
 
 /// A complete response; the connection is closed after it (`Connection: close`).
 pub fn response(code: u16, reason: &str, content_type: &str, body: &[u8], head: bool) -> Vec<u8> {
+    response_with(code, reason, &[], content_type, body, head)
+}
+
+/// [`response`] with more header fields (name, value), such as `WWW-Authenticate`.
+pub fn response_with(
+    code: u16,
+    reason: &str,
+    fields: &[(&str, &str)],
+    content_type: &str,
+    body: &[u8],
+    head: bool,
+) -> Vec<u8> {
+    let extra: String = fields
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let mut out = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {code} {reason}\r\n{extra}Content-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -128,7 +176,9 @@ mod tests {
             parse_request(full),
             Ok(Some(Request {
                 head: false,
-                path: "/metrics".into()
+                path: "/metrics".into(),
+                host: Some("127.0.0.1:9925".into()),
+                authorization: None,
             }))
         );
         assert_eq!(
@@ -137,9 +187,33 @@ mod tests {
                 .unwrap(),
             Request {
                 head: true,
-                path: "/healthz".into()
+                path: "/healthz".into(),
+                host: None,
+                authorization: None,
             }
         );
+        let r = parse_request(
+            b"GET / HTTP/1.1\r\nhOsT:  localhost \r\nAUTHORIZATION: Bearer x y\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(r.host.as_deref(), Some("localhost"));
+        assert_eq!(r.authorization.as_deref(), Some("Bearer x y"));
+    }
+
+    /// Two Host fields could be read differently by a proxy in front and by us (RFC 9112
+    /// section 3.2 says 400); two Authorization fields likewise.
+    #[test]
+    fn repeated_host_or_authorization_is_a_bad_request() {
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.1\r\nHost: localhost\r\nHost: evil.test\r\n\r\n"),
+            Err(HttpError::Repeated("Host"))
+        );
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.1\r\nAuthorization: a\r\nauthorization: b\r\n\r\n"),
+            Err(HttpError::Repeated("Authorization"))
+        );
+        assert_eq!(HttpError::Repeated("Host").status().0, 400);
     }
 
     #[test]

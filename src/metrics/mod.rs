@@ -7,6 +7,7 @@
 //! scrapes. [`http`] parses requests without I/O, [`encode`] writes the exposition format,
 //! [`server`] moves bytes.
 
+pub mod access;
 pub mod encode;
 pub mod http;
 pub mod server;

@@ -25,6 +25,8 @@ pub struct MetricsState {
     pub gateway: Arc<Gateway>,
     /// The relay, for its connection counts.
     pub relay: crate::smtp::relay::Relay,
+    /// Who may read it (`Host` names, bearer token).
+    pub access: super::access::Access,
 }
 
 /// Serves `/metrics` and `/healthz` until `shutdown` turns true.
@@ -95,7 +97,25 @@ async fn handle(mut stream: TcpStream, state: Arc<MetricsState>) {
                 false,
             )
         }
-        Ok(req) => respond(&req, state).await,
+        Ok(req) => match state.access.check(&req) {
+            Ok(()) => respond(&req, state).await,
+            Err(denied) => {
+                let (code, reason) = denied.status();
+                let fields: &[(&str, &str)] = if code == 401 {
+                    &[("WWW-Authenticate", "Bearer realm=\"smimegw\"")]
+                } else {
+                    &[]
+                };
+                http::response_with(
+                    code,
+                    reason,
+                    fields,
+                    "text/plain",
+                    format!("{denied}\n").as_bytes(),
+                    req.head,
+                )
+            }
+        },
     };
     let _ = stream.write_all(&response).await;
     let _ = stream.shutdown().await;
