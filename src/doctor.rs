@@ -441,7 +441,48 @@ fn check_users(r: &mut Report, dir: &Directory, opts: &Options) {
     }
 }
 
+/// Whether every address `hop` (host:port) names is a loopback address. A name that does not
+/// resolve counts as not loopback.
+fn is_loopback_hop(hop: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    let host = hop.rsplit_once(':').map_or(hop, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    match (host, 25).to_socket_addrs() {
+        Ok(addrs) => {
+            let addrs: Vec<_> = addrs.collect();
+            !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())
+        }
+        Err(_) => false,
+    }
+}
+
+/// Decrypted inbound mail goes to the next hop in clear unless STARTTLS is required: on
+/// loopback that is the same machine, anywhere else anyone on the path reads it, and an active
+/// attacker can strip an opportunistic STARTTLS.
+fn next_hop_exposure(config: &Config) -> Option<(Status, String, String)> {
+    let hop = &config.relay.next_hop;
+    if config.relay.starttls == StartTls::Required || is_loopback_hop(hop) {
+        return None;
+    }
+    Some((
+        Status::Warning,
+        format!(
+            "{hop} is not on this machine and relay.starttls is not \"required\": decrypted mail crosses the network where STARTTLS can be missing or stripped"
+        ),
+        format!(
+            "set starttls = \"required\" under [relay] in {} (and give the next hop a certificate this system trusts), or relay to the MTA on loopback",
+            config.source.display()
+        ),
+    ))
+}
+
 fn check_next_hop(r: &mut Report, config: &Config, opts: &Options) {
+    if let Some((status, summary, fix)) = next_hop_exposure(config) {
+        r.push("next hop transport", status, summary, Some(fix));
+    }
     let hop = &config.relay.next_hop;
     let timeout = opts.network_timeout.min(config.relay.timeout());
     let relay = match Relay::new(&config.relay, &crate::gateway::authserv_id(config), timeout) {
@@ -563,4 +604,47 @@ pub fn render(config_path: &Path, report: &Report) -> String {
         format!("{p} problem(s), {w} warning(s).\n")
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(relay: &str) -> Config {
+        Config::parse(
+            &format!("data_dir = \"/x\"\ninternal_domains = [\"acme.test\"]\n[relay]\n{relay}"),
+            Path::new("t.toml"),
+            None,
+        )
+        .unwrap()
+    }
+
+    /// A next hop off this machine without required STARTTLS is a warning naming the fix; on
+    /// loopback, or with STARTTLS required, nothing to say. Pure: nothing is connected to.
+    #[test]
+    fn a_remote_next_hop_without_required_starttls_is_a_warning() {
+        for (relay, warned) in [
+            ("next_hop = \"127.0.0.1:10026\"\n", false),
+            ("next_hop = \"[::1]:10026\"\n", false),
+            ("next_hop = \"localhost:10026\"\n", false),
+            ("next_hop = \"192.0.2.7:25\"\n", true),
+            (
+                "next_hop = \"192.0.2.7:25\"\nstarttls = \"opportunistic\"\n",
+                true,
+            ),
+            ("next_hop = \"[2001:db8::7]:25\"\n", true),
+            (
+                "next_hop = \"192.0.2.7:25\"\nstarttls = \"required\"\n",
+                false,
+            ),
+        ] {
+            let found = next_hop_exposure(&config(relay));
+            assert_eq!(found.is_some(), warned, "{relay}");
+            if let Some((status, summary, fix)) = found {
+                assert_eq!(status, Status::Warning);
+                assert!(summary.contains("not on this machine"), "{summary}");
+                assert!(fix.contains("starttls = \"required\""), "{fix}");
+            }
+        }
+    }
 }

@@ -233,7 +233,8 @@ fn metric(addr: SocketAddr, name: &str) -> f64 {
     use std::io::Read;
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out.lines()
