@@ -229,3 +229,28 @@ fn systemd_unit_passes_systemd_analyze_where_available() {
         assert!(problems.is_empty(), "systemd-analyze verify: {err}");
     }
 }
+
+/// The audit log names the real uid that acted, not what `$USER` or `$LOGNAME` claim.
+#[test]
+fn the_audit_actor_is_the_real_uid_not_the_environment() {
+    let gw = Gw::new();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smimegw"))
+        .arg("--config")
+        .arg(&gw.config)
+        .args(["ca", "init", "--name", "Audit Root", "--key", "p256"])
+        .env("USER", "mallory")
+        .env("LOGNAME", "mallory")
+        .env_remove("SUDO_USER")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+    let uid = String::from_utf8_lossy(&uid.stdout).trim().to_string();
+    let audit = gw.ok(&["audit", "--json"]);
+    assert!(audit.contains(&format!("(uid {uid})")), "{audit}");
+    assert!(!audit.contains("mallory"), "{audit}");
+}

@@ -193,16 +193,32 @@ impl DirectoryError {
     }
 }
 
-/// Who is acting, for the audit log: the invoking OS user.
+/// Who is acting, for the audit log: the process's real user id, with its name from the
+/// password database. Environment variables such as `$USER` are the caller's to set and name
+/// nobody; only `SUDO_USER` is added, marked as what sudo claims, since under sudo the real
+/// uid is root's.
 pub fn current_actor() -> String {
-    for var in ["SUDO_USER", "USER", "LOGNAME"] {
-        if let Ok(v) = std::env::var(var)
-            && !v.is_empty()
-        {
-            return v;
-        }
+    let uid = rustix::process::getuid().as_raw();
+    let name = user_name(uid).unwrap_or_else(|| "?".into());
+    let mut actor = format!("{name} (uid {uid})");
+    if let Ok(by) = std::env::var("SUDO_USER")
+        && uid == 0
+        && !by.is_empty()
+    {
+        actor.push_str(&format!(" via sudo, SUDO_USER={}", by.escape_debug()));
     }
-    "unknown".into()
+    actor
+}
+
+/// The login name of `uid` from /etc/passwd (`name:x:uid:...`).
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid).then(|| name.to_string())
+    })
 }
 
 /// The directory: store, key-encryption key and configuration together.
