@@ -57,8 +57,9 @@ pub struct SignOptions {
 }
 
 impl Default for SignOptions {
-    /// Detached, each key's own digest (SHA-256 for RSA), PKCS #1 v1.5, signed now, advertising AES-GCM before AES-CBC and
-    /// RSA-OAEP (RFC 8551 section 2.7 lists AES-GCM as the preferred content encryption).
+    /// Detached, each key's own digest (SHA-256 for RSA), PKCS #1 v1.5, signed now, advertising
+    /// AES-GCM before AES-CBC and RSA-OAEP (RFC 8551 section 2.7 lists AES-GCM as the preferred
+    /// content encryption).
     fn default() -> Self {
         Self {
             detached: true,
