@@ -516,3 +516,135 @@ fn nested_multiparts_8bit_and_attachments_come_out_byte_exact() {
     let (code, _, err) = run_stdin(&gw, &["smime", "verify"], &signed);
     assert_eq!(code, 0, "{err}");
 }
+
+/// The `micalg` parameter of a multipart/signed message, unquoted.
+fn micalg_of(msg: &[u8]) -> String {
+    let text = String::from_utf8_lossy(msg);
+    let start = text
+        .find("micalg=")
+        .unwrap_or_else(|| panic!("no micalg in:\n{text}"))
+        + "micalg=".len();
+    text[start..]
+        .split([';', '\r', '\n'])
+        .next()
+        .unwrap()
+        .trim_matches('"')
+        .to_string()
+}
+
+/// The digestAlgorithm of each SignerInfo of a signed message as `openssl cms -cmsout -print`
+/// names them (`sha384`), written the micalg way (`sha-384`).
+fn signer_digests(d: &std::path::Path, msg: &std::path::Path) -> Vec<String> {
+    let printed = openssl_ok(
+        d,
+        &["cms", "-cmsout", "-print", "-in", msg.to_str().unwrap()],
+    );
+    let infos = printed
+        .split_once("signerInfos:")
+        .unwrap_or_else(|| panic!("no signerInfos in:\n{printed}"))
+        .1;
+    infos
+        .split("digestAlgorithm:")
+        .skip(1)
+        .map(|s| {
+            let alg = s
+                .split_once("algorithm:")
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .unwrap_or_else(|| panic!("no algorithm after digestAlgorithm in:\n{s}"));
+            alg.replacen("sha", "sha-", 1)
+        })
+        .collect()
+}
+
+/// RFC 8551 section 3.5.3.2: micalg names the digest the signature actually used. For every key
+/// type and every `--digest` (and RSA-PSS), the SignerInfo's digestAlgorithm as OpenSSL reads
+/// it is what micalg says, and OpenSSL verifies the message. ECDSA keys sign with their curve's
+/// hash only (aws-lc-rs pairs P-256 with SHA-256 and P-384 with SHA-384); another digest is
+/// refused with the key type and both digests named. The gateway's own signing (`process`, the
+/// treatment `serve` applies) agrees.
+#[test]
+fn micalg_names_the_digest_the_signature_used() {
+    let gw = setup();
+    gw.enroll("carol@acme.test", "Carol", "p384");
+    let d = gw.dir.path();
+    let ca = d.join("ca.pem");
+    let users = [
+        ("alice@acme.test", "rsa2048", "sha-256"),
+        ("bob@acme.test", "p256", "sha-256"),
+        ("carol@acme.test", "p384", "sha-384"),
+    ];
+    let mut checked = 0;
+    for (email, key, own) in users {
+        let rsa = key.starts_with("rsa");
+        for digest in [None, Some("sha256"), Some("sha384"), Some("sha512")] {
+            for pss in [false, true] {
+                if pss && !rsa {
+                    continue;
+                }
+                let mut args = vec!["smime", "sign", "--signer", email];
+                if let Some(h) = digest {
+                    args.extend(["--digest", h]);
+                }
+                if pss {
+                    args.push("--pss");
+                }
+                let case = format!("{key} {args:?}");
+                let expected = digest.map_or(own.to_string(), |h| h.replacen("sha", "sha-", 1));
+                let (code, signed, err) = run_stdin(&gw, &args, MSG);
+                if !rsa && expected != own {
+                    assert_eq!(code, 2, "{case} should be refused: {err}");
+                    let asked = expected.to_uppercase();
+                    assert!(
+                        err.contains(&format!("ECDSA {key} key"))
+                            && err.contains(&format!("only, not {asked}")),
+                        "{case}: the refusal names the key type and the digest: {err}"
+                    );
+                    continue;
+                }
+                assert_eq!(code, 0, "{case}: {err}");
+                let f = d.join("micalg.eml");
+                std::fs::write(&f, &signed).unwrap();
+                assert_eq!(micalg_of(&signed), expected, "{case}: micalg");
+                assert_eq!(
+                    signer_digests(d, &f),
+                    std::slice::from_ref(&expected),
+                    "{case}: the SignerInfo's digestAlgorithm"
+                );
+                openssl_ok(
+                    d,
+                    &[
+                        "cms",
+                        "-verify",
+                        "-in",
+                        f.to_str().unwrap(),
+                        "-CAfile",
+                        ca.to_str().unwrap(),
+                        "-purpose",
+                        "smimesign",
+                        "-out",
+                        "/dev/null",
+                    ],
+                );
+                checked += 1;
+            }
+        }
+        // The gateway's own signing path: outbound mail to a stranger is signed, not encrypted.
+        let after_from = &MSG[MSG.windows(2).position(|w| w == b"\r\n").unwrap() + 2..];
+        let msg = [format!("From: {email}\r\n").as_bytes(), after_from].concat();
+        let (code, out, err) = run_stdin(
+            &gw,
+            &["process", "--from", email, "--to", "stranger@example.org"],
+            &msg,
+        );
+        assert_eq!(code, 0, "process as {email}: {err}");
+        let f = d.join("micalg-process.eml");
+        std::fs::write(&f, &out).unwrap();
+        assert_eq!(micalg_of(&out), own, "process as {email} ({key}): micalg");
+        assert_eq!(
+            signer_digests(d, &f),
+            [own.to_string()],
+            "process as {email} ({key})"
+        );
+    }
+    assert_eq!(checked, 8 + 2 + 2, "signatures checked");
+}

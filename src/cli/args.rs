@@ -514,7 +514,7 @@ pub enum CipherArg {
 /// Digest algorithms on the command line.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum DigestArg {
-    /// SHA-256 (default).
+    /// SHA-256.
     Sha256,
     /// SHA-384.
     Sha384,
@@ -533,9 +533,11 @@ pub enum SmimeCommand {
         /// Opaque application/pkcs7-mime signed-data instead of multipart/signed.
         #[arg(long)]
         opaque: bool,
-        /// Digest algorithm.
-        #[arg(long, value_enum, default_value = "sha256")]
-        digest: DigestArg,
+        /// Digest algorithm [default: SHA-256 for RSA keys, the curve's own for ECDSA: SHA-256
+        /// for P-256, SHA-384 for P-384]. An ECDSA key signs with its curve's digest only;
+        /// another is refused.
+        #[arg(long, value_enum)]
+        digest: Option<DigestArg>,
         /// RSA-PSS instead of PKCS #1 v1.5 (RSA keys only).
         #[arg(long)]
         pss: bool,

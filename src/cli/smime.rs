@@ -56,11 +56,11 @@ pub(super) fn run(dir: &Directory, cmd: &SmimeCommand) -> Result<u8> {
                 encryption_cert: enc.as_ref(),
             }];
             let opts = SignOptions {
-                digest: match digest {
+                digest: digest.map(|d| match d {
                     DigestArg::Sha256 => HashAlgorithm::Sha256,
                     DigestArg::Sha384 => HashAlgorithm::Sha384,
                     DigestArg::Sha512 => HashAlgorithm::Sha512,
-                },
+                }),
                 pss: *pss,
                 ..SignOptions::default()
             };

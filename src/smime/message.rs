@@ -185,12 +185,25 @@ fn transport_safe(raw: &[u8], limits: &Limits, depth: usize) -> Result<Vec<u8>, 
     Ok(out)
 }
 
-fn micalg(h: HashAlgorithm) -> &'static str {
-    match h {
-        HashAlgorithm::Sha1 => "sha-1",
-        HashAlgorithm::Sha256 => "sha-256",
-        HashAlgorithm::Sha384 => "sha-384",
-        HashAlgorithm::Sha512 => "sha-512",
+/// The micalg parameter of `multipart/signed` (RFC 8551 section 3.5.3.2): the digests the
+/// signature used, as its SignerInfos name them, each once; several are comma-separated (RFC 1847
+/// section 2.1), which makes the value a quoted-string.
+fn micalg(digests: &[HashAlgorithm]) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for h in digests {
+        let name = match h {
+            HashAlgorithm::Sha1 => "sha-1",
+            HashAlgorithm::Sha256 => "sha-256",
+            HashAlgorithm::Sha384 => "sha-384",
+            HashAlgorithm::Sha512 => "sha-512",
+        };
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    match names.as_slice() {
+        [one] => (*one).to_string(),
+        many => format!("\"{}\"", many.join(",")),
     }
 }
 
@@ -264,26 +277,27 @@ pub fn sign_within(
     out.extend_from_slice(&split.outer);
     out.extend_from_slice(b"MIME-Version: 1.0\r\n");
     let boundary = new_boundary("smimegw_signed")?;
-    out.extend_from_slice(
-        format!(
-            "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";\r\n \
-             micalg={}; boundary=\"{boundary}\"\r\n\r\n\
-             This is an S/MIME signed message\r\n\r\n--{boundary}\r\n",
-            micalg(opts.digest)
-        )
-        .as_bytes(),
-    );
-    let start = out.len();
+    // The signed entity goes in first and is signed in place; the header naming the digests
+    // (micalg) is put in front of it afterwards, from what the signature actually used.
+    let header_at = out.len();
     out.extend_from_slice(parts[0]);
     out.extend_from_slice(parts[1]);
-    let cms = signed::sign(
-        &out[start..],
+    let signed = signed::sign_reporting(
+        &out[header_at..],
         signers,
         &SignOptions {
             detached: true,
             ..opts.clone()
         },
     )?;
+    let header = format!(
+        "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";\r\n \
+         micalg={}; boundary=\"{boundary}\"\r\n\r\n\
+         This is an S/MIME signed message\r\n\r\n--{boundary}\r\n",
+        micalg(&signed.digests)
+    );
+    out.splice(header_at..header_at, header.into_bytes());
+    let cms = signed.der;
     out.extend_from_slice(
         format!(
             "\r\n--{boundary}\r\n\

@@ -20,7 +20,7 @@ use crate::ber::{self, BerError};
 use crate::oid;
 use crate::pki::Cert;
 use crate::pki::cert::same_name;
-use crate::pki::keys::KeyError;
+use crate::pki::keys::{HashAlgorithm, KeyAlgorithm, KeyError};
 
 use super::asn1;
 mod attributes;
@@ -28,7 +28,7 @@ mod signing;
 mod verification;
 
 pub use attributes::{Capability, decode_capabilities, encode_capabilities};
-pub use signing::{SignOptions, Signer, sign};
+pub use signing::{SignOptions, Signed, Signer, sign, sign_reporting};
 pub use verification::{Harvest, SignerReport, Verdict, all_valid, verify};
 
 /// Most SignerInfos accepted in one message (and produced by [`sign`]): real mail has one or
@@ -79,6 +79,24 @@ pub enum SignedError {
         /// Its serial, hex.
         serial: String,
     },
+    /// The signer's key cannot sign with the digest asked for: aws-lc-rs pairs ECDSA P-256 with
+    /// SHA-256 and P-384 with SHA-384 only, and signing with the curve's hash instead would make
+    /// the signature disagree with what was asked for (and with micalg, RFC 8551 section 3.5.3.2).
+    #[error(
+        "the ECDSA {key} key of {subject} signs with {} only, not {}",
+        hash_name(*supported),
+        hash_name(*asked)
+    )]
+    DigestUnavailable {
+        /// Subject of the signer certificate.
+        subject: String,
+        /// The signer's key type.
+        key: KeyAlgorithm,
+        /// The digest asked for.
+        asked: HashAlgorithm,
+        /// The one digest this key signs with.
+        supported: HashAlgorithm,
+    },
     /// SHA-1 was asked for; RFC 8551 section 2.1 says not to sign with it.
     #[error("SHA-1 is not used for new signatures (RFC 8551 section 2.1); use SHA-256 or better")]
     Sha1Signing,
@@ -99,6 +117,16 @@ pub enum SignedError {
         /// The encoder's complaint.
         reason: String,
     },
+}
+
+/// A digest's name in messages (RFC 5754 spelling).
+fn hash_name(h: HashAlgorithm) -> &'static str {
+    match h {
+        HashAlgorithm::Sha1 => "SHA-1",
+        HashAlgorithm::Sha256 => "SHA-256",
+        HashAlgorithm::Sha384 => "SHA-384",
+        HashAlgorithm::Sha512 => "SHA-512",
+    }
 }
 
 fn malformed(what: &'static str, reason: impl ToString) -> SignedError {

@@ -1162,11 +1162,12 @@ fn recipient_lists_are_bounded() {
     assert_eq!(*decrypt(&der, &[f.rsa_old.pair()]).unwrap().content, b"x");
 }
 
-#[test]
-fn authenticated_attributes_are_authenticated() {
-    // Nobody we know writes authAttrs, but RFC 5083 section 2.2 defines them: the AAD is their
-    // DER with a SET OF tag. Build such a message by hand.
-    let f = fx();
+/// An AuthEnvelopedData with one authenticated attribute (`hello`) and AES-128-GCM to the P-256
+/// identity, and the same message with the attribute changed to `jello`.
+///
+/// Nobody we know writes authAttrs, but RFC 5083 section 2.2 defines them: the AAD is their DER
+/// with a SET OF tag. Build such a message by hand.
+fn auth_attrs_message(f: &Fixtures) -> (Vec<u8>, Vec<u8>) {
     let cipher = ContentCipher::Aes128Gcm;
     let cek = random(cipher.key_len()).unwrap();
     let nonce = random(12).unwrap();
@@ -1209,18 +1210,116 @@ fn authenticated_attributes_are_authenticated() {
     }
     .to_der()
     .unwrap();
+    let tampered = replaced(&der, b"hello", b"jello");
+    (der, tampered)
+}
+
+#[test]
+fn authenticated_attributes_are_authenticated() {
+    let f = fx();
+    let (der, tampered) = auth_attrs_message(f);
     let keys = [f.p256.pair()];
     assert_eq!(*decrypt(&der, &keys).unwrap().content, b"authenticated");
-    let tampered = replaced(&der, b"hello", b"jello");
     assert_eq!(
         decrypt(&tampered, &keys).unwrap_err(),
         EnvelopedError::DecryptionFailed
     );
-    // OpenSSL computes the same AAD.
+}
+
+/// The first release of each OpenSSL series that reads AuthEnvelopedData with authAttrs.
+///
+/// Until then OpenSSL's ASN.1 template for CMS_AuthEnvelopedData carried the implicit tags of
+/// AuthenticatedData: authAttrs [2] and unauthAttrs [3] instead of RFC 5083's [1] and [2]
+/// (openssl/openssl#26101, #31635). A message with authAttrs then fails to parse, the [1] met
+/// where the `mac` OCTET STRING is expected ("asn1_check_tlen: wrong tag ... Field=mac,
+/// Type=CMS_AuthEnvelopedData"). The fix, openssl/openssl#31695 (tags corrected and the
+/// attributes fed to GCM as AAD), was merged to master and 4.0 on 2026-07-13 and backported
+/// by #32076 (merged 2026-08-21); the releases of late August 2026 were the first of their
+/// series after it. Series 3.1 to 3.4 ended unfixed; later series branched after the fix.
+const OPENSSL_AUTH_ATTRS_FIXED_IN: [(u32, u32, u32); 4] =
+    [(3, 0, 22), (3, 5, 8), (3, 6, 4), (4, 0, 2)];
+
+/// Whether OpenSSL `v` is at or after [`OPENSSL_AUTH_ATTRS_FIXED_IN`] for its series.
+fn openssl_reads_auth_attrs(v: (u32, u32, u32)) -> bool {
+    match OPENSSL_AUTH_ATTRS_FIXED_IN
+        .iter()
+        .find(|fixed| (fixed.0, fixed.1) == (v.0, v.1))
+    {
+        Some(fixed) => v >= *fixed,
+        None => (v.0, v.1) > (4, 0),
+    }
+}
+
+/// The OpenSSL library version `openssl version` reports (`Library:` when it differs from the
+/// tool's own), as (major, minor, patch).
+fn openssl_library_version() -> (u32, u32, u32) {
+    let out = text(&run_in(openssl().arg("version"), None));
+    let line = out.rsplit("Library:").next().unwrap_or(&out);
+    let number = line
+        .split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no version in `openssl version`: {out}"));
+    let mut parts = number
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let mut next = || parts.next().unwrap_or(0);
+    (next(), next(), next())
+}
+
+#[test]
+fn openssl_reads_auth_attrs_from_3_0_22_and_3_5_8_pr_31695() {
+    let f = fx();
+    let (der, tampered) = auth_attrs_message(f);
     let tmp = tempfile::tempdir().unwrap();
-    assert_eq!(
-        openssl_decrypt(tmp.path(), &der, &f.p256).unwrap(),
-        b"authenticated"
-    );
-    assert!(openssl_decrypt(tmp.path(), &tampered, &f.p256).is_err());
+    let v = openssl_library_version();
+    let version = format!("{}.{}.{}", v.0, v.1, v.2);
+    if openssl_reads_auth_attrs(v) {
+        // OpenSSL computes the same AAD.
+        assert_eq!(
+            openssl_decrypt(tmp.path(), &der, &f.p256).unwrap_or_else(|e| panic!(
+                "OpenSSL {version} should read authAttrs (openssl/openssl#31695): {e}"
+            )),
+            b"authenticated"
+        );
+        assert!(openssl_decrypt(tmp.path(), &tampered, &f.p256).is_err());
+    } else {
+        // Its known defect, asserted rather than skipped: it refuses to parse the message.
+        eprintln!(
+            "OpenSSL {version} predates the authAttrs fix (openssl/openssl#31695, first in \
+             {OPENSSL_AUTH_ATTRS_FIXED_IN:?}): asserting its known refusal"
+        );
+        for msg in [&der, &tampered] {
+            let e = openssl_decrypt(tmp.path(), msg, &f.p256).expect_err(&format!(
+                "OpenSSL {version} decrypted authAttrs although it predates \
+                 openssl/openssl#31695: correct OPENSSL_AUTH_ATTRS_FIXED_IN"
+            ));
+            assert!(
+                e.contains("wrong tag") && e.contains("Field=mac, Type=CMS_AuthEnvelopedData"),
+                "OpenSSL {version} refused authAttrs, but not with its known defect \
+                 (wrong tag at Field=mac): {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn openssl_auth_attrs_fix_versions() {
+    for (v, fixed) in [
+        ((3, 0, 19), false),
+        ((3, 0, 21), false),
+        ((3, 0, 22), true),
+        ((3, 0, 23), true),
+        ((3, 2, 9), false),
+        ((3, 4, 5), false),
+        ((3, 5, 7), false),
+        ((3, 5, 8), true),
+        ((3, 6, 3), false),
+        ((3, 6, 4), true),
+        ((4, 0, 1), false),
+        ((4, 0, 2), true),
+        ((4, 1, 0), true),
+        ((1, 1, 1), false),
+    ] {
+        assert_eq!(openssl_reads_auth_attrs(v), fixed, "{v:?}");
+    }
 }

@@ -40,10 +40,14 @@ pub struct SignOptions {
     /// Detached (`multipart/signed`, no eContent) or encapsulated (opaque
     /// `application/pkcs7-mime; smime-type=signed-data`).
     pub detached: bool,
-    /// Digest for RSA signers. ECDSA signers always use their curve's own hash (SHA-256 for
-    /// P-256, SHA-384 for P-384): RFC 5753 section 2.1.1 pairs the digest with the signature
-    /// algorithm, and that pairing is what every peer expects. SHA-1 is refused.
-    pub digest: HashAlgorithm,
+    /// The digest every signer uses; `None` takes each key's own: SHA-256 for RSA, the curve's
+    /// hash for ECDSA (SHA-256 for P-256, SHA-384 for P-384, the pairing RFC 5753 section 2.1.1
+    /// describes and every peer expects). An ECDSA key asked for another digest is refused
+    /// ([`SignedError::DigestUnavailable`]): aws-lc-rs, which holds every private key, signs
+    /// P-256 only with SHA-256 and P-384 only with SHA-384, and a signature must never name a
+    /// digest other than the one it used (RFC 8551 section 3.5.3.2: micalg names it too).
+    /// SHA-1 is refused.
+    pub digest: Option<HashAlgorithm>,
     /// RSASSA-PSS (RFC 4056) instead of PKCS #1 v1.5 for RSA signers; ignored for ECDSA.
     pub pss: bool,
     /// signingTime in Unix seconds; `None` takes the time of the call.
@@ -53,12 +57,13 @@ pub struct SignOptions {
 }
 
 impl Default for SignOptions {
-    /// Detached, SHA-256, PKCS #1 v1.5, signed now, advertising AES-GCM before AES-CBC and
-    /// RSA-OAEP (RFC 8551 section 2.7 lists AES-GCM as the preferred content encryption).
+    /// Detached, each key's own digest (SHA-256 for RSA), PKCS #1 v1.5, signed now, advertising
+    /// AES-GCM before AES-CBC and RSA-OAEP (RFC 8551 section 2.7 lists AES-GCM as the preferred
+    /// content encryption).
     fn default() -> Self {
         Self {
             detached: true,
-            digest: HashAlgorithm::Sha256,
+            digest: None,
             pss: false,
             signing_time: None,
             capabilities: vec![
@@ -72,15 +77,30 @@ impl Default for SignOptions {
     }
 }
 
-fn signature_algorithm_for(key: &PrivateKey, opts: &SignOptions) -> SignatureAlgorithm {
-    if key.algorithm().is_rsa() {
-        if opts.pss {
-            SignatureAlgorithm::RsaPss(opts.digest)
-        } else {
-            SignatureAlgorithm::RsaPkcs1(opts.digest)
+/// The signature algorithm `s` signs with under `opts`, or why the digest asked for cannot be
+/// used with its key.
+fn signature_algorithm_for(
+    s: &Signer<'_>,
+    opts: &SignOptions,
+) -> Result<SignatureAlgorithm, SignedError> {
+    match s.key.default_signature() {
+        SignatureAlgorithm::Ecdsa(curve_hash) => match opts.digest {
+            Some(asked) if asked != curve_hash => Err(SignedError::DigestUnavailable {
+                subject: s.cert.subject_string(),
+                key: s.key.algorithm(),
+                asked,
+                supported: curve_hash,
+            }),
+            _ => Ok(SignatureAlgorithm::Ecdsa(curve_hash)),
+        },
+        own => {
+            let h = opts.digest.unwrap_or(own.hash());
+            Ok(if opts.pss {
+                SignatureAlgorithm::RsaPss(h)
+            } else {
+                SignatureAlgorithm::RsaPkcs1(h)
+            })
         }
-    } else {
-        key.default_signature()
     }
 }
 
@@ -156,6 +176,26 @@ pub fn sign(
     signers: &[Signer<'_>],
     opts: &SignOptions,
 ) -> Result<Vec<u8>, SignedError> {
+    sign_reporting(content, signers, opts).map(|s| s.der)
+}
+
+/// What [`sign_reporting`] made: the SignedData and the digest each signer actually used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    /// The DER ContentInfo holding the SignedData.
+    pub der: Vec<u8>,
+    /// The digestAlgorithm of each SignerInfo, in the order of the signers: what the
+    /// `multipart/signed` micalg parameter must name (RFC 8551 section 3.5.3.2).
+    pub digests: Vec<HashAlgorithm>,
+}
+
+/// [`sign`], also returning the digest each signer used, so that what is written about the
+/// signature (micalg) is taken from the signature rather than from what was asked for.
+pub fn sign_reporting(
+    content: &[u8],
+    signers: &[Signer<'_>],
+    opts: &SignOptions,
+) -> Result<Signed, SignedError> {
     if signers.is_empty() {
         return Err(SignedError::NoSigners);
     }
@@ -164,12 +204,13 @@ pub fn sign(
             found: signers.len(),
         });
     }
-    if opts.digest == HashAlgorithm::Sha1 {
+    if opts.digest == Some(HashAlgorithm::Sha1) {
         return Err(SignedError::Sha1Signing);
     }
     let time = opts.signing_time.unwrap_or_else(crate::pki::profile::now);
 
     let mut digest_algs = Vec::new();
+    let mut digests = Vec::new();
     let mut certs = Vec::new();
     let mut infos = Vec::new();
     for s in signers {
@@ -179,7 +220,7 @@ pub fn sign(
                 serial: s.cert.serial_hex(),
             });
         }
-        let alg = signature_algorithm_for(s.key, opts);
+        let alg = signature_algorithm_for(s, opts)?;
         let digest = alg.hash().digest(content);
         let attrs = signed_attributes(&digest, time, &opts.capabilities, s.encryption_cert)?;
         let attrs_der = attrs.to_der().map_err(encoding("signed attributes"))?;
@@ -205,6 +246,7 @@ pub fn sign(
             unsigned_attrs: None,
         };
         infos.push(info.to_der().map_err(encoding("SignerInfo"))?);
+        digests.push(alg.hash());
         digest_algs.push(
             digest_alg_id(alg.hash())
                 .to_der()
@@ -238,5 +280,8 @@ pub fn sign(
         asn1::tlv(0xa0, &asn1::tlv(0x30, &signed_data)),
     ]
     .concat();
-    Ok(asn1::tlv(0x30, &content_info))
+    Ok(Signed {
+        der: asn1::tlv(0x30, &content_info),
+        digests,
+    })
 }

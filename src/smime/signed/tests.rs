@@ -416,7 +416,7 @@ fn sign_refuses_what_it_should() {
         Err(SignedError::NoSigners)
     ));
     let sha1 = SignOptions {
-        digest: HashAlgorithm::Sha1,
+        digest: Some(HashAlgorithm::Sha1),
         ..SignOptions::default()
     };
     assert!(matches!(
@@ -439,10 +439,91 @@ fn sign_refuses_what_it_should() {
 }
 
 #[test]
+fn ecdsa_signs_with_the_curve_hash_only() {
+    let fx = fixture();
+    for (id, own, others) in [
+        (
+            &fx.alice_p256,
+            HashAlgorithm::Sha256,
+            [HashAlgorithm::Sha384, HashAlgorithm::Sha512],
+        ),
+        (
+            &fx.carol_p384,
+            HashAlgorithm::Sha384,
+            [HashAlgorithm::Sha256, HashAlgorithm::Sha512],
+        ),
+    ] {
+        for digest in [None, Some(own)] {
+            let opts = SignOptions {
+                digest,
+                ..SignOptions::default()
+            };
+            let signed = sign_reporting(DATA, &[fx.signer(id)], &opts).unwrap();
+            assert_eq!(signed.digests, [own]);
+            let reports = check(&signed.der, Some(DATA), &fx.ctx(), None, now());
+            assert_eq!(
+                reports[0].signature_algorithm,
+                Some(SignatureAlgorithm::Ecdsa(own))
+            );
+        }
+        for asked in others {
+            let opts = SignOptions {
+                digest: Some(asked),
+                ..SignOptions::default()
+            };
+            let e = sign(DATA, &[fx.signer(id)], &opts).unwrap_err();
+            assert!(
+                matches!(e, SignedError::DigestUnavailable { asked: a, supported: s, .. }
+                    if a == asked && s == own),
+                "{e:?}"
+            );
+            assert!(e.to_string().contains(" only, not SHA-"), "{e}");
+        }
+    }
+}
+
+/// Two signers with different digests: micalg lists both, comma-separated and quoted (RFC 8551
+/// section 3.5.3.2, RFC 1847 section 2.1), in the order of the SignerInfos, and OpenSSL's MIME
+/// reader verifies the message.
+#[test]
+fn micalg_lists_every_signers_digest() {
+    let fx = fixture();
+    let msg = b"Subject: two\r\nContent-Type: text/plain\r\n\r\nsigned twice\r\n";
+    let signers = [fx.signer(&fx.alice_rsa), fx.signer(&fx.carol_p384)];
+    let signed =
+        crate::smime::message::sign(msg, &signers, false, &SignOptions::default()).unwrap();
+    let text = String::from_utf8_lossy(&signed);
+    assert!(
+        text.contains("micalg=\"sha-256,sha-384\";"),
+        "micalg names both digests:\n{text}"
+    );
+    let same = [fx.signer(&fx.alice_rsa), fx.signer(&fx.alice_p256)];
+    let signed_same =
+        crate::smime::message::sign(msg, &same, false, &SignOptions::default()).unwrap();
+    assert!(
+        String::from_utf8_lossy(&signed_same).contains("micalg=sha-256;"),
+        "one digest, once, unquoted"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(dir, "root.pem", fx.root.cert().to_pem().as_bytes());
+    for (name, m) in [("two.eml", &signed), ("same.eml", &signed_same)] {
+        let f = write(dir, name, m);
+        run(openssl(dir).args(["cms", "-verify", "-in"]).arg(&f).args([
+            "-CAfile",
+            "root.pem",
+            "-purpose",
+            "smimesign",
+            "-out",
+            "/dev/null",
+        ]));
+    }
+}
+
+#[test]
 fn ecdsa_uses_the_curve_hash_and_signing_time_is_checked() {
     let fx = fixture();
     let opts = SignOptions {
-        digest: HashAlgorithm::Sha512,
         signing_time: Some(fx.carol_p384.cert.not_before() - 86_400 * 30),
         ..SignOptions::default()
     };
@@ -482,11 +563,11 @@ fn kinds(fx: &Fixture) -> Vec<Kind<'_>> {
     };
     let d = SignOptions::default;
     let digest = |h| SignOptions {
-        digest: h,
+        digest: Some(h),
         ..SignOptions::default()
     };
     let pss = |h| SignOptions {
-        digest: h,
+        digest: Some(h),
         pss: true,
         ..SignOptions::default()
     };
