@@ -678,7 +678,7 @@ fn outbound_signed_and_encrypted_opens_in_openssl_and_gpgsm() {
     assert!(String::from_utf8_lossy(&got[0].data).contains("smime-type=enveloped-data"));
 
     // OpenSSL: decrypt with Carol's key, then verify Alice's signature inside.
-    std::fs::write(d.join("pw.txt"), "pw\n").unwrap();
+    std::fs::write(d.join("pw.txt"), "gateway test pw\n").unwrap();
     let pw = d.join("pw.txt");
     for (profile, file) in [("openssl3", "carol.p12"), ("gnupg22", "carol-gpg.p12")] {
         gw.ok(&[
@@ -700,7 +700,7 @@ fn outbound_signed_and_encrypted_opens_in_openssl_and_gpgsm() {
             "-in",
             "carol.p12",
             "-passin",
-            "pass:pw",
+            "pass:gateway test pw",
             "-nodes",
             "-out",
             "carol.pem",
@@ -783,7 +783,7 @@ fn outbound_signed_and_encrypted_opens_in_openssl_and_gpgsm() {
             "--import",
             d.join("carol-gpg.p12").to_str().unwrap(),
         ],
-        Some(b"pw\n"),
+        Some(b"gateway test pw\n"),
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Our root, and Alice's encryption certificate (she is a recipient of her own sent copy;
@@ -813,7 +813,7 @@ fn outbound_signed_and_encrypted_opens_in_openssl_and_gpgsm() {
             d.join("gdec.eml").to_str().unwrap(),
             d.join("enc.der").to_str().unwrap(),
         ],
-        Some(b"pw\n"),
+        Some(b"gateway test pw\n"),
     );
     let _ = Command::new("gpgconf")
         .arg("--homedir")

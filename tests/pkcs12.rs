@@ -346,3 +346,87 @@ fn wrong_password_and_broken_files_are_clear_errors() {
     assert!(err.contains("--password-file"), "{err}");
     assert_eq!(before, gw.snapshot());
 }
+
+/// Issue 15's export rules: a key that also signs (a single-certificate user) leaves only with
+/// `--include-signing-key`, audited as a signing-key export; a short or empty password is
+/// refused, naming the minimum; the file uses 100,000 PBKDF2 iterations (read back by OpenSSL).
+#[test]
+fn exports_guard_signing_keys_and_weak_passwords() {
+    let gw = Gw::new();
+    gw.init_ca();
+    let d = gw.dir.path();
+    gw.ok(&[
+        "user",
+        "enroll",
+        "sam@acme.test",
+        "--name",
+        "Sam",
+        "--key",
+        "p256",
+        "--single",
+    ]);
+    let pw = write_pw(&gw, "long enough pass");
+    let out = d.join("sam.p12");
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "user",
+            "export",
+            "sam@acme.test",
+            "--p12",
+            out.to_str().unwrap(),
+            "--password-file",
+            &pw,
+        ];
+        a.extend_from_slice(extra);
+        a.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let run = |a: &[String]| gw.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(&args(&[]));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("signing key is not exportable") && err.contains("--include-signing-key"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written");
+    let o = run(&args(&["--include-signing-key"]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let audit = gw.ok(&["audit"]);
+    assert!(audit.contains("user.export.signing-key"), "{audit}");
+    // What OpenSSL reads back: PBKDF2 with 100,000 iterations for the key and the MAC.
+    let info = openssl_ok(
+        d,
+        &[
+            "pkcs12",
+            "-info",
+            "-noout",
+            "-in",
+            out.to_str().unwrap(),
+            "-passin",
+            "pass:long enough pass",
+        ],
+    );
+    assert!(info.contains("Iteration 100000"), "{info}");
+    assert!(info.contains("PBKDF2") && info.contains("100000"), "{info}");
+
+    // Short and empty passwords are refused, whatever the key.
+    gw.enroll("alice@acme.test", "Alice", "p256");
+    for weak in ["", "short pw"] {
+        let pw = write_pw(&gw, weak);
+        let dest = d.join("weak.p12");
+        let err = gw.fails(
+            &[
+                "user",
+                "export",
+                "alice@acme.test",
+                "--p12",
+                dest.to_str().unwrap(),
+                "--password-file",
+                &pw,
+            ],
+            2,
+        );
+        assert!(err.contains("at least 10"), "{weak:?}: {err}");
+        assert!(!dest.exists(), "{weak:?}: nothing written");
+    }
+}

@@ -14,7 +14,7 @@ fn setup() -> Gw {
     gw.enroll("alice@acme.test", "Alice Example", "rsa2048");
     gw.enroll("bob@acme.test", "Bob", "p256");
     std::fs::write(gw.path("msg.eml"), MSG).unwrap();
-    std::fs::write(gw.path("pw.txt"), "pw\n").unwrap();
+    std::fs::write(gw.path("pw.txt"), "smime test pw\n").unwrap();
     gw
 }
 
@@ -46,7 +46,7 @@ fn key_pem(gw: &Gw, email: &str, signing: bool) -> String {
             "-in",
             p12.to_str().unwrap(),
             "-passin",
-            "pass:pw",
+            "pass:smime test pw",
             "-nodes",
             "-out",
             out.to_str().unwrap(),
@@ -633,7 +633,15 @@ fn micalg_names_the_digest_the_signature_used() {
         let msg = [format!("From: {email}\r\n").as_bytes(), after_from].concat();
         let (code, out, err) = run_stdin(
             &gw,
-            &["process", "--from", email, "--to", "stranger@example.org"],
+            &[
+                "process",
+                "--listener",
+                "submission",
+                "--from",
+                email,
+                "--to",
+                "stranger@example.org",
+            ],
             &msg,
         );
         assert_eq!(code, 0, "process as {email}: {err}");

@@ -142,8 +142,8 @@ impl Directory {
         let mut certs = Vec::new();
         for (role, cert, key) in &issued {
             // Signing keys never leave the gateway; encryption keys may (the user's own client
-            // must be able to read mail encrypted to them).
-            let key_id = self.seal_key(&mut tx, key, role.encrypts())?;
+            // must be able to read mail encrypted to them). A key that does both signs.
+            let key_id = self.seal_key(&mut tx, key, role.exportable())?;
             self.record_issued(&mut tx, cert, &email, &role.to_string())?;
             certs.push(UserCert {
                 role: *role,
@@ -396,7 +396,7 @@ impl Directory {
         let mut detail = Vec::new();
         for (i, mut new, cert, key) in new_certs {
             if let Some(k) = key {
-                new.key_id = Some(self.seal_key(&mut tx, &k, new.role.encrypts())?);
+                new.key_id = Some(self.seal_key(&mut tx, &k, new.role.exportable())?);
             }
             rec.certs[i].state = CertState::Superseded { at: now };
             self.record_issued(&mut tx, &cert, &rec.email, &new.role.to_string())?;
@@ -512,7 +512,7 @@ impl Directory {
                 uc.state = CertState::Superseded { at: now };
             }
         }
-        let key_id = self.seal_key(&mut tx, &key, role.encrypts())?;
+        let key_id = self.seal_key(&mut tx, &key, role.exportable())?;
         rec.certs.push(UserCert {
             role,
             cert_der: cert.der().to_vec(),
@@ -569,7 +569,9 @@ impl Directory {
                 role: uc.role.to_string(),
             })?;
         let (key, exportable) = self.load_key(key_id)?;
-        if !exportable && !include_signing {
+        // A key that also signs (a single certificate, or an import for both roles) is a
+        // signing key, whatever an older record says about it.
+        if (!exportable || uc.role.signs()) && !include_signing {
             return Err(DirectoryError::SigningKeyNotExportable(rec.email.clone()));
         }
         let cert = Cert::from_der(&uc.cert_der)?;
@@ -577,7 +579,7 @@ impl Directory {
         let mut tx = self.store.write()?;
         self.audit(
             &mut tx,
-            if include_signing {
+            if include_signing || uc.role.signs() {
                 "user.export.signing-key"
             } else {
                 "user.export"

@@ -193,7 +193,7 @@ impl Kek {
         &self.path
     }
 
-    /// Seals a private key (PKCS #8 DER) for storage under `key_id`. A failing system random
+    /// Seals a private key (PKCS #8 DER) for storage under `key_id`, binding `exportable` to it. A failing system random
     /// number generator is an error, never a reused nonce.
     pub fn seal(
         &self,
@@ -213,7 +213,7 @@ impl Kek {
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(key_id.as_bytes()),
+                Aad::from(associated_data(key_id, exportable, SEAL_FORMAT)),
                 &mut buf,
             )
             .map_err(|_| err("AES-256-GCM sealing failed"))?;
@@ -221,6 +221,7 @@ impl Kek {
             nonce: nonce.to_vec(),
             ciphertext: buf,
             exportable,
+            aad_format: SEAL_FORMAT,
         })
     }
 
@@ -236,7 +237,11 @@ impl Kek {
             .key
             .open_in_place(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(key_id.as_bytes()),
+                Aad::from(associated_data(
+                    key_id,
+                    sealed.exportable,
+                    sealed.aad_format,
+                )),
                 &mut buf,
             )
             .map_err(|_| KekError::Unseal(key_id.to_string()))?
@@ -263,6 +268,20 @@ impl Kek {
     }
 }
 
+/// The associated-data format [`Kek::seal`] writes (see [`SealedKey::aad_format`]).
+pub const SEAL_FORMAT: u8 = 2;
+
+/// The AES-GCM associated data of a sealed key: its id, and from format 2 on whether it may be
+/// exported. A format other than 1 or 2 (a damaged or forged record) binds to nothing that
+/// was ever sealed, so it never opens.
+fn associated_data(key_id: &str, exportable: bool, format: u8) -> Vec<u8> {
+    match format {
+        1 => key_id.as_bytes().to_vec(),
+        2 => format!("smimegw-key-v2\0{key_id}\0exportable={exportable}").into_bytes(),
+        other => format!("smimegw-key-unknown-format-{other}").into_bytes(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +303,51 @@ mod tests {
         assert!(matches!(k2.open("k2", &s), Err(KekError::Unseal(_))));
         // Never overwrites.
         assert!(Kek::create(&p).is_err());
+    }
+
+    /// Someone who can write the database but has no KEK cannot make a signing key exportable:
+    /// the flag is authenticated with the key, and so is the record's format (no downgrade to
+    /// the format that did not bind it). Keys sealed before the flag was bound still open.
+    #[test]
+    fn the_exportable_flag_is_bound_to_the_sealed_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = Kek::create(&dir.path().join("kek")).unwrap();
+        let signing = k.seal("k1", b"signing key", false).unwrap();
+        assert_eq!(signing.aad_format, SEAL_FORMAT);
+        let flipped = SealedKey {
+            exportable: true,
+            ..signing.clone()
+        };
+        assert!(matches!(k.open("k1", &flipped), Err(KekError::Unseal(_))));
+        let downgraded = SealedKey {
+            exportable: true,
+            aad_format: 1,
+            ..signing.clone()
+        };
+        assert!(matches!(
+            k.open("k1", &downgraded),
+            Err(KekError::Unseal(_))
+        ));
+        assert_eq!(k.open("k1", &signing).unwrap().as_slice(), b"signing key");
+
+        // A record from before (format 1: the key id alone; no aad_format in its JSON).
+        let mut buf = b"old key".to_vec();
+        let nonce = [7u8; NONCE_LEN];
+        k.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(b"k-old".as_slice()),
+                &mut buf,
+            )
+            .unwrap();
+        let json = serde_json::json!({
+            "nonce": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, nonce),
+            "ciphertext": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &buf),
+            "exportable": true,
+        });
+        let legacy: SealedKey = serde_json::from_value(json).unwrap();
+        assert_eq!(legacy.aad_format, 1);
+        assert_eq!(k.open("k-old", &legacy).unwrap().as_slice(), b"old key");
     }
 
     #[test]

@@ -68,6 +68,11 @@ impl CertRole {
     pub fn encrypts(self) -> bool {
         matches!(self, Self::Encryption | Self::Both)
     }
+    /// Whether its key may leave the gateway without `--include-signing-key`: only a key that
+    /// decrypts and never signs.
+    pub fn exportable(self) -> bool {
+        self == Self::Encryption
+    }
 }
 
 impl std::fmt::Display for CertRole {
@@ -202,12 +207,22 @@ pub struct SealedKey {
     /// AES-256-GCM nonce.
     #[serde(with = "b64")]
     pub nonce: Vec<u8>,
-    /// Ciphertext and tag of the PKCS #8 key; the key id is the associated data.
+    /// Ciphertext and tag of the PKCS #8 key; the key id (and, from format 2 on, the
+    /// `exportable` flag) is the associated data.
     #[serde(with = "b64")]
     pub ciphertext: Vec<u8>,
     /// Whether `user export` may release it (encryption keys: yes; signing keys: only with an
     /// explicit flag, which is audited).
     pub exportable: bool,
+    /// What the associated data covers: 1, the key id only (keys sealed before the flag was
+    /// bound; absent in their records); 2, the key id and `exportable`, so that flipping the
+    /// flag in the database makes the key fail to open instead of making it exportable.
+    #[serde(default = "aad_format_1")]
+    pub aad_format: u8,
+}
+
+fn aad_format_1() -> u8 {
+    1
 }
 
 /// State of a certificate request.
