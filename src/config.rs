@@ -397,7 +397,8 @@ pub struct PolicyConfig {
 pub struct Config {
     /// Directory holding the store, the key-encryption key (by default) and nothing else.
     pub data_dir: Option<PathBuf>,
-    /// Key-encryption key file (default `<data_dir>/kek`).
+    /// Key-encryption key file (default: beside the configuration file, `<name>.kek`; see
+    /// [`crate::store::Kek::resolve_path`]).
     pub key_encryption_key_file: Option<PathBuf>,
     /// Domains whose users this gateway serves.
     #[serde(default)]
@@ -672,11 +673,13 @@ impl Config {
         self.data_dir.as_deref().unwrap_or(Path::new("."))
     }
 
-    /// The key-encryption key file.
+    /// The key-encryption key file in force (see [`crate::store::Kek::resolve_path`]).
     pub fn kek_path(&self) -> PathBuf {
-        self.key_encryption_key_file
-            .clone()
-            .unwrap_or_else(|| self.data_dir().join("kek"))
+        crate::store::Kek::resolve_path(
+            self.key_encryption_key_file.as_deref(),
+            self.data_dir(),
+            &self.source,
+        )
     }
 
     /// Whether `address` belongs to one of the internal domains (case-insensitive).
@@ -705,7 +708,11 @@ mod tests {
         assert_eq!(c.relay.timeout_secs, 60);
         assert!(c.metrics.enabled);
         assert_eq!(c.metrics.listen.to_string(), "127.0.0.1:9925");
-        assert_eq!(c.kek_path(), PathBuf::from("/tmp/x/kek"));
+        assert_eq!(
+            c.kek_path(),
+            PathBuf::from("test.kek"),
+            "beside test.toml, not in data_dir"
+        );
         assert!(c.is_internal("alice@acme.TEST"));
         assert!(!c.is_internal("bob@partner.test"));
     }

@@ -233,7 +233,7 @@ fn euid() -> Option<u32> {
 }
 
 fn check_kek(r: &mut Report, config: &Config) -> bool {
-    let path = Kek::resolve_path(config.key_encryption_key_file.as_deref(), config.data_dir());
+    let path = config.kek_path();
     let meta = match std::fs::metadata(&path) {
         Ok(m) => m,
         Err(e) => {
@@ -266,6 +266,31 @@ fn check_kek(r: &mut Report, config: &Config) -> bool {
             )),
         );
         ok = false;
+    }
+    // A copy of the data directory (a backup, a snapshot) must not hold both the sealed keys and
+    // the key that opens them.
+    let data = std::fs::canonicalize(config.data_dir()).unwrap_or(config.data_dir().into());
+    let kek_dir = path
+        .parent()
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .unwrap_or_default();
+    if kek_dir.starts_with(&data) {
+        let beside = Kek::resolve_path(None, Path::new("/nonexistent"), &config.source);
+        r.push(
+            "key-encryption key",
+            Status::Warning,
+            format!(
+                "{} is inside the data directory {}: a backup of that directory holds both the sealed keys and the key that opens them",
+                path.display(),
+                config.data_dir().display()
+            ),
+            Some(format!(
+                "stop smimegw, move the file out (e.g. mv {} {}; chmod 600 it) and back it up apart from the data directory; set key_encryption_key_file in {} if you put it elsewhere",
+                path.display(),
+                beside.display(),
+                config.source.display()
+            )),
+        );
     }
     // The gateway runs as one user, which must own both the key and the database.
     let db = RedbStore::path_in(config.data_dir());

@@ -1102,8 +1102,9 @@ pub(crate) mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let config = Config::parse(
             &format!(
-                "data_dir = \"{}\"\ninternal_domains = [\"acme.test\"]\nauthserv_id = \"gw.test\"\n{extra}",
-                tmp.path().join("data").display()
+                "data_dir = \"{}\"\nkey_encryption_key_file = \"{}\"\ninternal_domains = [\"acme.test\"]\nauthserv_id = \"gw.test\"\n{extra}",
+                tmp.path().join("data").display(),
+                tmp.path().join("kek").display()
             ),
             std::path::Path::new("t.toml"),
             None,

@@ -13,7 +13,7 @@ use common::Gw;
 fn first_ca_init_creates_private_data_dir_and_kek() {
     let gw = Gw::new();
     gw.init_ca();
-    let kek = gw.data_dir().join("kek");
+    let kek = gw.path("smimegw.kek");
     assert_eq!(
         std::fs::metadata(&kek).unwrap().permissions().mode() & 0o777,
         0o600
@@ -41,7 +41,7 @@ fn kek_problems_name_the_path_and_change_nothing() {
     let gw = Gw::new();
     gw.init_ca();
     gw.enroll("a@acme.test", "A", "p256");
-    let kek = gw.data_dir().join("kek");
+    let kek = gw.path("smimegw.kek");
     let before = gw.snapshot();
 
     std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -97,7 +97,11 @@ fn serve_first_start_creates_directory_kek_and_ca() {
     let cfg = smimegw::config::Config::load(&gw.config, None).unwrap();
     let dir = smimegw::serve::prepare(&cfg).unwrap();
     assert!(dir.has_ca().unwrap());
-    assert!(gw.data_dir().join("kek").exists());
+    assert!(gw.path("smimegw.kek").exists(), "beside the configuration");
+    assert!(
+        !gw.data_dir().join("kek").exists(),
+        "not in the data directory"
+    );
     assert!(
         dir.ca_cert()
             .unwrap()

@@ -130,7 +130,7 @@ fn an_open_key_file_a_dead_next_hop_and_expiring_users_are_problems_with_fixes()
     assert!(out.contains("3 problem(s)"), "{out}");
 
     // The key file readable by others.
-    let kek = gw.data_dir().join("kek");
+    let kek = gw.path("smimegw.kek");
     sh_chmod(&kek, 0o644);
     let (code, out) = doctor(&gw, &[]);
     assert_eq!(code, 1, "{out}");
@@ -247,4 +247,30 @@ fn a_global_content_filter_is_a_problem_and_no_submission_listener_a_warning() {
     let warning = line(&out, "WARNING", "listeners");
     assert_eq!(warning.len(), 1, "{out}");
     assert!(warning[0].contains("signs and encrypts nothing"), "{out}");
+}
+
+/// A KEK inside the data directory (where installations before the new default kept it) is
+/// still found and used, and doctor warns that a backup of that directory would hold both.
+#[test]
+fn a_kek_inside_the_data_directory_still_works_and_is_a_warning() {
+    let sink = Sink::start();
+    let gw = installed(&sink.addr.to_string(), "");
+    let (code, out) = doctor(&gw, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        line(&out, "WARNING", "key-encryption key").is_empty(),
+        "{out}"
+    );
+    std::fs::rename(gw.path("smimegw.kek"), gw.data_dir().join("kek")).unwrap();
+    let listed = gw.ok(&["user", "list"]);
+    assert!(listed.contains("alice@acme.test"), "{listed}");
+    let (code, out) = doctor(&gw, &[]);
+    assert_eq!(code, 0, "a warning, not a problem: {out}");
+    let w = line(&out, "WARNING", "key-encryption key");
+    assert_eq!(w.len(), 1, "{out}");
+    assert!(w[0].contains("inside the data directory"), "{out}");
+    assert!(
+        out.contains("smimegw.kek"),
+        "the fix names where to move it: {out}"
+    );
 }

@@ -258,9 +258,7 @@ impl Directory {
     /// version is an error that names the path and the fix, and nothing is created.
     pub fn open(config: &Config) -> Result<Self, DirectoryError> {
         let store = RedbStore::open(config.data_dir())?;
-        let kek_path =
-            Kek::resolve_path(config.key_encryption_key_file.as_deref(), config.data_dir());
-        let kek = Kek::load(&kek_path)?;
+        let kek = Kek::load(&config.kek_path())?;
         let dir = Self {
             store: Box::new(store),
             kek,
@@ -277,7 +275,7 @@ impl Directory {
     /// never given a new KEK: that would strand every sealed key.
     pub fn open_or_create(config: &Config) -> Result<Self, DirectoryError> {
         let data_dir = config.data_dir();
-        let kek_path = Kek::resolve_path(config.key_encryption_key_file.as_deref(), data_dir);
+        let kek_path = config.kek_path();
         let existed = RedbStore::path_in(data_dir).exists();
         if existed {
             return Self::open(config);

@@ -99,9 +99,13 @@ impl std::fmt::Debug for Kek {
 }
 
 impl Kek {
-    /// Where the KEK is looked for: the configured file, else a systemd credential named `kek`
-    /// (`LoadCredential=kek:...`), else `<data_dir>/kek`.
-    pub fn resolve_path(configured: Option<&Path>, data_dir: &Path) -> PathBuf {
+    /// Where the KEK is looked for: the configured file; else a systemd credential named `kek`
+    /// (`LoadCredential=kek:...`); else `<data_dir>/kek` when one is there already (where
+    /// installations before this default kept it; `smimegw doctor` warns about it); else beside
+    /// the configuration file, `<config dir>/<config name>.kek`. Not in the data directory: a
+    /// copy of that directory (a backup, a snapshot) must not hold both the sealed keys and the
+    /// key that opens them.
+    pub fn resolve_path(configured: Option<&Path>, data_dir: &Path, config_file: &Path) -> PathBuf {
         if let Some(p) = configured {
             return p.to_path_buf();
         }
@@ -111,7 +115,14 @@ impl Kek {
                 return p;
             }
         }
-        data_dir.join("kek")
+        let legacy = data_dir.join("kek");
+        if legacy.exists() {
+            return legacy;
+        }
+        let name = config_file
+            .file_stem()
+            .map_or_else(|| "smimegw".into(), |s| s.to_string_lossy().into_owned());
+        config_file.with_file_name(format!("{name}.kek"))
     }
 
     /// Reads the KEK, refusing a file that other users can read.
