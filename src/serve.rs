@@ -110,7 +110,7 @@ pub fn prepare(config: &Config) -> Result<Directory, ServeError> {
 
 fn tls_acceptor(
     listen: &ListenConfig,
-    dir: &Directory,
+    gateway: &Arc<Gateway>,
 ) -> Result<Option<tokio_rustls::TlsAcceptor>, ServeError> {
     let (Some(cert), Some(key)) = (&listen.tls_cert, &listen.tls_key) else {
         return Ok(None);
@@ -136,32 +136,12 @@ fn tls_acceptor(
         .with_safe_default_protocol_versions()
         .map_err(|e| err(e.to_string()))?;
     let builder = if listen.require_client_certificate {
-        // Clients must present a certificate our CA issued (and has not revoked).
-        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-        let ca = dir.ca_cert()?;
-        roots
-            .add(tokio_rustls::rustls::pki_types::CertificateDer::from(
-                ca.der().to_vec(),
-            ))
-            .map_err(|e| err(format!("our CA certificate as client root: {e}")))?;
-        let crls = dir
-            .trust_context()?
-            .crls
-            .iter()
-            .map(|c| {
-                tokio_rustls::rustls::pki_types::CertificateRevocationListDer::from(
-                    c.der().to_vec(),
-                )
-            })
-            .collect::<Vec<_>>();
-        let verifier = tokio_rustls::rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(roots),
-            provider,
-        )
-        .with_crls(crls)
-        .build()
-        .map_err(|e| err(format!("client certificate verifier: {e}")))?;
-        builder.with_client_cert_verifier(verifier)
+        // Clients must present a certificate our CA issued and has not revoked; a revocation
+        // is in force from the next handshake on.
+        let verifier =
+            crate::smtp::client_auth::ReloadingClientVerifier::new(gateway.clone(), provider)
+                .map_err(|e| err(e.to_string()))?;
+        builder.with_client_cert_verifier(Arc::new(verifier))
     } else {
         builder.with_no_client_auth()
     };
@@ -314,7 +294,7 @@ fn listener(
     role: Listener,
     shared: &Shared,
 ) -> Result<(tokio::net::TcpListener, Arc<ServerContext>), ServeError> {
-    let tls = tls_acceptor(listen, shared.gateway.directory())?;
+    let tls = tls_acceptor(listen, &shared.gateway)?;
     let socket = self::listen(listen.address).map_err(|source| ServeError::Bind {
         address: listen.address.to_string(),
         key: format!("{table}.address"),

@@ -1020,6 +1020,49 @@ fn client_certificates_are_required_when_configured() {
     let (ok, out) = s_client(true);
     assert!(ok && out.contains("250 2.0.0 ok"), "{out}");
     assert_eq!(sink.wait_for(1).len(), 1);
+
+    // `ca issued` lists it; `ca revoke` reissues the CRL, and the running gateway refuses the
+    // certificate from the next handshake on, without a restart.
+    let issued = gw.ok(&["ca", "issued", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&issued).unwrap();
+    let serial = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["purpose"] == "tls-client")
+        .unwrap_or_else(|| panic!("no tls-client in {issued}"))["serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let table = gw.ok(&["ca", "issued"]);
+    assert!(
+        table.contains(&serial) && table.contains("mta.acme.test"),
+        "{table}"
+    );
+    // A user's certificate is revoked with `user revoke`, not here.
+    let alice = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["subject"] == "alice@acme.test")
+        .unwrap()["serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let err = gw.fails(&["ca", "revoke", &alice], 2);
+    assert!(err.contains("smimegw user revoke alice@acme.test"), "{err}");
+    let out = gw.ok(&["ca", "revoke", &serial, "--reason", "keyCompromise"]);
+    assert!(out.contains("CRL was reissued"), "{out}");
+    let err = gw.fails(&["ca", "revoke", &serial], 2);
+    assert!(err.contains("already revoked"), "{err}");
+    let (_, out) = s_client(true);
+    assert!(
+        !out.contains("250 2.0.0 ok"),
+        "a revoked client certificate still got mail through: {out}"
+    );
+    assert_eq!(sink.messages().len(), 1, "nothing more was relayed");
+    let table = gw.ok(&["ca", "issued"]);
+    assert!(table.contains("revoked"), "{table}");
 }
 
 /// SIGHUP reaches the whole transaction: the RCPT-time refusal (`refuse_at = "rcpt"`) and

@@ -523,6 +523,8 @@ fn every_command_has_help() {
         vec!["ca", "import", "--help"],
         vec!["ca", "show", "--help"],
         vec!["ca", "crl", "--help"],
+        vec!["ca", "issued", "--help"],
+        vec!["ca", "revoke", "--help"],
         vec!["user", "--help"],
         vec!["user", "enroll", "--help"],
         vec!["user", "import", "--help"],

@@ -182,6 +182,24 @@ pub enum CaCommand {
         #[arg(long, default_value = "p256")]
         key: KeyAlgorithm,
     },
+    /// List every certificate our CA issued: users', TLS servers', MTA clients',
+    /// cross-certificates, with serial, validity and revocation.
+    Issued {
+        /// Print JSON (one array) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a TLS server or MTA client certificate by serial (from `ca issued`) and reissue
+    /// the CRL; a running `serve` refuses that client certificate from the next handshake on.
+    /// Users' certificates are revoked with `user revoke`.
+    Revoke {
+        /// The serial number (hex, as `ca issued` shows it).
+        serial: String,
+        /// RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged,
+        /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise.
+        #[arg(long, default_value = "unspecified")]
+        reason: crate::pki::revocation::RevocationReason,
+    },
     /// Issue a fresh CRL and write it to a file.
     Crl {
         /// Where to write the CRL.

@@ -319,6 +319,28 @@ fn ca(cli: &Cli, c: &CaCommand) -> Result<u8> {
             output::cert_summary(&issued.cert);
             Ok(0)
         }
+        CaCommand::Issued { json } => {
+            let (_, dir) = open(cli)?;
+            let issued = dir.issued()?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&issued)?);
+            } else {
+                output::issued_table(&issued);
+            }
+            Ok(0)
+        }
+        CaCommand::Revoke { serial, reason } => {
+            let (_, dir) = open(cli)?;
+            let rec = dir.revoke_serial(serial, *reason)?;
+            println!(
+                "Revoked {} certificate {} of {} ({}); the CRL was reissued",
+                rec.purpose,
+                rec.serial,
+                rec.subject,
+                reason.name()
+            );
+            Ok(0)
+        }
         CaCommand::Crl { out, der } => {
             let (_, dir) = open(cli)?;
             let crl = dir.issue_crl()?;

@@ -115,6 +115,28 @@ pub(super) fn trust_table(list: &[TrustSummary]) {
     }
 }
 
+pub(super) fn issued_table(list: &[crate::store::IssuedRecord]) {
+    println!(
+        "{:<40} {:<17} {:<20} {:<20} {:<30} SUBJECT",
+        "SERIAL", "PURPOSE", "ISSUED", "NOT AFTER", "STATE"
+    );
+    for r in list {
+        let state = match &r.revoked {
+            Some((at, reason)) => format!("revoked {} ({reason})", rfc3339(*at)),
+            None => "valid".to_string(),
+        };
+        println!(
+            "{:<40} {:<17} {:<20} {:<20} {:<30} {}",
+            r.serial,
+            r.purpose,
+            rfc3339(r.issued),
+            rfc3339(r.not_after),
+            state,
+            r.subject
+        );
+    }
+}
+
 pub(super) fn audit_table(log: &[AuditEntry]) {
     for e in log {
         println!(

@@ -112,6 +112,31 @@ pub enum DirectoryError {
     /// No such user.
     #[error("no user {0} in the directory (see `smimegw user list`)")]
     NoSuchUser(String),
+    /// No certificate with this serial was issued by our CA.
+    #[error("our CA issued no certificate with serial {0} (see `smimegw ca issued`)")]
+    NoSuchSerial(String),
+    /// `ca revoke` on a certificate with a lifecycle of its own.
+    #[error(
+        "serial {serial} is {purpose} certificate of {subject}: revoke it with `{command}`, which keeps that record consistent"
+    )]
+    RevokeElsewhere {
+        /// The serial.
+        serial: String,
+        /// What it is.
+        purpose: String,
+        /// Whose it is.
+        subject: String,
+        /// The command to use.
+        command: String,
+    },
+    /// `ca revoke` on a certificate already revoked.
+    #[error("serial {serial} was already revoked ({reason}); nothing was changed")]
+    AlreadyRevoked {
+        /// The serial.
+        serial: String,
+        /// The recorded reason.
+        reason: String,
+    },
     /// The user has no current certificate of that role.
     #[error("user {email} has no current {role} certificate")]
     NoCertificate {

@@ -10,6 +10,8 @@ use crate::pki::keys::{KeyAlgorithm, PrivateKey};
 use crate::pki::profile::{self, CertificateParams};
 
 use super::{Directory, DirectoryError};
+use crate::pki::revocation::RevocationReason;
+use crate::store::{IssuedRecord, ReadTxExt, Table, WriteTxExt};
 
 /// A freshly issued server certificate: the certificate, its key, and the CA certificates a
 /// client needs between it and the root (our CA unless it is a root itself, and our CA's
@@ -106,6 +108,67 @@ impl Directory {
         }
         chain.extend(ca.chain().iter().filter(|c| !c.is_self_issued()).cloned());
         Ok(ServerCertificate { cert, key, chain })
+    }
+}
+
+impl Directory {
+    /// Every certificate our CA issued (users', servers', MTA clients', cross-certificates),
+    /// oldest serial first as the table keeps them, for `ca issued`.
+    pub fn issued(&self) -> Result<Vec<IssuedRecord>, DirectoryError> {
+        let recs: Vec<(String, IssuedRecord)> = self.store.read()?.scan_json(Table::Issued)?;
+        let mut recs: Vec<IssuedRecord> = recs.into_iter().map(|(_, r)| r).collect();
+        recs.sort_by_key(|r| r.issued);
+        Ok(recs)
+    }
+
+    /// Revokes a TLS server or MTA client certificate by serial (`ca revoke`) and reissues the
+    /// CRL, which the STARTTLS listener reads without a restart. Users' certificates and
+    /// cross-certificates have their own commands, which keep those records consistent.
+    pub fn revoke_serial(
+        &self,
+        serial: &str,
+        reason: RevocationReason,
+    ) -> Result<IssuedRecord, DirectoryError> {
+        let serial = serial.trim().trim_start_matches("0x").to_ascii_lowercase();
+        let mut tx = self.store.write()?;
+        let mut rec: IssuedRecord = tx
+            .get_json(Table::Issued, &serial)?
+            .ok_or_else(|| DirectoryError::NoSuchSerial(serial.clone()))?;
+        let command = match rec.purpose.as_str() {
+            "tls-server" | "tls-client" => None,
+            "cross-certificate" => Some("smimegw trust remove ID".to_string()),
+            _ => Some(format!("smimegw user revoke {}", rec.subject)),
+        };
+        if let Some(command) = command {
+            return Err(DirectoryError::RevokeElsewhere {
+                serial,
+                purpose: format!("the {}", rec.purpose),
+                subject: rec.subject,
+                command,
+            });
+        }
+        if let Some((_, reason)) = &rec.revoked {
+            return Err(DirectoryError::AlreadyRevoked {
+                serial,
+                reason: reason.clone(),
+            });
+        }
+        rec.revoked = Some((profile::now(), reason.name().to_string()));
+        tx.put_json(Table::Issued, &serial, &rec)?;
+        self.audit(
+            &mut tx,
+            "ca.revoke",
+            &serial,
+            format!(
+                "{} certificate of {}: {}",
+                rec.purpose,
+                rec.subject,
+                reason.name()
+            ),
+        )?;
+        tx.commit()?;
+        self.issue_crl()?;
+        Ok(rec)
     }
 }
 
