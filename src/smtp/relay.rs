@@ -1,5 +1,7 @@
-//! Relay to the next hop (lettre's SMTP client over tokio): the processed bytes go out raw,
-//! with the original envelope sender and the recipients of one treatment group.
+//! Relay to the next hop (lettre's SMTP client over tokio): the processed bytes go out with the
+//! original envelope sender and the recipients of one treatment group, in canonical form (CRLF
+//! line ends only, every line dot-stuffed: [`super::data`]), whatever a sender put inside a
+//! layer the gateway decrypted or unwrapped.
 //!
 //! The outcome maps onto what the MTA needs to hear (DESIGN.md, "no queue, no loss"): the next
 //! hop's 250 becomes our 250; anything temporary, unreachable or unclear becomes 4xx so the MTA
@@ -33,6 +35,7 @@ use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
 use crate::config::{RelayConfig, StartTls};
+use crate::smtp::data;
 
 /// The outcome of relaying one copy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -182,10 +185,6 @@ impl Relay {
     /// One transaction, on a kept connection when there is one. On any error the connection is
     /// closed (lettre aborts it), never kept.
     async fn transact(&self, envelope: &Envelope, message: &[u8]) -> Result<(), Failure> {
-        // lettre ends the data itself with CRLF "." CRLF, so the message's own final CRLF would
-        // become an extra empty line at the next hop: every relayed message must arrive exactly
-        // as it left us (RFC 5321 section 4.1.1.4, the CRLF before the dot is the message's).
-        let message = message.strip_suffix(b"\r\n").unwrap_or(message);
         if let Some(mut conn) = self.pool.take() {
             self.pool.count(REUSED);
             match send_chunked(&mut conn, envelope, message).await {
@@ -460,7 +459,7 @@ impl Relay {
     }
 }
 
-/// Bytes of the message dot-stuffed and written per step.
+/// Bytes of the message canonicalised, dot-stuffed and written per step.
 const DATA_CHUNK: usize = 64 * 1024;
 
 /// lettre's `AsyncSmtpConnection::send`, except that the message goes out in chunks of
@@ -513,7 +512,7 @@ async fn send_chunked(
             conn.command(Rcpt::new(to.clone(), vec![])).await?;
         }
         conn.command(Data).await?;
-        conn.message_iter(message.chunks(DATA_CHUNK)).await
+        send_data(conn, message, DATA_CHUNK).await
     };
     match steps.await {
         Ok(_) => Ok(()),
@@ -522,6 +521,19 @@ async fn send_chunked(
             Err(SendError::Failed(Failure::Smtp(e)))
         }
     }
+}
+
+/// Sends the data of one copy after DATA was accepted, and reads the reply. Every copy the
+/// relay sends (inbound, outbound, transit, unchanged) passes here, and only here, through
+/// [`data::relay_chunks`]: CRLF line ends only and every line dot-stuffed, so the next hop ends
+/// the data where we do and nowhere before (SMTP smuggling, see [`data`]).
+async fn send_data(
+    conn: &mut AsyncSmtpConnection,
+    message: &[u8],
+    chunk_len: usize,
+) -> Result<lettre::transport::smtp::response::Response, lettre::transport::smtp::Error> {
+    conn.message_iter(data::relay_chunks(message, chunk_len))
+        .await
 }
 
 /// How far a failed transaction got.
