@@ -215,11 +215,11 @@ impl DataDecoder {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The canonical form, one byte at a time: the judge for the chunked code.
-    fn canonical(input: &[u8]) -> Vec<u8> {
+    pub(crate) fn canonical(input: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         for (i, &b) in input.iter().enumerate() {
             match b {
@@ -245,7 +245,7 @@ mod tests {
     }
 
     /// Every line end is CRLF.
-    fn crlf_only(data: &[u8]) -> bool {
+    pub(crate) fn crlf_only(data: &[u8]) -> bool {
         data.iter().enumerate().all(|(i, &b)| match b {
             b'\r' => data.get(i + 1) == Some(&b'\n'),
             b'\n' => i > 0 && data[i - 1] == b'\r',

@@ -707,7 +707,174 @@ impl AsyncTokioStream for IdleTimeout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use crate::smtp::data::tests::{canonical, crlf_only};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    /// lettre over memory: the other end of the duplex is the test's next hop.
+    #[derive(Debug)]
+    struct Memory(DuplexStream);
+
+    impl AsyncRead for Memory {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Memory {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_flush(cx)
+        }
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_shutdown(cx)
+        }
+    }
+
+    impl AsyncTokioStream for Memory {
+        fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+            Ok(([127, 0, 0, 1], 25).into())
+        }
+    }
+
+    /// Where a receiver that reads lines the RFC way ends the data: the first <CRLF>.<CRLF>,
+    /// the DATA command's CRLF counting before the first line.
+    fn end_of_data(wire: &[u8]) -> Option<usize> {
+        let framed = [b"\r\n".as_slice(), wire].concat();
+        memchr::memmem::find(&framed, b"\r\n.\r\n").map(|at| at + 3)
+    }
+
+    /// Every byte [`send_data`] writes for `message` in chunks of `chunk_len`, as the next hop
+    /// reads them: it answers 250 at the first end of data and then reads on until lettre is
+    /// gone, so anything written after that end is in the result too.
+    async fn wire(message: &[u8], chunk_len: usize) -> Vec<u8> {
+        let (client, mut hop) = tokio::io::duplex(1 << 16);
+        let next_hop = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            hop.write_all(b"220 hop\r\n").await.unwrap();
+            while !got.ends_with(b"\r\n") {
+                let n = hop.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            got.clear();
+            hop.write_all(b"250 hop\r\n").await.unwrap();
+            while end_of_data(&got).is_none() {
+                let n = hop.read(&mut buf).await.unwrap();
+                assert!(n > 0, "lettre closed before the end of data");
+                got.extend_from_slice(&buf[..n]);
+            }
+            hop.write_all(b"250 2.0.0 ok\r\n").await.unwrap();
+            hop.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        let mut conn = AsyncSmtpConnection::connect_with_transport(
+            Box::new(Memory(client)),
+            &ClientId::Domain("gw.test".into()),
+        )
+        .await
+        .unwrap();
+        send_data(&mut conn, message, chunk_len).await.unwrap();
+        drop(conn);
+        next_hop.await.unwrap()
+    }
+
+    /// The data as the next hop stores it (RFC 5321 section 4.5.2): up to the end of data, one
+    /// dot removed from every line that starts with one.
+    fn unstuffed(wire: &[u8], end: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for line in wire[..end - 3].split_inclusive(|&b| b == b'\n') {
+            out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+        }
+        out
+    }
+
+    /// What the wire must be for `message`: CRLF only, one end of data at its very end, and the
+    /// canonical message (with a final CRLF) inside.
+    fn check_wire(message: &[u8], wire: &[u8]) -> Result<(), String> {
+        let show = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        if !crlf_only(wire) {
+            return Err(format!("a bare CR or LF on the wire: {:?}", show(wire)));
+        }
+        let end = end_of_data(wire);
+        if end != Some(wire.len()) {
+            return Err(format!(
+                "the next hop ends the data at {end:?} of {}: {:?}",
+                wire.len(),
+                show(wire)
+            ));
+        }
+        let mut want = canonical(message);
+        if !want.ends_with(b"\r\n") {
+            want.extend_from_slice(b"\r\n");
+        }
+        let got = unstuffed(wire, wire.len());
+        if got != want {
+            return Err(format!("stored {:?}, sent {:?}", show(&got), show(&want)));
+        }
+        Ok(())
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// SMTP smuggling into the next hop: a bare LF or CR next to a dot inside decrypted or
+    /// unwrapped content, at its start or its end, in any chunking, never ends the data early.
+    #[test]
+    fn smuggled_end_of_data_never_reaches_the_next_hop() {
+        let smuggled = "MAIL FROM:<ceo@acme.test>\r\nRCPT TO:<victim@x.test>\r\nDATA\r\nforged\r\n";
+        let rt = runtime();
+        for variant in ["\n.\r\n", "\r.\r\n", "\n.\n", "\r\n.\n", "\r\n.\r\n"] {
+            for message in [
+                format!("Subject: x\r\n\r\ntext{variant}{smuggled}"),
+                format!("{variant}{smuggled}"),
+                format!("Subject: x\r\n\r\ntext{variant}"),
+            ] {
+                for chunk_len in [1, 2, 3, 5, 7, 64, DATA_CHUNK] {
+                    let wire = rt.block_on(wire(message.as_bytes(), chunk_len));
+                    if let Err(e) = check_wire(message.as_bytes(), &wire) {
+                        panic!("{message:?} in chunks of {chunk_len}: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// For any message and any chunk size, through lettre: the data has CRLF line ends
+        /// only, the end of data exactly once and at its end, and un-stuffed it is the
+        /// canonical message.
+        #[test]
+        fn any_message_reaches_the_next_hop_canonical(
+            message in proptest::collection::vec(
+                proptest::prop_oneof![
+                    4 => proptest::sample::select(b"\r\n.".to_vec()),
+                    1 => proptest::num::u8::ANY,
+                ],
+                0..160,
+            ),
+            chunk_len in 1usize..48,
+        ) {
+            let wire = runtime().block_on(wire(&message, chunk_len));
+            if let Err(e) = check_wire(&message, &wire) {
+                proptest::prop_assert!(false, "chunks of {}: {}", chunk_len, e);
+            }
+        }
+    }
 
     #[test]
     fn next_hop_text_becomes_one_bounded_line() {
