@@ -241,7 +241,9 @@ pub(crate) mod tests {
             from = c;
         }
         pieces.push(&input[from..]);
-        canonical_chunks(pieces.into_iter()).flat_map(|c| c.into_owned()).collect()
+        canonical_chunks(pieces.into_iter())
+            .flat_map(|c| c.into_owned())
+            .collect()
     }
 
     /// Every line end is CRLF.
@@ -272,10 +274,7 @@ pub(crate) mod tests {
                     [b"text".as_slice(), variant, SMUGGLED].concat(),
                     [b"text".as_slice(), fixed, SMUGGLED].concat(),
                 ),
-                (
-                    [variant, SMUGGLED].concat(),
-                    [fixed, SMUGGLED].concat(),
-                ),
+                ([variant, SMUGGLED].concat(), [fixed, SMUGGLED].concat()),
                 (
                     [b"text".as_slice(), variant].concat(),
                     [b"text".as_slice(), fixed].concat(),
@@ -309,9 +308,8 @@ pub(crate) mod tests {
 
     #[test]
     fn relay_chunks_leave_out_the_final_line_end_in_any_form() {
-        let joined = |m: &[u8], n| -> Vec<u8> {
-            relay_chunks(m, n).flat_map(|c| c.into_owned()).collect()
-        };
+        let joined =
+            |m: &[u8], n| -> Vec<u8> { relay_chunks(m, n).flat_map(|c| c.into_owned()).collect() };
         for (m, want) in [
             (b"a\r\nb\r\n".as_slice(), b"a\r\nb".as_slice()),
             (b"a\nb\n", b"a\r\nb"),
@@ -345,7 +343,11 @@ pub(crate) mod tests {
     fn decoder_ends_only_at_crlf_dot_crlf_and_unstuffs() {
         // (data, the message, what follows the end: None when there is no end)
         for (input, message, after) in [
-            (b".\r\nQUIT\r\n".as_slice(), b"".as_slice(), Some(b"QUIT\r\n".as_slice())),
+            (
+                b".\r\nQUIT\r\n".as_slice(),
+                b"".as_slice(),
+                Some(b"QUIT\r\n".as_slice()),
+            ),
             (b"..a\r\n.\r\n", b".a\r\n", Some(b"")),
             (b"a\r\n..\r\n.\r\nX", b"a\r\n.\r\n", Some(b"X")),
             (b"a\n.\r\nMAIL\r\n.\r\n", b"a\n.\r\nMAIL\r\n", Some(b"")),

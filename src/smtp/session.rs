@@ -704,7 +704,8 @@ mod tests {
                 let data = format!("{head}{variant}{smuggled}.\r\nQUIT\r\n");
                 for cut in 0..=data.len() {
                     let (message, replies) = data_cut(data.as_bytes(), cut);
-                    let message = message.unwrap_or_else(|| panic!("{data:?} cut at {cut}: no end"));
+                    let message =
+                        message.unwrap_or_else(|| panic!("{data:?} cut at {cut}: no end"));
                     let want = if variant.starts_with("\r\n") {
                         // A stuffed dot after CRLF is removed, the rest is content.
                         format!("{head}\r\n\r\r\n{smuggled}")
