@@ -554,18 +554,15 @@ fn postfix_reinjection_gets_no_smuggled_transaction_from_decrypted_content() {
     let alice = gw.cert_file("alice@acme.test", "encryption");
     let smuggled = "MAIL FROM:<ceo@acme.test>\r\nRCPT TO:<victim@x.test>\r\nDATA\r\n\
                     From: ceo@acme.test\r\nSubject: forged\r\n\r\nwire the money\r\n";
-    std::fs::write(
-        gw.path("inner.txt"),
-        format!("Content-Type: text/plain\r\n\r\nhello\n.\r\n{smuggled}.\n{smuggled}bye\r\n"),
-    )
-    .unwrap();
-    #[rustfmt::skip]
-    openssl_ok(gw.dir.path(), &[
-        "cms", "-encrypt", "-binary", "-aes-256-gcm", "-in", "inner.txt", "-recip",
-        alice.to_str().unwrap(), "-outform", "SMIME", "-out", "sealed.eml",
-        "-from", "mallory@evil.test", "-to", "alice@acme.test", "-subject", "sealed",
-    ]);
-    let sealed = std::fs::read(gw.path("sealed.eml")).unwrap();
+    let inner =
+        format!("Content-Type: text/plain\r\n\r\nhello\n.\r\n{smuggled}.\n{smuggled}bye\r\n");
+    let sealed = common::wrap::encrypted(
+        &gw,
+        &alice,
+        inner.as_bytes(),
+        "mallory@evil.test",
+        "alice@acme.test",
+    );
     let serve = Serve::start(&gw, ports.gateway_in);
     let pf = Postfix::start(&ports, sink.addr);
 

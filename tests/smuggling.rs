@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::smtp::{Sink, bare_line_ends, canonical, free_port, send, send_raw};
-use common::{Gw, Serve, openssl_ok};
+use common::{Gw, Serve, wrap};
 
 /// The variants of a fake end of data, each of which some receiver takes for the real one.
 const VARIANTS: [&str; 5] = ["\n.\r\n", "\r.\r\n", "\n.\n", "\r\n.\n", "\r\n.\r\n"];
@@ -123,27 +123,11 @@ fn inner(body: &str) -> String {
 fn unwrapped_opaque_signed_content_reaches_the_next_hop_as_one_canonical_message() {
     let sink = Sink::start();
     let (gw, serve) = gateway(&sink);
-    let d = gw.dir.path();
-    // A signer nobody trusts: the gateway unwraps the content all the same (smime=fail or
-    // neutral), which is what makes this path reachable from the Internet.
-    #[rustfmt::skip]
-    openssl_ok(d, &[
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", "mallory.key", "-out", "mallory.pem", "-days", "2", "-subj", "/CN=Mallory",
-        "-addext", "subjectAltName=email:mallory@evil.test",
-    ]);
     let mut n = 0;
     for variant in VARIANTS {
         for body in bodies(variant) {
-            std::fs::write(d.join("inner.txt"), inner(&body)).unwrap();
-            // -binary: OpenSSL signs the bytes as they are (no CRLF conversion).
-            #[rustfmt::skip]
-            openssl_ok(d, &[
-                "cms", "-sign", "-nodetach", "-binary", "-in", "inner.txt", "-signer",
-                "mallory.pem", "-inkey", "mallory.key", "-outform", "SMIME", "-out", "signed.eml",
-                "-from", "mallory@evil.test", "-to", "alice@acme.test", "-subject", "opaque",
-            ]);
-            let msg = std::fs::read(d.join("signed.eml")).unwrap();
+            let msg =
+                wrap::opaque_signed_untrusted(&gw, inner(&body).as_bytes(), "alice@acme.test");
             let (code, text) = send(serve.addr, "mallory@evil.test", &["alice@acme.test"], &msg);
             assert_eq!(code, 250, "{body:?}: {text}");
             n += 1;
@@ -156,20 +140,17 @@ fn unwrapped_opaque_signed_content_reaches_the_next_hop_as_one_canonical_message
 fn decrypted_content_reaches_the_next_hop_as_one_canonical_message() {
     let sink = Sink::start();
     let (gw, serve) = gateway(&sink);
-    let d = gw.dir.path();
     let alice = gw.cert_file("alice@acme.test", "encryption");
     let mut n = 0;
     for variant in VARIANTS {
         for body in bodies(variant) {
-            std::fs::write(d.join("inner.txt"), inner(&body)).unwrap();
-            // AES-GCM (AuthEnvelopedData): decrypted whatever the policy on unsigned CBC.
-            #[rustfmt::skip]
-            openssl_ok(d, &[
-                "cms", "-encrypt", "-binary", "-aes-256-gcm", "-in", "inner.txt", "-recip",
-                alice.to_str().unwrap(), "-outform", "SMIME", "-out", "encrypted.eml",
-                "-from", "bob@partner.test", "-to", "alice@acme.test", "-subject", "sealed",
-            ]);
-            let msg = std::fs::read(d.join("encrypted.eml")).unwrap();
+            let msg = wrap::encrypted(
+                &gw,
+                &alice,
+                inner(&body).as_bytes(),
+                "bob@partner.test",
+                "alice@acme.test",
+            );
             let (code, text) = send(serve.addr, "bob@partner.test", &["alice@acme.test"], &msg);
             assert_eq!(code, 250, "{body:?}: {text}");
             n += 1;
