@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::smtp::{Sink, bare_line_ends, canonical, free_port, send, send_raw};
+use common::smtp::{Received, Sink, bare_line_ends, canonical, free_port, send_raw, stuffed};
 use common::{Gw, Serve, wrap};
 
 /// The variants of a fake end of data, each of which some receiver takes for the real one.
@@ -91,27 +91,38 @@ fn data_as_is(msg: &str) -> Vec<u8> {
     data.into_bytes()
 }
 
+/// For every variant and placement: sends the message `make` builds around the body (the
+/// sender, and the data after the 354 as it goes on the wire), and checks the copy that
+/// arrives. Returns the copies, in order.
+fn each_body(
+    sink: &Sink,
+    serve: &Serve,
+    what: &str,
+    make: impl Fn(&str) -> (&'static str, Vec<u8>),
+) -> Vec<Received> {
+    let mut n = 0;
+    for variant in VARIANTS {
+        for body in bodies(variant) {
+            let (from, data) = make(&body);
+            let (code, text) = send_raw(serve.addr, from, &["alice@acme.test"], &data);
+            assert_eq!(code, 250, "{what} {body:?}: {text}");
+            n += 1;
+            assert_one_canonical_copy(sink, n, &body, &format!("{what} {body:?}"));
+        }
+    }
+    sink.messages()
+}
+
 #[test]
 fn a_plain_message_with_a_bare_lf_before_a_dot_reaches_the_next_hop_as_one_canonical_message() {
     let sink = Sink::start();
     let (_gw, serve) = gateway(&sink);
-    let mut n = 0;
-    for variant in VARIANTS {
-        for body in bodies(variant) {
-            let msg = format!(
-                "From: bob@partner.test\r\nTo: alice@acme.test\r\nSubject: plain\r\n\r\n{body}"
-            );
-            let (code, text) = send_raw(
-                serve.addr,
-                "bob@partner.test",
-                &["alice@acme.test"],
-                &data_as_is(&msg),
-            );
-            assert_eq!(code, 250, "{msg:?}: {text}");
-            n += 1;
-            assert_one_canonical_copy(&sink, n, &body, &format!("plain {msg:?}"));
-        }
-    }
+    each_body(&sink, &serve, "plain", |body| {
+        let msg = format!(
+            "From: bob@partner.test\r\nTo: alice@acme.test\r\nSubject: plain\r\n\r\n{body}"
+        );
+        ("bob@partner.test", data_as_is(&msg))
+    });
 }
 
 /// The inner entity of a signed or encrypted message: `body` inside, bytes as they are.
@@ -123,17 +134,10 @@ fn inner(body: &str) -> String {
 fn unwrapped_opaque_signed_content_reaches_the_next_hop_as_one_canonical_message() {
     let sink = Sink::start();
     let (gw, serve) = gateway(&sink);
-    let mut n = 0;
-    for variant in VARIANTS {
-        for body in bodies(variant) {
-            let msg =
-                wrap::opaque_signed_untrusted(&gw, inner(&body).as_bytes(), "alice@acme.test");
-            let (code, text) = send(serve.addr, "mallory@evil.test", &["alice@acme.test"], &msg);
-            assert_eq!(code, 250, "{body:?}: {text}");
-            n += 1;
-            assert_one_canonical_copy(&sink, n, &body, &format!("opaque signed {body:?}"));
-        }
-    }
+    each_body(&sink, &serve, "opaque signed", |body| {
+        let msg = wrap::opaque_signed_untrusted(&gw, inner(body).as_bytes(), "alice@acme.test");
+        ("mallory@evil.test", stuffed(&msg))
+    });
 }
 
 #[test]
@@ -141,25 +145,16 @@ fn decrypted_content_reaches_the_next_hop_as_one_canonical_message() {
     let sink = Sink::start();
     let (gw, serve) = gateway(&sink);
     let alice = gw.cert_file("alice@acme.test", "encryption");
-    let mut n = 0;
-    for variant in VARIANTS {
-        for body in bodies(variant) {
-            let msg = wrap::encrypted(
-                &gw,
-                &alice,
-                inner(&body).as_bytes(),
-                "bob@partner.test",
-                "alice@acme.test",
-            );
-            let (code, text) = send(serve.addr, "bob@partner.test", &["alice@acme.test"], &msg);
-            assert_eq!(code, 250, "{body:?}: {text}");
-            n += 1;
-            assert_one_canonical_copy(&sink, n, &body, &format!("decrypted {body:?}"));
-            let data = String::from_utf8_lossy(&sink.messages()[n - 1].data).into_owned();
-            assert!(
-                !data.contains("application/pkcs7-mime"),
-                "not decrypted: {data}"
-            );
-        }
+    let copies = each_body(&sink, &serve, "decrypted", |body| {
+        let from = "bob@partner.test";
+        let msg = wrap::encrypted(&gw, &alice, inner(body).as_bytes(), from, "alice@acme.test");
+        (from, stuffed(&msg))
+    });
+    for m in copies {
+        let data = String::from_utf8_lossy(&m.data);
+        assert!(
+            !data.contains("application/pkcs7-mime"),
+            "not decrypted: {data}"
+        );
     }
 }

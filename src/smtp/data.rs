@@ -369,18 +369,24 @@ pub(crate) mod tests {
         }
     }
 
+    /// Messages of up to `max` bytes, mostly CR, LF and dots (the bytes that frame SMTP data),
+    /// with any other byte among them.
+    pub(crate) fn framing_bytes(max: usize) -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            proptest::prop_oneof![
+                4 => proptest::sample::select(b"\r\n.".to_vec()),
+                1 => proptest::num::u8::ANY,
+            ],
+            0..max,
+        )
+    }
+
     proptest::proptest! {
         /// For any bytes cut anywhere: CRLF line ends only, and the canonical form of the input
         /// whatever the cuts. (relay.rs checks the same through lettre's stuffing, on the wire.)
         #[test]
         fn any_input_any_cuts_gives_canonical_data(
-            input in proptest::collection::vec(
-                proptest::prop_oneof![
-                    4 => proptest::sample::select(b"\r\n.".to_vec()),
-                    1 => proptest::num::u8::ANY,
-                ],
-                0..200,
-            ),
+            input in framing_bytes(200),
             mut cuts in proptest::collection::vec(0usize..200, 0..8),
         ) {
             cuts.sort_unstable();

@@ -707,7 +707,7 @@ impl AsyncTokioStream for IdleTimeout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::smtp::data::tests::{canonical, crlf_only};
+    use crate::smtp::data::tests::{canonical, crlf_only, framing_bytes};
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
     /// lettre over memory: the other end of the duplex is the test's next hop.
@@ -860,13 +860,7 @@ mod tests {
         /// canonical message.
         #[test]
         fn any_message_reaches_the_next_hop_canonical(
-            message in proptest::collection::vec(
-                proptest::prop_oneof![
-                    4 => proptest::sample::select(b"\r\n.".to_vec()),
-                    1 => proptest::num::u8::ANY,
-                ],
-                0..160,
-            ),
+            message in framing_bytes(160),
             chunk_len in 1usize..48,
         ) {
             let wire = runtime().block_on(wire(&message, chunk_len));

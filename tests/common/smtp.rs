@@ -202,6 +202,12 @@ pub fn read_reply(r: &mut BufReader<TcpStream>) -> (u16, String) {
 
 /// Sends one message; returns the reply to the end of DATA (or the first failing reply).
 pub fn send(addr: SocketAddr, from: &str, rcpts: &[&str], msg: &[u8]) -> (u16, String) {
+    send_raw(addr, from, rcpts, &stuffed(msg))
+}
+
+/// The data `send` writes after the 354: a dot doubled at the start of every line (a bare LF
+/// starts one here too), a final CRLF when missing, and the end of data.
+pub fn stuffed(msg: &[u8]) -> Vec<u8> {
     let mut body = Vec::new();
     for line in msg.split_inclusive(|&b| b == b'\n') {
         if line.starts_with(b".") {
@@ -213,7 +219,7 @@ pub fn send(addr: SocketAddr, from: &str, rcpts: &[&str], msg: &[u8]) -> (u16, S
         body.extend_from_slice(b"\r\n");
     }
     body.extend_from_slice(b".\r\n");
-    send_raw(addr, from, rcpts, &body)
+    body
 }
 
 /// Like [`send`], but `data` goes after the 354 exactly as given: the caller stuffs it and
