@@ -824,6 +824,34 @@ mod tests {
         Ok(())
     }
 
+    /// The relay's memory bound: a CRLF-clean message of the largest size goes out as borrowed
+    /// slices of itself, never copied whole (and with a bare LF, one chunk at a time).
+    #[test]
+    fn a_crlf_clean_25_mib_message_is_not_copied() {
+        let line = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do.\r\n";
+        let message = line.repeat((25usize << 20).div_ceil(line.len()));
+        let mut sent = 0;
+        for chunk in data::relay_chunks(&message, DATA_CHUNK) {
+            assert!(matches!(chunk, std::borrow::Cow::Borrowed(_)));
+            assert!(chunk.len() <= DATA_CHUNK);
+            sent += chunk.len();
+        }
+        assert_eq!(
+            sent,
+            message.len() - 2,
+            "all but the final CRLF, which lettre writes"
+        );
+        let mut bare = message.clone();
+        let at = (DATA_CHUNK * 3..)
+            .find(|&i| bare[i].is_ascii_alphabetic())
+            .unwrap();
+        bare[at] = b'\n';
+        let owned = data::relay_chunks(&bare, DATA_CHUNK)
+            .filter(|c| matches!(c, std::borrow::Cow::Owned(_)))
+            .count();
+        assert_eq!(owned, 1);
+    }
+
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
