@@ -117,11 +117,11 @@ pub fn canonical_chunks<'a>(
     })
 }
 
-/// The data of one relayed copy in chunks of at most `chunk_len` bytes (a bare LF at a chunk's
-/// end makes it one byte longer), for lettre's `message_iter`. The message's own last line
-/// end is left out: lettre writes `<CRLF>.<CRLF>` after the data, and the CRLF before the dot
-/// belongs to the message (RFC 5321 section 4.1.1.4), so the next hop receives exactly the
-/// canonical form of `message` (a message without a final line end gets one).
+/// The data of one relayed copy, `chunk_len` bytes of the message at a time (a chunk grows by
+/// one byte for each bare CR or LF made CRLF), for lettre's `message_iter`. The message's own
+/// last line end is left out: lettre writes `<CRLF>.<CRLF>` after the data, and the CRLF before
+/// the dot belongs to the message (RFC 5321 section 4.1.1.4), so the next hop receives exactly
+/// the canonical form of `message` (a message without a final line end gets one).
 pub fn relay_chunks(message: &[u8], chunk_len: usize) -> impl Iterator<Item = Cow<'_, [u8]>> {
     canonical_chunks(without_final_line_end(message).chunks(chunk_len.max(1)))
 }
