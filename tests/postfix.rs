@@ -566,12 +566,7 @@ fn postfix_reinjection_gets_no_smuggled_transaction_from_decrypted_content() {
     let serve = Serve::start(&gw, ports.gateway_in);
     let pf = Postfix::start(&ports, sink.addr);
 
-    let (code, reply) = send(
-        pf.mx,
-        "mallory@evil.test",
-        &["alice@acme.test"],
-        &sealed,
-    );
+    let (code, reply) = send(pf.mx, "mallory@evil.test", &["alice@acme.test"], &sealed);
     assert_eq!(code, 250, "Postfix refused the message: {reply}");
     let got = wait_for(&sink, Duration::from_secs(30), |m| {
         m.rcpts == ["alice@acme.test"]
