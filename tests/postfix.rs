@@ -538,3 +538,64 @@ fn postfix_content_filter_through_the_gateway() {
 }
 
 const FORGED: &[u8] = b"From: Alice <alice@acme.test>\r\nTo: carol@acme.test\r\nSubject: urgent\r\nMessage-ID: <pf3@outside.test>\r\n\r\nPay the invoice today.\r\n";
+
+/// SMTP smuggling into the re-injection smtpd (issue 11, part 2): an outsider encrypts to an
+/// internal user a text whose bare LF before a dot would end the gateway's DATA at Postfix
+/// (`smtpd_forbid_bare_newline = no`, the default before 3.9) and run a forged `MAIL FROM:<ceo@acme.test>`
+/// there, unfiltered and from a trusted address. The relayhost must get the one intended
+/// message, with the would-be commands inside its text.
+#[test]
+fn postfix_reinjection_gets_no_smuggled_transaction_from_decrypted_content() {
+    let sink = Sink::start();
+    let ports = Ports::free();
+    let gw = Gw::with_config(&ports.gateway_config(""));
+    gw.init_ca();
+    gw.enroll("alice@acme.test", "Alice", "p256");
+    let alice = gw.cert_file("alice@acme.test", "encryption");
+    let smuggled = "MAIL FROM:<ceo@acme.test>\r\nRCPT TO:<victim@x.test>\r\nDATA\r\n\
+                    From: ceo@acme.test\r\nSubject: forged\r\n\r\nwire the money\r\n";
+    let inner =
+        format!("Content-Type: text/plain\r\n\r\nhello\n.\r\n{smuggled}.\n{smuggled}bye\r\n");
+    let sealed = common::wrap::encrypted(
+        &gw,
+        &alice,
+        inner.as_bytes(),
+        "mallory@evil.test",
+        "alice@acme.test",
+    );
+    let serve = Serve::start(&gw, ports.gateway_in);
+    let pf = Postfix::start(&ports, sink.addr);
+
+    let (code, reply) = send(pf.mx, "mallory@evil.test", &["alice@acme.test"], &sealed);
+    assert_eq!(code, 250, "Postfix refused the message: {reply}");
+    let got = wait_for(&sink, Duration::from_secs(30), |m| {
+        m.rcpts == ["alice@acme.test"]
+    });
+    // A smuggled transaction is queued with the real one; give it time to arrive.
+    std::thread::sleep(Duration::from_secs(3));
+    let all = sink.messages();
+    let seen: Vec<_> = all
+        .iter()
+        .map(|m| (&m.rcpts, String::from_utf8_lossy(&m.data)))
+        .collect();
+    let diag = format!(
+        "--- maillog:\n{}\n--- smimegw serve:\n{}\n--- sink: {seen:#?}",
+        pf.maillog(),
+        serve.log()
+    );
+    let got = got.unwrap_or_else(|| panic!("the decrypted message never arrived\n{diag}"));
+    assert_eq!(
+        all.len(),
+        1,
+        "the relayhost got more than the one message\n{diag}"
+    );
+    let text = String::from_utf8_lossy(&got.data);
+    assert!(
+        text.contains(&format!("hello\r\n.\r\n{smuggled}.\r\n{smuggled}bye\r\n")),
+        "the decrypted text did not arrive whole, in canonical form\n{diag}"
+    );
+    assert!(
+        !pf.maillog().contains("victim@x.test"),
+        "Postfix saw the smuggled recipient\n{diag}"
+    );
+}

@@ -1,5 +1,7 @@
-//! Relay to the next hop (lettre's SMTP client over tokio): the processed bytes go out raw,
-//! with the original envelope sender and the recipients of one treatment group.
+//! Relay to the next hop (lettre's SMTP client over tokio): the processed bytes go out with the
+//! original envelope sender and the recipients of one treatment group, in canonical form (CRLF
+//! line ends only, every line dot-stuffed: [`super::data`]), whatever a sender put inside a
+//! layer the gateway decrypted or unwrapped.
 //!
 //! The outcome maps onto what the MTA needs to hear (DESIGN.md, "no queue, no loss"): the next
 //! hop's 250 becomes our 250; anything temporary, unreachable or unclear becomes 4xx so the MTA
@@ -33,6 +35,7 @@ use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
 use crate::config::{RelayConfig, StartTls};
+use crate::smtp::data;
 
 /// The outcome of relaying one copy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -182,10 +185,6 @@ impl Relay {
     /// One transaction, on a kept connection when there is one. On any error the connection is
     /// closed (lettre aborts it), never kept.
     async fn transact(&self, envelope: &Envelope, message: &[u8]) -> Result<(), Failure> {
-        // lettre ends the data itself with CRLF "." CRLF, so the message's own final CRLF would
-        // become an extra empty line at the next hop: every relayed message must arrive exactly
-        // as it left us (RFC 5321 section 4.1.1.4, the CRLF before the dot is the message's).
-        let message = message.strip_suffix(b"\r\n").unwrap_or(message);
         if let Some(mut conn) = self.pool.take() {
             self.pool.count(REUSED);
             match send_chunked(&mut conn, envelope, message).await {
@@ -460,7 +459,7 @@ impl Relay {
     }
 }
 
-/// Bytes of the message dot-stuffed and written per step.
+/// Bytes of the message canonicalised, dot-stuffed and written per step.
 const DATA_CHUNK: usize = 64 * 1024;
 
 /// lettre's `AsyncSmtpConnection::send`, except that the message goes out in chunks of
@@ -513,7 +512,7 @@ async fn send_chunked(
             conn.command(Rcpt::new(to.clone(), vec![])).await?;
         }
         conn.command(Data).await?;
-        conn.message_iter(message.chunks(DATA_CHUNK)).await
+        send_data(conn, message, DATA_CHUNK).await
     };
     match steps.await {
         Ok(_) => Ok(()),
@@ -522,6 +521,19 @@ async fn send_chunked(
             Err(SendError::Failed(Failure::Smtp(e)))
         }
     }
+}
+
+/// Sends the data of one copy after DATA was accepted, and reads the reply. Every copy the
+/// relay sends (inbound, outbound, transit, unchanged) passes here, and only here, through
+/// [`data::relay_chunks`]: CRLF line ends only and every line dot-stuffed, so the next hop ends
+/// the data where we do and nowhere before (SMTP smuggling, see [`data`]).
+async fn send_data(
+    conn: &mut AsyncSmtpConnection,
+    message: &[u8],
+    chunk_len: usize,
+) -> Result<lettre::transport::smtp::response::Response, lettre::transport::smtp::Error> {
+    conn.message_iter(data::relay_chunks(message, chunk_len))
+        .await
 }
 
 /// How far a failed transaction got.
@@ -695,7 +707,196 @@ impl AsyncTokioStream for IdleTimeout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use crate::smtp::data::tests::{canonical, crlf_only, framing_bytes};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    /// lettre over memory: the other end of the duplex is the test's next hop.
+    #[derive(Debug)]
+    struct Memory(DuplexStream);
+
+    impl AsyncRead for Memory {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Memory {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_flush(cx)
+        }
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_shutdown(cx)
+        }
+    }
+
+    impl AsyncTokioStream for Memory {
+        fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+            Ok(([127, 0, 0, 1], 25).into())
+        }
+    }
+
+    /// Where a receiver that reads lines the RFC way ends the data: the first <CRLF>.<CRLF>,
+    /// the DATA command's CRLF counting before the first line.
+    fn end_of_data(wire: &[u8]) -> Option<usize> {
+        let framed = [b"\r\n".as_slice(), wire].concat();
+        memchr::memmem::find(&framed, b"\r\n.\r\n").map(|at| at + 3)
+    }
+
+    /// Every byte [`send_data`] writes for `message` in chunks of `chunk_len`, as the next hop
+    /// reads them: it answers 250 at the first end of data and then reads on until lettre is
+    /// gone, so anything written after that end is in the result too.
+    async fn wire(message: &[u8], chunk_len: usize) -> Vec<u8> {
+        let (client, mut hop) = tokio::io::duplex(1 << 16);
+        let next_hop = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            hop.write_all(b"220 hop\r\n").await.unwrap();
+            while !got.ends_with(b"\r\n") {
+                let n = hop.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            got.clear();
+            hop.write_all(b"250 hop\r\n").await.unwrap();
+            while end_of_data(&got).is_none() {
+                let n = hop.read(&mut buf).await.unwrap();
+                assert!(n > 0, "lettre closed before the end of data");
+                got.extend_from_slice(&buf[..n]);
+            }
+            hop.write_all(b"250 2.0.0 ok\r\n").await.unwrap();
+            hop.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        let mut conn = AsyncSmtpConnection::connect_with_transport(
+            Box::new(Memory(client)),
+            &ClientId::Domain("gw.test".into()),
+        )
+        .await
+        .unwrap();
+        send_data(&mut conn, message, chunk_len).await.unwrap();
+        drop(conn);
+        next_hop.await.unwrap()
+    }
+
+    /// The data as the next hop stores it (RFC 5321 section 4.5.2): up to the end of data, one
+    /// dot removed from every line that starts with one.
+    fn unstuffed(wire: &[u8], end: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for line in wire[..end - 3].split_inclusive(|&b| b == b'\n') {
+            out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+        }
+        out
+    }
+
+    /// What the wire must be for `message`: CRLF only, one end of data at its very end, and the
+    /// canonical message (with a final CRLF) inside.
+    fn check_wire(message: &[u8], wire: &[u8]) -> Result<(), String> {
+        let show = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        if !crlf_only(wire) {
+            return Err(format!("a bare CR or LF on the wire: {:?}", show(wire)));
+        }
+        let end = end_of_data(wire);
+        if end != Some(wire.len()) {
+            return Err(format!(
+                "the next hop ends the data at {end:?} of {}: {:?}",
+                wire.len(),
+                show(wire)
+            ));
+        }
+        let mut want = canonical(message);
+        if !want.ends_with(b"\r\n") {
+            want.extend_from_slice(b"\r\n");
+        }
+        let got = unstuffed(wire, wire.len());
+        if got != want {
+            return Err(format!("stored {:?}, sent {:?}", show(&got), show(&want)));
+        }
+        Ok(())
+    }
+
+    /// The relay's memory bound: a CRLF-clean message of the largest size goes out as borrowed
+    /// slices of itself, never copied whole (and with a bare LF, one chunk at a time).
+    #[test]
+    fn a_crlf_clean_25_mib_message_is_not_copied() {
+        let line = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do.\r\n";
+        let message = line.repeat((25usize << 20).div_ceil(line.len()));
+        let mut sent = 0;
+        for chunk in data::relay_chunks(&message, DATA_CHUNK) {
+            assert!(matches!(chunk, std::borrow::Cow::Borrowed(_)));
+            assert!(chunk.len() <= DATA_CHUNK);
+            sent += chunk.len();
+        }
+        assert_eq!(
+            sent,
+            message.len() - 2,
+            "all but the final CRLF, which lettre writes"
+        );
+        let mut bare = message.clone();
+        let at = (DATA_CHUNK * 3..)
+            .find(|&i| bare[i].is_ascii_alphabetic())
+            .unwrap();
+        bare[at] = b'\n';
+        let owned = data::relay_chunks(&bare, DATA_CHUNK)
+            .filter(|c| matches!(c, std::borrow::Cow::Owned(_)))
+            .count();
+        assert_eq!(owned, 1);
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// SMTP smuggling into the next hop: a bare LF or CR next to a dot inside decrypted or
+    /// unwrapped content, at its start or its end, in any chunking, never ends the data early.
+    #[test]
+    fn smuggled_end_of_data_never_reaches_the_next_hop() {
+        let smuggled = "MAIL FROM:<ceo@acme.test>\r\nRCPT TO:<victim@x.test>\r\nDATA\r\nforged\r\n";
+        let rt = runtime();
+        for variant in ["\n.\r\n", "\r.\r\n", "\n.\n", "\r\n.\n", "\r\n.\r\n"] {
+            for message in [
+                format!("Subject: x\r\n\r\ntext{variant}{smuggled}"),
+                format!("{variant}{smuggled}"),
+                format!("Subject: x\r\n\r\ntext{variant}"),
+            ] {
+                for chunk_len in [1, 2, 3, 5, 7, 64, DATA_CHUNK] {
+                    let wire = rt.block_on(wire(message.as_bytes(), chunk_len));
+                    if let Err(e) = check_wire(message.as_bytes(), &wire) {
+                        panic!("{message:?} in chunks of {chunk_len}: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// For any message and any chunk size, through lettre: the data has CRLF line ends
+        /// only, the end of data exactly once and at its end, and un-stuffed it is the
+        /// canonical message.
+        #[test]
+        fn any_message_reaches_the_next_hop_canonical(
+            message in framing_bytes(160),
+            chunk_len in 1usize..48,
+        ) {
+            let wire = runtime().block_on(wire(&message, chunk_len));
+            if let Err(e) = check_wire(&message, &wire) {
+                proptest::prop_assert!(false, "chunks of {}: {}", chunk_len, e);
+            }
+        }
+    }
 
     #[test]
     fn next_hop_text_becomes_one_bounded_line() {

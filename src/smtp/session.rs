@@ -5,9 +5,13 @@
 //! decision here, testable and fuzzable without sockets. Command parsing is smtp-proto's; the
 //! states, limits and replies are ours (RFC 5321, with RFC 2920 PIPELINING, RFC 3207 STARTTLS,
 //! RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8 and RFC 2034 enhanced status codes).
+//! The message after DATA is read by [`DataDecoder`]: only `<CRLF>.<CRLF>` ends it, so no
+//! bare LF or CR inside a message can end it early and turn its rest into commands.
 
-use smtp_proto::request::receiver::{DataReceiver, RequestReceiver};
+use smtp_proto::request::receiver::RequestReceiver;
 use smtp_proto::{Error as ProtoError, Request};
+
+use crate::smtp::data::DataDecoder;
 
 /// A synchronous check of a recipient at RCPT time: `Err((code, enhanced, text))` refuses it.
 pub type RcptCheck =
@@ -114,7 +118,7 @@ pub struct Session {
     config: SessionConfig,
     state: State,
     requests: RequestReceiver,
-    data: Option<DataReceiver>,
+    data: Option<DataDecoder>,
     /// Bytes received while a transaction was being processed (pipelined commands after the
     /// message): they are handled once the reply is known.
     pending: Vec<u8>,
@@ -226,9 +230,12 @@ impl Session {
                 break;
             }
             if self.state == State::Data {
-                let data = self.data.get_or_insert_with(DataReceiver::new);
+                let data = self.data.get_or_insert_with(DataDecoder::new);
                 let before = self.message.len();
-                let done = data.ingest(&mut iter, &mut self.message);
+                let rest = iter.as_slice();
+                let end = data.feed(rest, &mut self.message);
+                iter = rest[end.unwrap_or(rest.len())..].iter();
+                let done = end.is_some();
                 if self.message.len() > self.config.max_message_size {
                     // Keep reading to the end of DATA, but stop storing (no unbounded memory).
                     self.message_too_big = true;
@@ -499,7 +506,7 @@ impl Session {
             Request::Data => match self.state {
                 State::Rcpt => {
                     self.state = State::Data;
-                    self.data = Some(DataReceiver::new());
+                    self.data = Some(DataDecoder::new());
                     send(actions, reply(354, "", "end data with <CR><LF>.<CR><LF>"));
                 }
                 _ => {
@@ -659,6 +666,80 @@ mod tests {
         assert!(sends(&a).contains("421 4.7.0"), "{a:?}");
         assert_eq!(a.last(), Some(&Action::Close));
         assert!(s.is_closed());
+    }
+
+    /// A session inside DATA for one recipient.
+    fn in_data() -> Session {
+        let mut s = session();
+        let a = s.feed(b"EHLO x\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n");
+        assert!(sends(&a).ends_with("354 end data with <CR><LF>.<CR><LF>\r\n"));
+        s
+    }
+
+    /// Feeds `bytes` in DATA, cut at `cut`; returns the message of the first transaction, if
+    /// one ended, and every reply sent on the way (QUIT is pipelined after the data).
+    fn data_cut(bytes: &[u8], cut: usize) -> (Option<Vec<u8>>, String) {
+        let mut s = in_data();
+        let mut actions = s.feed(&bytes[..cut]);
+        actions.extend(s.feed(&bytes[cut..]));
+        let message = actions.iter().find_map(|a| match a {
+            Action::Process(t) => Some(t.message.clone()),
+            _ => None,
+        });
+        if message.is_some() {
+            actions.extend(s.transaction_done(250, "2.0.0", "queued"));
+        }
+        (message, sends(&actions))
+    }
+
+    /// A second path for SMTP smuggling: only <CRLF>.<CRLF> ends the data we receive (RFC 5321
+    /// section 4.1.1.4). A bare LF or CR before or after the dot is content, and the commands
+    /// after it stay inside the message, wherever the reads are cut.
+    #[test]
+    fn only_crlf_dot_crlf_ends_data() {
+        let smuggled = "MAIL FROM:<ceo@acme.test>\r\nRCPT TO:<victim@x.test>\r\nDATA\r\nforged\r\n";
+        for variant in ["\n.\r\n", "\n.\n", "\r.\r\n", "\r\n.\r\r\n"] {
+            for at_start in [false, true] {
+                let head = if at_start { "" } else { "text" };
+                let data = format!("{head}{variant}{smuggled}.\r\nQUIT\r\n");
+                for cut in 0..=data.len() {
+                    let (message, replies) = data_cut(data.as_bytes(), cut);
+                    let message =
+                        message.unwrap_or_else(|| panic!("{data:?} cut at {cut}: no end"));
+                    let want = if variant.starts_with("\r\n") {
+                        // A stuffed dot after CRLF is removed, the rest is content.
+                        format!("{head}\r\n\r\r\n{smuggled}")
+                    } else {
+                        format!("{head}{variant}{smuggled}")
+                    };
+                    assert_eq!(
+                        String::from_utf8_lossy(&message),
+                        want,
+                        "{data:?} cut at {cut}"
+                    );
+                    assert_eq!(
+                        replies, "250 2.0.0 queued\r\n221 2.0.0 bye\r\n",
+                        "{data:?} cut at {cut}: the smuggled commands were answered"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The DATA command's own CRLF starts the first line: an empty message is ".<CRLF>" at once,
+    /// and a first line that starts with a dot arrives stuffed.
+    #[test]
+    fn the_first_line_of_data_is_a_line() {
+        for (data, want) in [
+            (b".\r\nQUIT\r\n".as_slice(), b"".as_slice()),
+            (b"..hidden\r\n.\r\nQUIT\r\n", b".hidden\r\n"),
+        ] {
+            for cut in 0..=data.len() {
+                let (message, replies) = data_cut(data, cut);
+                assert_eq!(message.as_deref(), Some(want), "{data:?} cut at {cut}");
+                assert!(replies.ends_with("221 2.0.0 bye\r\n"), "{replies}");
+            }
+        }
     }
 
     #[test]

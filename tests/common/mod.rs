@@ -4,6 +4,7 @@
 
 pub mod partner;
 pub mod smtp;
+pub mod wrap;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

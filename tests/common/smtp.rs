@@ -12,10 +12,18 @@ use std::time::Duration;
 pub struct Received {
     pub from: String,
     pub rcpts: Vec<String>,
+    /// The message, dot-unstuffed.
     pub data: Vec<u8>,
+    /// The bytes after the 354 exactly as they came, the final "." line included.
+    pub raw: Vec<u8>,
 }
 
 /// A sink on 127.0.0.1 that accepts (or refuses, by code) every message and keeps what it accepted.
+///
+/// It reads lines the lenient way, as Postfix does with `smtpd_forbid_bare_newline = no` (the
+/// default before 3.9): a line ends at LF, and a line "." ends the data whether CRLF or a bare
+/// LF ends it. A client that lets a bare LF through before a dot would end the data early here,
+/// and what follows would run as commands: the sink shows SMTP smuggling as a second message.
 pub struct Sink {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<Received>>>,
@@ -127,13 +135,14 @@ fn serve_one(
             w.write_all(b"250 ok\r\n")?;
         } else if up.starts_with("DATA") {
             w.write_all(b"354 go\r\n")?;
-            let mut data = Vec::new();
+            let (mut data, mut raw) = (Vec::new(), Vec::new());
             loop {
                 let mut l = Vec::new();
                 if r.read_until(b'\n', &mut l)? == 0 {
                     return Ok(());
                 }
-                if l == b".\r\n" {
+                raw.extend_from_slice(&l);
+                if l == b".\r\n" || l == b".\n" {
                     break;
                 }
                 if l.starts_with(b"..") {
@@ -147,6 +156,7 @@ fn serve_one(
                     from: from.clone(),
                     rcpts: rcpts.clone(),
                     data,
+                    raw,
                 });
                 w.write_all(b"250 2.0.0 stored\r\n")?;
                 delivered = true;
@@ -192,6 +202,29 @@ pub fn read_reply(r: &mut BufReader<TcpStream>) -> (u16, String) {
 
 /// Sends one message; returns the reply to the end of DATA (or the first failing reply).
 pub fn send(addr: SocketAddr, from: &str, rcpts: &[&str], msg: &[u8]) -> (u16, String) {
+    send_raw(addr, from, rcpts, &stuffed(msg))
+}
+
+/// The data `send` writes after the 354: a dot doubled at the start of every line (a bare LF
+/// starts one here too), a final CRLF when missing, and the end of data.
+pub fn stuffed(msg: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for line in msg.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b".") {
+            body.push(b'.');
+        }
+        body.extend_from_slice(line);
+    }
+    if !body.ends_with(b"\r\n") {
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b".\r\n");
+    body
+}
+
+/// Like [`send`], but `data` goes after the 354 exactly as given: the caller stuffs it and
+/// ends it (a client that sends a bare LF or CR where it likes).
+pub fn send_raw(addr: SocketAddr, from: &str, rcpts: &[&str], data: &[u8]) -> (u16, String) {
     let s = match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
         Ok(s) => s,
         Err(e) => return (0, e.to_string()),
@@ -223,19 +256,8 @@ pub fn send(addr: SocketAddr, from: &str, rcpts: &[&str], msg: &[u8]) -> (u16, S
     if let Err(e) = step("DATA\r\n".into(), 354) {
         return e;
     }
-    let mut body = Vec::new();
-    for line in msg.split_inclusive(|&b| b == b'\n') {
-        if line.starts_with(b".") {
-            body.push(b'.');
-        }
-        body.extend_from_slice(line);
-    }
-    if !body.ends_with(b"\r\n") {
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(b".\r\n");
     let mut w2 = r.get_ref().try_clone().unwrap();
-    if let Err(e) = w2.write_all(&body) {
+    if let Err(e) = w2.write_all(data) {
         return (0, e.to_string());
     }
     let res = read_reply(&mut r);
@@ -243,6 +265,34 @@ pub fn send(addr: SocketAddr, from: &str, rcpts: &[&str], msg: &[u8]) -> (u16, S
     let mut rest = String::new();
     let _ = r.read_to_string(&mut rest);
     res
+}
+
+/// The canonical form of a message as the next hop must store it: every bare CR and bare LF
+/// made CRLF, and a final CRLF.
+pub fn canonical(msg: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(msg.len() + 2);
+    for (i, &b) in msg.iter().enumerate() {
+        match b {
+            b'\r' | b'\n' if b == b'\n' && i > 0 && msg[i - 1] == b'\r' => {}
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            _ => out.push(b),
+        }
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Where `raw` has a CR not followed by LF or an LF not preceded by CR (empty: CRLF only).
+pub fn bare_line_ends(raw: &[u8]) -> Vec<usize> {
+    (0..raw.len())
+        .filter(|&i| match raw[i] {
+            b'\r' => raw.get(i + 1) != Some(&b'\n'),
+            b'\n' => i == 0 || raw[i - 1] != b'\r',
+            _ => false,
+        })
+        .collect()
 }
 
 /// A free loopback port (bound and released).
