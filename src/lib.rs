@@ -12,6 +12,7 @@
 // (clippy.toml: allow-unwrap-in-tests, allow-expect-in-tests).
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod address;
 pub mod bench;
 pub mod ber;
 pub mod cli;
