@@ -1076,6 +1076,9 @@ pub fn from_address(raw: &[u8]) -> Option<String> {
 }
 
 #[cfg(test)]
+mod security_tests;
+
+#[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::directory::EnrollOptions;
