@@ -61,7 +61,10 @@ impl std::fmt::Display for FromField {
             Self::Missing => f.write_str("the message has no From field"),
             Self::Several(n) => write!(f, "the message has {n} From fields, not one"),
             Self::NotOneMailbox(n) => {
-                write!(f, "the From field holds {n} mailbox(es) or a group, not one mailbox")
+                write!(
+                    f,
+                    "the From field holds {n} mailbox(es) or a group, not one mailbox"
+                )
             }
             Self::Unparsable => f.write_str("the From field is not a valid mailbox"),
         }
@@ -176,7 +179,10 @@ mod tests {
             from("From: team: a@acme.test, b@evil.test;"),
             FromField::NotOneMailbox(2)
         );
-        assert_eq!(from("From: team: a@acme.test;"), FromField::NotOneMailbox(1));
+        assert_eq!(
+            from("From: team: a@acme.test;"),
+            FromField::NotOneMailbox(1)
+        );
         assert_eq!(from("From: undisclosed"), FromField::Unparsable);
         assert_eq!(from("From:"), FromField::Unparsable);
     }

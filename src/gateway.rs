@@ -691,7 +691,11 @@ impl Gateway {
     ) -> Result<Vec<Copy>, DirectoryError> {
         // Two Content-Type fields or two smime-type parameters: not ours to pick one.
         if let Some(why) = message::ambiguity(&parse_entity(raw)) {
-            return Ok(vec![self.unopened(raw, rcpts, &format!("ambiguous S/MIME entity: {why}"))]);
+            return Ok(vec![self.unopened(
+                raw,
+                rcpts,
+                &format!("ambiguous S/MIME entity: {why}"),
+            )]);
         }
         // Each recipient gets the plaintext only if one of *their* keys opens it.
         let mut opened: Vec<(Vec<u8>, Vec<String>)> = Vec::new();

@@ -53,7 +53,9 @@ pub fn property(name: &str, value: &str) -> Option<String> {
     if value.is_empty()
         || value.len() > MAX_PVALUE
         || value.chars().any(is_control)
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
     {
         return None;
     }
@@ -188,9 +190,8 @@ fn pvalue(v: &str) -> String {
     };
     let domain = |s: &str| {
         !s.is_empty()
-            && s.split('.').all(|l| {
-                !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            })
+            && s.split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
     };
     match v.rsplit_once('@') {
         Some((local, d)) if dot_atom(local) && domain(d) => v.to_string(),
@@ -215,7 +216,8 @@ fn quoted(v: &str) -> String {
 /// are printable ASCII without spaces except inside quoted-strings, where a space is legal FWS;
 /// a space inside a word is also a place to fold.
 fn fold(name: &str, words: &[String]) -> Vec<u8> {
-    let mut out = String::with_capacity(name.len() + 2 + words.iter().map(|w| w.len() + 1).sum::<usize>());
+    let mut out =
+        String::with_capacity(name.len() + 2 + words.iter().map(|w| w.len() + 1).sum::<usize>());
     out.push_str(name);
     out.push(':');
     let mut line = out.len();
@@ -381,7 +383,8 @@ mod tests {
         for (i, &b) in body.iter().enumerate() {
             match b {
                 b'\r' => assert!(
-                    body.get(i + 1) == Some(&b'\n') && matches!(body.get(i + 2), Some(b' ' | b'\t')),
+                    body.get(i + 1) == Some(&b'\n')
+                        && matches!(body.get(i + 2), Some(b' ' | b'\t')),
                     "bare CR or unfolded line in {:?}",
                     String::from_utf8_lossy(field)
                 ),
@@ -456,7 +459,10 @@ mod tests {
 
     #[test]
     fn values_from_certificates_cannot_add_fields() {
-        assert_eq!(property("body.smime-identifier", "eve@x.test\r\nX-Evil: 1"), None);
+        assert_eq!(
+            property("body.smime-identifier", "eve@x.test\r\nX-Evil: 1"),
+            None
+        );
         assert_eq!(property("body.smime-identifier", "eve@x.test\0"), None);
         assert_eq!(
             property("body.smime-identifier", "Eve@X.test").as_deref(),
@@ -492,7 +498,12 @@ mod tests {
     #[test]
     fn long_values_are_folded_and_never_pass_998_octets() {
         let issuer = property("body.smime-issuer", &"CN=word ".repeat(40)).unwrap();
-        let f = fields("gw.test", "pass", &issuer, &format!("{} {}", "x".repeat(5000), "y ".repeat(300)));
+        let f = fields(
+            "gw.test",
+            "pass",
+            &issuer,
+            &format!("{} {}", "x".repeat(5000), "y ".repeat(300)),
+        );
         let e = parse_entity(&f);
         assert_eq!(e.headers.len(), 2);
         for h in &e.headers {
@@ -501,7 +512,11 @@ mod tests {
             // folding space): there was nowhere to fold it.
             for l in lines(&h.raw) {
                 let spaces = l.iter().filter(|&&b| b == b' ').count();
-                assert!(l.len() <= FOLD_AT || spaces <= 1, "{}", String::from_utf8_lossy(l));
+                assert!(
+                    l.len() <= FOLD_AT || spaces <= 1,
+                    "{}",
+                    String::from_utf8_lossy(l)
+                );
             }
         }
         // Unfolding gives back the value (folding only inserted CRLF before existing spaces).

@@ -35,14 +35,14 @@ fn enrolled() -> (tempfile::TempDir, Gateway) {
     (tmp, Gateway::new(dir))
 }
 
-fn copies(gw: &Gateway, from: &str, to: &str, message: &[u8]) -> Vec<Copy> {
+fn copies(gw: &Gateway, listener: Listener, from: &str, to: &str, message: &[u8]) -> Vec<Copy> {
     let tx = Transaction {
         mail_from: from.into(),
         rcpt_to: vec![to.into()],
         message: message.to_vec(),
         helo: "test".into(),
     };
-    match gw.process(&tx) {
+    match gw.process(&tx, listener) {
         Decision::Relay(c) => c,
         d => panic!("{d:?}"),
     }
@@ -50,7 +50,7 @@ fn copies(gw: &Gateway, from: &str, to: &str, message: &[u8]) -> Vec<Copy> {
 
 /// The one copy of an inbound message from bob to alice.
 fn inbound(gw: &Gateway, message: &[u8]) -> Copy {
-    let mut c = copies(gw, BOB, ALICE, message);
+    let mut c = copies(gw, Listener::Inbound, BOB, ALICE, message);
     assert_eq!(c.len(), 1);
     c.remove(0)
 }
@@ -74,7 +74,7 @@ fn claiming_ours(m: &[Header]) -> usize {
 /// alice's signed message to `to`, made by the gateway's own outbound path.
 fn signed_by_alice(gw: &Gateway, to: &str, headers: &str) -> Vec<u8> {
     let msg = format!("{headers}Subject: t\r\n\r\nHello.\r\n");
-    let c = copies(gw, ALICE, to, msg.as_bytes());
+    let c = copies(gw, Listener::Submission, ALICE, to, msg.as_bytes());
     assert_eq!(c[0].kind, ActionKind::Signed, "{}", c[0].action);
     c[0].message.clone()
 }
@@ -158,16 +158,30 @@ const FORGED: &str = "Authentication-Results: gw.test; smime=pass\r\n\
 #[test]
 fn forged_results_are_removed_on_every_path() {
     let (_tmp, gw) = enrolled();
-    for (from, to, direction) in [
-        (BOB, ALICE, Direction::Inbound),
-        (ALICE, CAROL, Direction::Internal),
-        (ALICE, BOB, Direction::Outbound),
-        ("x@a.test", "y@b.test", Direction::Transit),
+    for (listener, from, to, direction) in [
+        (Listener::Inbound, BOB, ALICE, Direction::Inbound),
+        (
+            Listener::Inbound,
+            "x@a.test",
+            "y@b.test",
+            Direction::Transit,
+        ),
+        (Listener::Submission, ALICE, CAROL, Direction::Internal),
+        (Listener::Submission, ALICE, BOB, Direction::Outbound),
+        (
+            Listener::Submission,
+            "x@a.test",
+            "y@b.test",
+            Direction::Transit,
+        ),
     ] {
         let msg = format!("{FORGED}From: {from}\r\nTo: {to}\r\nSubject: s\r\n\r\nbody\r\n");
-        let c = copies(&gw, from, to, msg.as_bytes());
+        let c = copies(&gw, listener, from, to, msg.as_bytes());
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].direction, direction);
+        if direction == Direction::Internal || direction == Direction::Outbound {
+            assert_eq!(c[0].kind, ActionKind::Signed, "{}", c[0].action);
+        }
         let h = top(&c[0].message);
         let ours = usize::from(direction == Direction::Inbound);
         assert_eq!(claiming_ours(&h), ours, "{direction:?}");
@@ -243,7 +257,10 @@ fn inner_header_fields_stay_inside_and_inner_forgeries_are_removed() {
         assert_eq!(e.content_type().mime_type, "message/rfc822");
         let wrapped = parse_entity(e.body);
         assert_eq!(named(&wrapped.headers, "From")[0].value(), "ceo@acme.test");
-        assert_eq!(named(&wrapped.headers, "Subject")[0].value(), "inner subject");
+        assert_eq!(
+            named(&wrapped.headers, "Subject")[0].value(),
+            "inner subject"
+        );
         assert_eq!(claiming_ours(&wrapped.headers), 0);
         assert!(named(&wrapped.headers, "X-Smimegw-Result").is_empty());
         assert_eq!(wrapped.body, b"hello\r\n");
@@ -277,7 +294,11 @@ fn a_signature_vouches_only_for_one_from_mailbox() {
         ),
         (
             "a group",
-            replace_once(&signed, &from, &format!("From: board: {ALICE}, ceo@acme.test;\r\n")),
+            replace_once(
+                &signed,
+                &from,
+                &format!("From: board: {ALICE}, ceo@acme.test;\r\n"),
+            ),
             "permerror",
         ),
         (
@@ -287,12 +308,20 @@ fn a_signature_vouches_only_for_one_from_mailbox() {
         ),
         (
             "the address in a comment",
-            replace_once(&signed, &from, &format!("From: ceo@acme.test (<{ALICE}>)\r\n")),
+            replace_once(
+                &signed,
+                &from,
+                &format!("From: ceo@acme.test (<{ALICE}>)\r\n"),
+            ),
             "fail",
         ),
         (
             "the address as display name",
-            replace_once(&signed, &from, &format!("From: \"<{ALICE}>\" <ceo@acme.test>\r\n")),
+            replace_once(
+                &signed,
+                &from,
+                &format!("From: \"<{ALICE}>\" <ceo@acme.test>\r\n"),
+            ),
             "fail",
         ),
         (
@@ -428,6 +457,10 @@ fn ambiguous_smime_entities_are_permerror() {
     for (what, msg) in cases {
         let c = inbound(&gw, &msg);
         assert_eq!(c.verdict, "permerror", "{what}: {}", c.action);
-        assert!(c.action.contains("ambiguous") || c.action.contains("unverified"), "{what}: {}", c.action);
+        assert!(
+            c.action.contains("ambiguous") || c.action.contains("unverified"),
+            "{what}: {}",
+            c.action
+        );
     }
 }

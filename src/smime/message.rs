@@ -31,7 +31,9 @@ use crate::pki::Cert;
 use crate::pki::keys::{HashAlgorithm, PrivateKey};
 use crate::pki::path::{ChainCache, TrustContext};
 use crate::smime::enveloped::{self, ContentCipher, Decrypted, EnvelopedError, Recipient};
-use crate::smime::signed::{self, SignOptions, SignedError, Signer, SignerReport, Verdict as SignerVerdict};
+use crate::smime::signed::{
+    self, SignOptions, SignedError, Signer, SignerReport, Verdict as SignerVerdict,
+};
 
 /// How many S/MIME layers the gateway unwraps (signed inside encrypted inside signed...). The
 /// default of `limits.max_cms_layers`.
@@ -123,7 +125,10 @@ pub fn ambiguity(entity: &Entity<'_>) -> Option<String> {
     for (k, _) in ContentType::parse(&ct.value()).params {
         let (base, rest) = k.split_once('*').unwrap_or((&k, ""));
         // RFC 2231 continuations (`name*1`, `name*2`...) are later pieces of one parameter.
-        let continuation = rest.trim_end_matches('*').parse::<u32>().is_ok_and(|i| i > 0);
+        let continuation = rest
+            .trim_end_matches('*')
+            .parse::<u32>()
+            .is_ok_and(|i| i > 0);
         if seen.iter().any(|s| s == base) && !continuation {
             return Some(format!("the {base} parameter is given twice"));
         }
