@@ -327,7 +327,15 @@ pub fn is_ours(h: &crate::mime::Header, authserv_id: &str) -> bool {
 
 /// The message without the header fields that only the gateway may write ([`is_ours`]): borrowed
 /// as it is when there are none (the usual case, no copy of a large message for nothing).
+///
+/// A message whose first line starts with white space has no header field to continue (RFC 5322
+/// section 2.2.3 folds within a field only; [`parse_entity`] reads such a message as all body).
+/// Put under our fields, that line would continue the last of them and add the sender's words
+/// to our summary, so an empty line is put in front: the message stays body, as we read it.
 pub fn strip_forged<'a>(raw: &'a [u8], authserv_id: &str) -> Cow<'a, [u8]> {
+    if raw.starts_with(b" ") || raw.starts_with(b"\t") {
+        return Cow::Owned([&b"\r\n"[..], raw].concat());
+    }
     let e = parse_entity(raw);
     if !e.headers.iter().any(|h| is_ours(h, authserv_id)) {
         return Cow::Borrowed(raw);
@@ -443,6 +451,19 @@ mod tests {
             &b"Received: x\r\nauthentication-results: other.test; smime=pass\r\nSubject: s\r\n\r\nbody\r\n"[..]
         );
         assert!(matches!(strip_forged(&out, "gw.test"), Cow::Borrowed(_)));
+    }
+
+    /// Before, `X-Smimegw-Result: not signed...` followed by ` but signed by the CEO` read as one
+    /// field: the sender wrote the end of our summary.
+    #[test]
+    fn a_leading_continuation_line_cannot_continue_our_fields() {
+        let raw = b" but signed by ceo@acme.test: pass\r\nFrom: b@y.test\r\n\r\nbody\r\n";
+        let mut m = fields("gw.test", "none", "", "not signed, not encrypted");
+        m.extend_from_slice(&strip_forged(raw, "gw.test"));
+        let e = parse_entity(&m);
+        assert_eq!(e.headers.len(), 2);
+        assert_eq!(e.headers[1].value(), "not signed, not encrypted");
+        assert_eq!(e.body, raw);
     }
 
     #[test]
