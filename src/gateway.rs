@@ -1020,30 +1020,19 @@ fn summarise_reports(reports: &[SignerReport]) -> (String, String, String) {
         .join("; ");
     // Not one From mailbox (and nothing worse): permerror, see `message::verify`'s `judge_from`.
     let from_unusable = |r: &SignerReport| matches!(r.verdict, SignerVerdict::FromNotOneMailbox(_));
-    let result = if !all_pass
-        && reports
+    let codes = || {
+        reports
             .iter()
-            .all(|r| r.verdict.is_valid() || from_unusable(r))
-    {
-        format!(
-            "permerror ({})",
-            reports
-                .iter()
-                .map(|r| r.verdict.code())
-                .collect::<Vec<_>>()
-                .join(",")
-        )
-    } else if result == "fail" && !all_pass {
-        format!(
-            "fail ({})",
-            reports
-                .iter()
-                .map(|r| r.verdict.code())
-                .collect::<Vec<_>>()
-                .join(",")
-        )
-    } else {
+            .map(|r| r.verdict.code())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let result = if all_pass {
         result.to_string()
+    } else if reports.iter().all(from_unusable) {
+        format!("permerror ({})", codes())
+    } else {
+        format!("fail ({})", codes())
     };
     (result, props.join(" "), summary)
 }
@@ -1197,9 +1186,8 @@ pub(crate) mod tests {
         }
     }
 
-    /// A gateway over [`Flaky`] with alice and carol enrolled, and the switch that breaks it.
-    fn flaky_gateway(extra: &str) -> (tempfile::TempDir, Gateway, Arc<AtomicBool>) {
-        let (tmp, _, dir) = scratch(extra);
+    /// Enrolls alice and carol (P-256, ten days).
+    pub(crate) fn enroll_alice_and_carol(dir: &Directory) {
         for who in ["alice@acme.test", "carol@acme.test"] {
             dir.enroll(
                 who,
@@ -1212,6 +1200,12 @@ pub(crate) mod tests {
             )
             .unwrap();
         }
+    }
+
+    /// A gateway over [`Flaky`] with alice and carol enrolled, and the switch that breaks it.
+    fn flaky_gateway(extra: &str) -> (tempfile::TempDir, Gateway, Arc<AtomicBool>) {
+        let (tmp, _, dir) = scratch(extra);
+        enroll_alice_and_carol(&dir);
         let broken = Arc::new(AtomicBool::new(false));
         let b = broken.clone();
         let gw = Gateway::new(dir.map_store(move |inner| Box::new(Flaky { inner, broken: b })));

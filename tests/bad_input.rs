@@ -514,6 +514,20 @@ fn cms_case(generator: &str, n: usize) -> Option<Vec<u8>> {
             ),
         )),
         "cert-garbage" => with_cert(vec![0x30, 0x03, 0x02, 0x01, 0x00]),
+        // An rfc822Name that carries CR LF and a header field after it.
+        "cert-crlf-email" => with_cert(cert(
+            &[0x01, 0x02],
+            &modulus(2048),
+            &[0x01, 0x00, 0x01],
+            Some(ext(
+                "2.5.29.17",
+                false,
+                &seq(&[tlv(
+                    0x81,
+                    b"eve@evil.test\r\nX-Injected: from-the-certificate",
+                )]),
+            )),
+        )),
         _ => return None,
     })
 }
@@ -613,32 +627,9 @@ fn build_as_received(case: &Case, gw: &Gw) -> Vec<u8> {
                 &std::fs::read(dir.join("inner.p7m")).unwrap(),
             )
         }
-        "cert-crlf-email" => with_crlf_email(),
         g if g.starts_with("alice-") => alice_case(gw, g),
         other => cms_case(other, n).unwrap_or_else(|| panic!("unknown generator {other}")),
     }
-}
-
-/// A signature whose certificate's rfc822Name carries CR LF and a header field after it.
-fn with_crlf_email() -> Vec<u8> {
-    let san = seq(&[tlv(
-        0x81,
-        b"eve@evil.test\r\nX-Injected: from-the-certificate",
-    )]);
-    let c = cert(
-        &[0x01, 0x02],
-        &modulus(2048),
-        &[0x01, 0x00, 0x01],
-        Some(ext("2.5.29.17", false, &san)),
-    );
-    detached(&signed_data(
-        &[0x01, 0x02],
-        SIGNED_DATA,
-        SHA256,
-        RSA,
-        &[c],
-        1,
-    ))
 }
 
 /// A message alice signed (`smimegw smime sign`, detached or opaque) or encrypted to herself,

@@ -3,9 +3,8 @@
 //! to the top, a From field that is not one mailbox, and S/MIME entities that read two ways.
 //! Each test failed on the gateway before the fix (see the commit that added it).
 
-use super::tests::scratch;
+use super::tests::{enroll_alice_and_carol, scratch};
 use super::*;
-use crate::directory::EnrollOptions;
 use crate::mime::Header;
 use crate::pki::KeyAlgorithm;
 use crate::pki::ca::Ca;
@@ -20,18 +19,7 @@ const BOB: &str = "bob@partner.test";
 /// A gateway (authserv-id `gw.test`) with alice and carol enrolled.
 fn enrolled() -> (tempfile::TempDir, Gateway) {
     let (tmp, _, dir) = scratch("");
-    for who in [ALICE, CAROL] {
-        dir.enroll(
-            who,
-            &EnrollOptions {
-                display_name: "T".into(),
-                single: false,
-                key: KeyAlgorithm::P256,
-                days: 10,
-            },
-        )
-        .unwrap();
-    }
+    enroll_alice_and_carol(&dir);
     (tmp, Gateway::new(dir))
 }
 
@@ -88,6 +76,26 @@ fn replace_once(m: &[u8], from: &str, to: &str) -> Vec<u8> {
     let s = String::from_utf8(m.to_vec()).unwrap();
     assert!(s.contains(from), "{from:?} not in the message");
     s.replacen(from, to, 1).into_bytes()
+}
+
+/// One recipient, by issuer and serial.
+fn recipient(cert: &Cert) -> [Recipient<'_>; 1] {
+    [Recipient {
+        cert,
+        oaep: false,
+        id: RecipientIdKind::IssuerAndSerial,
+    }]
+}
+
+/// One signer: a directory signing identity.
+fn signer(id: &crate::directory::SigningIdentity) -> [Signer<'_>; 1] {
+    let (cert, key, chain, _) = id;
+    [Signer {
+        cert,
+        key,
+        chain,
+        encryption_cert: None,
+    }]
 }
 
 fn b64(der: &[u8]) -> String {
@@ -214,25 +222,11 @@ fn inner_header_fields_stay_inside_and_inner_forgeries_are_removed() {
         .into_bytes()
     };
     let enc = gw.directory().encryption_cert(ALICE).unwrap();
-    let encrypted = enveloped::encrypt(
-        inner,
-        &[Recipient {
-            cert: &enc,
-            oaep: false,
-            id: RecipientIdKind::IssuerAndSerial,
-        }],
-        ContentCipher::Aes256Cbc,
-    )
-    .unwrap();
-    let (cert, key, chain, _) = gw.directory().signing_identity(ALICE).unwrap();
+    let encrypted = enveloped::encrypt(inner, &recipient(&enc), ContentCipher::Aes256Cbc).unwrap();
+    let id = gw.directory().signing_identity(ALICE).unwrap();
     let opaque = signed::sign(
         inner,
-        &[Signer {
-            cert: &cert,
-            key: &key,
-            chain: &chain,
-            encryption_cert: None,
-        }],
+        &signer(&id),
         &SignOptions {
             detached: false,
             ..SignOptions::default()
@@ -352,109 +346,106 @@ fn a_signature_vouches_only_for_one_from_mailbox() {
 fn ambiguous_smime_entities_are_permerror() {
     let (_tmp, gw) = enrolled();
     let detached = signed_by_alice(&gw, CAROL, &format!("From: {ALICE}\r\nTo: {CAROL}\r\n"));
-    let (cert, key, chain, _) = gw.directory().signing_identity(ALICE).unwrap();
-    let signers = [Signer {
-        cert: &cert,
-        key: &key,
-        chain: &chain,
-        encryption_cert: None,
-    }];
+    let id = gw.directory().signing_identity(ALICE).unwrap();
+    let signers = signer(&id);
     let plain = format!("From: {ALICE}\r\nTo: {ALICE}\r\nSubject: s\r\n\r\nhi\r\n");
     let opaque = message::sign(plain.as_bytes(), &signers, true, &SignOptions::default()).unwrap();
     let enc = gw.directory().encryption_cert(ALICE).unwrap();
-    let encrypted = message::encrypt(
-        plain.as_bytes(),
-        &[Recipient {
-            cert: &enc,
-            oaep: false,
-            id: RecipientIdKind::IssuerAndSerial,
-        }],
-        ContentCipher::Aes256Cbc,
-    )
-    .unwrap();
+    let encrypted =
+        message::encrypt(plain.as_bytes(), &recipient(&enc), ContentCipher::Aes256Cbc).unwrap();
     // The unchanged messages pass (or decrypt): only the duplicates make them permerror.
     assert_eq!(inbound(&gw, &detached).verdict, "pass");
     assert_eq!(inbound(&gw, &opaque).verdict, "pass");
     assert_eq!(inbound(&gw, &encrypted).verdict, "none");
-    let sig_cte = "Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"";
-    let cases: Vec<(&str, Vec<u8>)> = vec![
+    // Each case: what, which message, and the text put in after `at` (None: at the end of the
+    // outer header, that is after the Content-Type for the signed message).
+    let sig = "filename=\"smime.p7s\"";
+    let (d, o, e) = (&detached, &opaque, &encrypted);
+    let cases: [(&str, &Vec<u8>, Option<&str>, &str); 13] = [
         (
             "outer: a second Content-Type after",
-            insert_before_header_end(&detached, "\r\nContent-Type: text/plain"),
+            d,
+            None,
+            "\r\nContent-Type: text/plain",
         ),
         (
             "outer: a second Content-Type before",
-            replace_once(
-                &detached,
-                "MIME-Version: 1.0\r\n",
-                "MIME-Version: 1.0\r\nContent-Type: text/plain\r\n",
-            ),
+            d,
+            Some("MIME-Version: 1.0\r\n"),
+            "Content-Type: text/plain\r\n",
         ),
         (
             "outer: two boundary parameters",
-            insert_before_header_end(&detached, "; boundary=\"other\""),
+            d,
+            None,
+            "; boundary=\"other\"",
         ),
         (
             "outer: an RFC 2231 boundary too",
-            insert_before_header_end(&detached, "; boundary*=us-ascii''other"),
+            d,
+            None,
+            "; boundary*=us-ascii''other",
         ),
         (
             "outer: two protocol parameters",
-            insert_before_header_end(&detached, "; protocol=\"application/pkcs7-signature\""),
+            d,
+            None,
+            "; protocol=\"application/pkcs7-signature\"",
         ),
         (
             "outer: two Content-Transfer-Encoding",
-            insert_before_header_end(
-                &detached,
-                "\r\nContent-Transfer-Encoding: 7bit\r\nContent-Transfer-Encoding: 8bit",
-            ),
+            d,
+            None,
+            "\r\nContent-Transfer-Encoding: 7bit\r\nContent-Transfer-Encoding: 8bit",
         ),
         (
             "signature part: two Content-Transfer-Encoding",
-            replace_once(
-                &detached,
-                sig_cte,
-                &format!("{sig_cte}\r\nContent-Transfer-Encoding: 7bit"),
-            ),
+            d,
+            Some(sig),
+            "\r\nContent-Transfer-Encoding: 7bit",
         ),
         (
             "signature part: two Content-Type",
-            replace_once(
-                &detached,
-                sig_cte,
-                &format!("{sig_cte}\r\nContent-Type: application/pkcs7-signature"),
-            ),
+            d,
+            Some(sig),
+            "\r\nContent-Type: application/pkcs7-signature",
         ),
         (
             "opaque: two smime-type parameters",
-            replace_once(
-                &opaque,
-                "smime-type=signed-data;",
-                "smime-type=signed-data; smime-type=enveloped-data;",
-            ),
+            o,
+            Some("smime-type=signed-data;"),
+            " smime-type=enveloped-data;",
         ),
         (
             "opaque: two Content-Transfer-Encoding",
-            insert_before_header_end(&opaque, "\r\nContent-Transfer-Encoding: 7bit"),
+            o,
+            None,
+            "\r\nContent-Transfer-Encoding: 7bit",
         ),
         (
             "enveloped: two Content-Type",
-            insert_before_header_end(&encrypted, "\r\nContent-Type: text/plain"),
+            e,
+            None,
+            "\r\nContent-Type: text/plain",
         ),
         (
             "enveloped: two smime-type parameters",
-            replace_once(
-                &encrypted,
-                "smime-type=enveloped-data;",
-                "smime-type=enveloped-data; smime-type=signed-data;",
-            ),
+            e,
+            Some("smime-type=enveloped-data;"),
+            " smime-type=signed-data;",
         ),
         (
             "enveloped: two Content-Transfer-Encoding",
-            insert_before_header_end(&encrypted, "\r\nContent-Transfer-Encoding: 7bit"),
+            e,
+            None,
+            "\r\nContent-Transfer-Encoding: 7bit",
         ),
     ];
-    for (what, msg) in cases {
+    for (what, base, at, text) in cases {
+        let msg = match at {
+            None => insert_before_header_end(base, text),
+            Some(at) => replace_once(base, at, &format!("{at}{text}")),
+        };
         let c = inbound(&gw, &msg);
         assert_eq!(c.verdict, "permerror", "{what}: {}", c.action);
         assert!(
