@@ -150,17 +150,37 @@ fn sanitize_text(text: &str) -> String {
     out
 }
 
-/// The words of a free-text value, sanitised, none longer than [`MAX_WORD`].
+/// The words of a free-text value, sanitised ([`fold`] cuts the ones too long for a line).
 fn text_words(text: &str) -> Vec<String> {
-    let clean = sanitize_text(text);
-    let mut words = Vec::new();
-    for w in clean.split(' ').filter(|w| !w.is_empty()) {
-        // Sanitised text is ASCII: byte chunks are character chunks.
-        for chunk in w.as_bytes().chunks(MAX_WORD) {
-            words.push(String::from_utf8_lossy(chunk).into_owned());
+    sanitize_text(text)
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `word` in pieces of at most [`MAX_WORD`] octets, never cut inside a character or a
+/// quoted-pair (`\(`, `\"`), so that each cut is only a fold.
+fn cut(mut word: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    while word.len() > MAX_WORD {
+        let mut at = MAX_WORD;
+        while !word.is_char_boundary(at) {
+            at -= 1;
         }
+        let backslashes = word.as_bytes()[..at]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        if backslashes % 2 == 1 {
+            at -= 1;
+        }
+        out.push(&word[..at]);
+        word = &word[at..];
     }
-    words
+    out.push(word);
+    out
 }
 
 /// RFC 2045 token characters: printable US-ASCII except SPACE and tspecials.
@@ -232,12 +252,12 @@ fn fold(name: &str, words: &[String]) -> Vec<u8> {
                 line += 1;
             }
             // Last defence: no line may pass 998 octets whatever a caller passed in.
-            for (j, chunk) in piece.as_bytes().chunks(MAX_WORD).enumerate() {
+            for (j, chunk) in cut(piece).into_iter().enumerate() {
                 if j > 0 {
                     out.push_str("\r\n ");
                     line = 1;
                 }
-                out.push_str(&String::from_utf8_lossy(chunk));
+                out.push_str(chunk);
                 line += chunk.len();
             }
         }
@@ -514,6 +534,15 @@ mod tests {
         for h in &e.headers {
             assert_one_field(&h.raw);
         }
+    }
+
+    #[test]
+    fn a_long_word_is_cut_between_quoted_pairs() {
+        let word = format!("{}\\(tail", "a".repeat(MAX_WORD - 1));
+        let pieces = cut(&word);
+        assert_eq!(pieces.len(), 2);
+        assert!(pieces[1].starts_with("\\("), "{pieces:?}");
+        assert_eq!(pieces.concat(), word);
     }
 
     #[test]
