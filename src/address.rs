@@ -184,6 +184,15 @@ mod tests {
             FromField::NotOneMailbox(1)
         );
         assert_eq!(from("From: undisclosed"), FromField::Unparsable);
+        // RFC 2047 section 5: no encoded-word in an addr-spec; decoded, it must not become one.
+        let encoded = from("From: =?utf-8?q?alice=40acme.test?=");
+        assert_ne!(
+            encoded,
+            FromField::One("alice@acme.test".into()),
+            "{encoded:?}"
+        );
+        let encoded = from("From: =?utf-8?q?alice=40acme.test?= <eve@evil.test>");
+        assert_eq!(encoded, FromField::One("eve@evil.test".into()));
         assert_eq!(from("From:"), FromField::Unparsable);
     }
 }
