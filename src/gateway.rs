@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use std::time::Instant;
 
+use crate::address::{self, FromField};
 use crate::config::{CipherChoice, Config, FromMismatch, RefuseAt, SignatureForm, UnknownSender};
 use crate::directory::{Directory, DirectoryError};
 use crate::limits::{LimitError, Limits};
@@ -18,9 +19,12 @@ use crate::pki::path::{ChainCache, Query, TrustContext, Usage};
 use crate::pki::profile;
 use crate::pki::{Cert, PrivateKey};
 use crate::policy::{self, Direction, EncryptModeKey, Listener, Treatment};
+use crate::results;
 use crate::smime::enveloped::{ContentCipher, Recipient, RecipientIdKind};
 use crate::smime::message::{self, SmimeError, SmimeKind, TrustInput};
-use crate::smime::signed::{Capability, SignOptions, Signer, SignerReport};
+use crate::smime::signed::{
+    Capability, SignOptions, Signer, SignerReport, Verdict as SignerVerdict,
+};
 use crate::smtp::session::Transaction;
 
 /// One processed copy to relay.
@@ -313,6 +317,9 @@ impl Gateway {
     }
 
     fn decide(&self, tx: &Transaction, listener: Listener, limits: &Limits) -> Decision {
+        // Results for our authserv-id and X-Smimegw-Result are ours alone, whatever the
+        // direction: removed before anything else looks at the message (see `results`).
+        let message = results::strip_forged(&tx.message, &self.authserv_id);
         let mut groups: BTreeMap<Treatment, Vec<String>> = BTreeMap::new();
         let config = self.policy_config();
         for r in &tx.rcpt_to {
@@ -329,19 +336,19 @@ impl Gateway {
             match t.direction {
                 Direction::Transit => copies.push(Copy {
                     recipients: rcpts,
-                    message: tx.message.clone(),
+                    message: message.to_vec(),
                     direction: t.direction,
                     action: "relayed unchanged (neither sender nor recipient is internal)".into(),
                     verdict: "-".into(),
                     kind: ActionKind::Unchanged,
                 }),
                 Direction::Outbound | Direction::Internal => {
-                    match self.protect(&tx.message, &tx.mail_from, &rcpts, &t, &config, limits) {
+                    match self.protect(&message, &tx.mail_from, &rcpts, &t, &config, limits) {
                         Ok(c) => copies.push(c),
                         Err(refusal) => return refusal,
                     }
                 }
-                Direction::Inbound => match self.open(&tx.message, &rcpts, limits) {
+                Direction::Inbound => match self.open(&message, &rcpts, limits) {
                     Ok(c) => copies.extend(c),
                     Err(e) => return self.unavailable(&t, &e),
                 },
@@ -618,44 +625,9 @@ impl Gateway {
         })
     }
 
-    /// Removes Authentication-Results fields that claim our authserv-id (RFC 8601 section 5: a
-    /// forged result for our id must not survive).
-    /// The message is borrowed as it is when there is nothing to remove (the usual case: no
-    /// copy of a large message for nothing).
-    fn strip_forged_results<'a>(&self, raw: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
-        let e = parse_entity(raw);
-        let forged = |h: &crate::mime::Header| {
-            h.is("Authentication-Results") && {
-                let v = h.value();
-                let id = v.split(';').next().unwrap_or("").trim();
-                let id = id.split_whitespace().next().unwrap_or("");
-                id.eq_ignore_ascii_case(&self.authserv_id)
-            }
-        };
-        if !e.headers.iter().any(forged) {
-            return std::borrow::Cow::Borrowed(raw);
-        }
-        let mut out = Vec::with_capacity(raw.len());
-        for h in e.headers.iter().filter(|h| !forged(h)) {
-            out.extend_from_slice(&h.raw);
-        }
-        out.extend_from_slice(e.separator);
-        out.extend_from_slice(e.body);
-        std::borrow::Cow::Owned(out)
-    }
-
+    /// Our two result fields (`props` built by [`results::property`]), escaped and folded.
     fn result_header(&self, result: &str, props: &str, summary: &str) -> Vec<u8> {
-        let props = if props.is_empty() {
-            String::new()
-        } else {
-            format!("\r\n\t{props}")
-        };
-        format!(
-            "Authentication-Results: {}; smime={result}{props}\r\nX-Smimegw-Result: {}\r\n",
-            self.authserv_id,
-            summary.replace(['\r', '\n'], " ")
-        )
-        .into_bytes()
+        results::fields(&self.authserv_id, result, props, summary)
     }
 
     /// The message as received (forged results removed), annotated with why it was not opened.
@@ -674,30 +646,30 @@ impl Gateway {
 
     /// Opens an inbound message for its recipients. `Err` only when the directory itself is
     /// unavailable: delivering the message still encrypted or unverified would hand the user
-    /// something worse than the copy the MTA delivers once the directory is back.
+    /// something worse than the copy the MTA delivers once the directory is back. `clean` has
+    /// had our forged fields removed ([`results::strip_forged`]).
     fn open(
         &self,
-        raw: &[u8],
+        clean: &[u8],
         rcpts: &[String],
         limits: &Limits,
     ) -> Result<Vec<Copy>, DirectoryError> {
-        let clean = self.strip_forged_results(raw);
-        if let Err(e) = mime::check_limits(&clean, limits) {
+        if let Err(e) = mime::check_limits(clean, limits) {
             return Ok(vec![self.unopened(
-                &clean,
+                clean,
                 rcpts,
                 &format!("message exceeds a parsing limit: {e}"),
             )]);
         }
-        let entity = parse_entity(&clean);
+        let entity = parse_entity(clean);
         match message::kind(&entity) {
-            SmimeKind::Enveloped => self.open_encrypted(&clean, rcpts, 0, limits),
+            SmimeKind::Enveloped => self.open_encrypted(clean, rcpts, 0, limits),
             SmimeKind::DetachedSigned | SmimeKind::OpaqueSigned => {
-                self.open_signed(&clean, rcpts, &[], 0, limits)
+                self.open_signed(clean, rcpts, &[], 0, limits)
             }
             SmimeKind::Plain => {
                 let mut m = self.result_header("none", "", "not signed, not encrypted");
-                m.extend_from_slice(&clean);
+                m.extend_from_slice(clean);
                 Ok(vec![Copy {
                     recipients: rcpts.to_vec(),
                     message: m,
@@ -717,6 +689,14 @@ impl Gateway {
         depth: usize,
         limits: &Limits,
     ) -> Result<Vec<Copy>, DirectoryError> {
+        // Two Content-Type fields or two smime-type parameters: not ours to pick one.
+        if let Some(why) = message::ambiguity(&parse_entity(raw)) {
+            return Ok(vec![self.unopened(
+                raw,
+                rcpts,
+                &format!("ambiguous S/MIME entity: {why}"),
+            )]);
+        }
         // Each recipient gets the plaintext only if one of *their* keys opens it.
         let mut opened: Vec<(Vec<u8>, Vec<String>)> = Vec::new();
         let mut closed: Vec<String> = Vec::new();
@@ -744,10 +724,14 @@ impl Gateway {
                 continue;
             }
             match message::decrypt(raw, &keys) {
-                Ok(d) => match opened.iter_mut().find(|(m, _)| *m == d.message) {
-                    Some((_, who)) => who.push(r.clone()),
-                    None => opened.push((d.message, vec![r.clone()])),
-                },
+                Ok(d) => {
+                    // What was inside is the sender's too: no result of ours may come out of it.
+                    let m = results::strip_forged_layer(d.message, &self.authserv_id);
+                    match opened.iter_mut().find(|(o, _)| *o == m) {
+                        Some((_, who)) => who.push(r.clone()),
+                        None => opened.push((m, vec![r.clone()])),
+                    }
+                }
                 Err(e) => {
                     last_error = e.to_string();
                     closed.push(r.clone());
@@ -922,7 +906,7 @@ impl Gateway {
                     m.extend_from_slice(raw);
                     m
                 } else {
-                    let mut m = v.message;
+                    let mut m = results::strip_forged_layer(v.message, &self.authserv_id);
                     m.reserve_exact(header.len());
                     m.splice(0..0, header);
                     m
@@ -1013,14 +997,14 @@ fn summarise_reports(reports: &[SignerReport]) -> (String, String, String) {
     let first = &reports[0];
     let mut props = Vec::new();
     if let Some(c) = &first.signer {
-        if let Some(e) = c.email_addresses().first() {
-            props.push(format!("body.smime-identifier={e}"));
-        }
-        props.push(format!("body.smime-serial={}", c.serial_hex()));
-        props.push(format!(
-            "body.smime-issuer=\"{}\"",
-            c.issuer_string().replace('"', "'")
-        ));
+        // Written only when they can be written faithfully (see `results::property`).
+        props.extend(
+            c.email_addresses()
+                .first()
+                .and_then(|e| results::property("body.smime-identifier", e)),
+        );
+        props.extend(results::property("body.smime-serial", &c.serial_hex()));
+        props.extend(results::property("body.smime-issuer", &c.issuer_string()));
     }
     let summary = reports
         .iter()
@@ -1034,17 +1018,21 @@ fn summarise_reports(reports: &[SignerReport]) -> (String, String, String) {
         })
         .collect::<Vec<_>>()
         .join("; ");
-    let result = if result == "fail" && !all_pass {
-        format!(
-            "fail ({})",
-            reports
-                .iter()
-                .map(|r| r.verdict.code())
-                .collect::<Vec<_>>()
-                .join(",")
-        )
-    } else {
+    // Not one From mailbox (and nothing worse): permerror, see `message::verify`'s `judge_from`.
+    let from_unusable = |r: &SignerReport| matches!(r.verdict, SignerVerdict::FromNotOneMailbox(_));
+    let codes = || {
+        reports
+            .iter()
+            .map(|r| r.verdict.code())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let result = if all_pass {
         result.to_string()
+    } else if reports.iter().all(from_unusable) {
+        format!("permerror ({})", codes())
+    } else {
+        format!("fail ({})", codes())
     };
     (result, props.join(" "), summary)
 }
@@ -1058,35 +1046,30 @@ pub fn message_id(raw: &[u8]) -> String {
 }
 
 /// Whether `raw` may be signed as `sender`: its header has exactly one `From:` field holding
-/// exactly one mailbox, and that mailbox is the envelope sender (compared without case, as
-/// directory addresses are). `Err` says why not, naming both addresses.
+/// exactly one mailbox ([`address::from_field`]), and that mailbox is the envelope sender
+/// (compared without case, as directory addresses are). `Err` says why not, naming both addresses.
 fn signing_author(raw: &[u8], sender: &str) -> Result<(), String> {
-    let e = parse_entity(raw);
-    let fields: Vec<_> = e.headers.iter().filter(|h| h.is("From")).collect();
-    let [field] = fields.as_slice() else {
-        return Err(format!(
-            "the message has {} From: fields, not one",
-            fields.len()
-        ));
-    };
-    let value = field.value();
-    match mime::address_of(&value) {
-        Some(a) if value.matches('@').count() == 1 && a.eq_ignore_ascii_case(sender) => Ok(()),
-        Some(a) if value.matches('@').count() == 1 => Err(format!(
+    match address::from_field(raw) {
+        FromField::One(a) if a.eq_ignore_ascii_case(sender) => Ok(()),
+        FromField::One(a) => Err(format!(
             "the From address <{a}> is not the envelope sender <{sender}>"
         )),
-        _ => Err(format!(
+        FromField::Missing => Err("the message has 0 From: fields, not one".into()),
+        FromField::Several(n) => Err(format!("the message has {n} From: fields, not one")),
+        FromField::NotOneMailbox(_) | FromField::Unparsable => Err(format!(
             "the From: field is not exactly one mailbox (envelope sender <{sender}>)"
         )),
     }
 }
 
-/// The From address of a message.
+/// The From address of a message: its single From mailbox (lower-cased), or `None` when it has
+/// not exactly one ([`address::from_field`] says which way it failed).
 pub fn from_address(raw: &[u8]) -> Option<String> {
-    parse_entity(raw)
-        .header("From")
-        .and_then(|h| mime::address_of(&h.value()))
+    address::from_field(raw).address().map(str::to_string)
 }
+
+#[cfg(test)]
+mod security_tests;
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -1204,9 +1187,8 @@ pub(crate) mod tests {
         }
     }
 
-    /// A gateway over [`Flaky`] with alice and carol enrolled, and the switch that breaks it.
-    fn flaky_gateway(extra: &str) -> (tempfile::TempDir, Gateway, Arc<AtomicBool>) {
-        let (tmp, _, dir) = scratch(extra);
+    /// Enrolls alice and carol (P-256, ten days).
+    pub(crate) fn enroll_alice_and_carol(dir: &Directory) {
         for who in ["alice@acme.test", "carol@acme.test"] {
             dir.enroll(
                 who,
@@ -1219,6 +1201,12 @@ pub(crate) mod tests {
             )
             .unwrap();
         }
+    }
+
+    /// A gateway over [`Flaky`] with alice and carol enrolled, and the switch that breaks it.
+    fn flaky_gateway(extra: &str) -> (tempfile::TempDir, Gateway, Arc<AtomicBool>) {
+        let (tmp, _, dir) = scratch(extra);
+        enroll_alice_and_carol(&dir);
         let broken = Arc::new(AtomicBool::new(false));
         let b = broken.clone();
         let gw = Gateway::new(dir.map_store(move |inner| Box::new(Flaky { inner, broken: b })));

@@ -5,13 +5,15 @@
 //! [`smime`] turns messages into CMS and back, over the byte-exact [`mime`] layer; [`pki`] holds
 //! keys, certificate profiles, the CA, path validation, revocation and PKCS #12; [`store`] is the
 //! directory's storage; [`directory`] is the certificate lifecycle an administrator drives through
-//! the [`cli`]; [`serve`] starts the gateway.
+//! the [`cli`]; [`serve`] starts the gateway. [`address`] reads a message's From field and
+//! [`results`] owns every header field the gateway writes or removes.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 // No panics on data from the network or disk: errors propagate with context. Tests may unwrap
 // (clippy.toml: allow-unwrap-in-tests, allow-expect-in-tests).
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod address;
 pub mod bench;
 pub mod ber;
 pub mod cli;
@@ -28,6 +30,7 @@ pub mod mime;
 pub mod oid;
 pub mod pki;
 pub mod policy;
+pub mod results;
 pub mod serve;
 pub mod smime;
 pub mod smtp;

@@ -5,7 +5,7 @@
 //! exactly as sent (RFC 8551 section 3.5), and after decryption the inner entity must come out
 //! byte for byte. So this module works on raw bytes and offsets, never on a re-serialised parse
 //! tree. Header values are interpreted only where we must (Content-Type and its parameters,
-//! Content-Transfer-Encoding, From).
+//! Content-Transfer-Encoding); addresses are `crate::address`'s.
 
 use base64::Engine as _;
 
@@ -630,18 +630,6 @@ pub fn decode_qp(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Extracts the addr-spec from a From-style header value: the last `<...>`, or the bare address.
-pub fn address_of(value: &str) -> Option<String> {
-    let v = value.trim();
-    let addr = if let (Some(s), Some(e)) = (v.rfind('<'), v.rfind('>')) {
-        if e > s { &v[s + 1..e] } else { v }
-    } else {
-        v.split_whitespace().find(|w| w.contains('@')).unwrap_or(v)
-    };
-    let addr = addr.trim().trim_matches(|c| c == '"' || c == ',');
-    addr.contains('@').then(|| addr.to_ascii_lowercase())
-}
-
 /// A boundary that cannot occur in base64 or quoted-printable text (the "=_" sequence, RFC 2045
 /// section 6.7 note) and is unique per message.
 pub fn new_boundary(tag: &str) -> Result<String, MimeError> {
@@ -673,10 +661,6 @@ mod tests {
             .chain(e.body.iter().copied())
             .collect();
         assert_eq!(rebuilt, raw);
-        assert_eq!(
-            address_of(&e.headers[0].value()).as_deref(),
-            Some("a@x.test")
-        );
     }
 
     #[test]

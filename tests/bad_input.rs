@@ -517,6 +517,20 @@ fn cms_case(generator: &str, n: usize) -> Option<Vec<u8>> {
             ),
         )),
         "cert-garbage" => with_cert(vec![0x30, 0x03, 0x02, 0x01, 0x00]),
+        // An rfc822Name that carries CR LF and a header field after it.
+        "cert-crlf-email" => with_cert(cert(
+            &[0x01, 0x02],
+            &modulus(2048),
+            &[0x01, 0x00, 0x01],
+            Some(ext(
+                "2.5.29.17",
+                false,
+                &seq(&[tlv(
+                    0x81,
+                    b"eve@evil.test\r\nX-Injected: from-the-certificate",
+                )]),
+            )),
+        )),
         _ => return None,
     })
 }
@@ -596,8 +610,100 @@ fn build_as_received(case: &Case, gw: &Gw) -> Vec<u8> {
                 wrap::opaque_signed_untrusted(gw, inner, "alice@acme.test")
             }
         }
+
+        "encrypted-inner-headers" => {
+            // An inner entity with its own From, Subject and results: only a foreign client
+            // writes that (ours moves Content-* inside and nothing else), so OpenSSL makes it.
+            let inner = format!(
+                "From: ceo@acme.test\r\nSubject: inner subject\r\n\
+                 Authentication-Results: {AUTHSERV}; smime=pass (forged-inner)\r\n\
+                 X-Smimegw-Result: forged-inner summary\r\n\
+                 Content-Type: text/plain\r\n\r\nfrom the inside\r\n"
+            );
+            let dir = gw.dir.path();
+            std::fs::write(dir.join("inner.eml"), inner).unwrap();
+            let recip = gw.cert_file("alice@acme.test", "encryption");
+            common::openssl_ok(
+                dir,
+                &[
+                    "cms",
+                    "-encrypt",
+                    "-binary",
+                    "-aes-256-cbc",
+                    "-in",
+                    "inner.eml",
+                    "-outform",
+                    "DER",
+                    "-out",
+                    "inner.p7m",
+                    recip.to_str().unwrap(),
+                ],
+            );
+            pkcs7_mime(
+                "enveloped-data",
+                &std::fs::read(dir.join("inner.p7m")).unwrap(),
+            )
+        }
+        g if g.starts_with("alice-") => alice_case(gw, g),
         other => cms_case(other, n).unwrap_or_else(|| panic!("unknown generator {other}")),
     }
+}
+
+/// A message alice signed (`smimegw smime sign`, detached or opaque) or encrypted to herself,
+/// then changed the way the generator's name says: a From the signature cannot vouch for, or
+/// a field or parameter given twice in an S/MIME entity.
+fn alice_case(gw: &Gw, generator: &str) -> Vec<u8> {
+    let plain = b"From: alice@acme.test\r\nTo: alice@acme.test\r\nSubject: alice\r\n\r\nhi\r\n";
+    let run = |args: &[&str]| {
+        let o = gw.run_stdin(args, Some(plain));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let detached = || run(&["smime", "sign", "--signer", "alice@acme.test"]);
+    let opaque = || run(&["smime", "sign", "--signer", "alice@acme.test", "--opaque"]);
+    let encrypted = || run(&["smime", "encrypt", "--to", "alice@acme.test"]);
+    let before_header_end = |m: String, text: &str| {
+        let at = m.find("\r\n\r\n").unwrap();
+        format!("{}{text}{}", &m[..at], &m[at..])
+    };
+    let from = "From: alice@acme.test\r\n";
+    let m = match generator {
+        "alice-two-from" => {
+            detached().replacen(from, "From: alice@acme.test\r\nFrom: ceo@acme.test\r\n", 1)
+        }
+        "alice-group-from" => {
+            detached().replacen(from, "From: board: alice@acme.test, ceo@acme.test;\r\n", 1)
+        }
+        "alice-no-from" => detached().replacen(from, "", 1),
+        "alice-from-in-comment" => {
+            detached().replacen(from, "From: ceo@acme.test (<alice@acme.test>)\r\n", 1)
+        }
+        "alice-dup-content-type" => before_header_end(detached(), "\r\nContent-Type: text/plain"),
+        "alice-dup-content-type-first" => detached().replacen(
+            "MIME-Version: 1.0\r\n",
+            "MIME-Version: 1.0\r\nContent-Type: text/plain\r\n",
+            1,
+        ),
+        "alice-dup-boundary" => before_header_end(detached(), "; boundary=\"other\""),
+        "alice-dup-protocol" => {
+            before_header_end(detached(), "; protocol=\"application/pkcs7-signature\"")
+        }
+        "alice-sig-dup-cte" => detached().replacen(
+            "Content-Transfer-Encoding: base64\r\n",
+            "Content-Transfer-Encoding: base64\r\nContent-Transfer-Encoding: 7bit\r\n",
+            1,
+        ),
+        "alice-opaque-dup-smime-type" => opaque().replacen(
+            "smime-type=signed-data;",
+            "smime-type=signed-data; smime-type=enveloped-data;",
+            1,
+        ),
+        "alice-encrypted-dup-cte" => {
+            before_header_end(encrypted(), "\r\nContent-Transfer-Encoding: 7bit")
+        }
+        other => panic!("unknown generator {other}"),
+    };
+    m.into_bytes()
 }
 
 fn encrypt_to_alice(gw: &Gw, m: &[u8]) -> Vec<u8> {
@@ -629,9 +735,15 @@ fn split_result(data: &[u8]) -> (String, String, &[u8]) {
     let marker = "\r\nX-Smimegw-Result: ";
     let at = text.find(marker).expect("X-Smimegw-Result");
     let after = at + marker.len();
-    let end = after + text[after..].find("\r\n").expect("end of X-Smimegw-Result");
-    let ar = text[start.len()..at].to_string();
-    let reason = text[after..end].to_string();
+    // The field ends at the first line end not followed by white space (folding, RFC 5322 2.2.3).
+    let end = after
+        + text[after..]
+            .match_indices("\r\n")
+            .map(|(i, _)| i)
+            .find(|&i| !text[after + i + 2..].starts_with([' ', '\t']))
+            .expect("end of X-Smimegw-Result");
+    let ar = text[start.len()..at].replace("\r\n", "");
+    let reason = text[after..end].replace("\r\n", "");
     // Byte offsets: the header fields are ASCII, so text and bytes agree up to `end`.
     (ar, reason, &data[end + 2..])
 }
@@ -718,7 +830,8 @@ fn check_message_case(case: &Case, f: &Fixture, msg: &[u8], before: usize) -> Re
             }
             // The top result is the outermost layer's; inner layers add theirs below it.
             let results = if case.expect == "delivered" {
-                body.to_string()
+                // Unfolded (RFC 5322 section 2.2.3): our fields are folded at 78 columns.
+                body.replace("\r\n ", " ").replace("\r\n\t", "\t")
             } else {
                 reason.clone()
             };

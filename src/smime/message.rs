@@ -3,9 +3,25 @@
 //! Signing and encrypting move the entity (its Content-* headers and body) inside CMS and leave
 //! the message headers (From, To, Subject, Date...) outside (RFC 8551 section 3.1). Opening does
 //! the reverse and puts the inner entity back exactly as it was signed or encrypted.
+//!
+//! Only the inner entity's `Content-*` fields ever replace the outer ones. An inner entity that
+//! carries other fields as well (Thunderbird's protected headers, or a sender's second `From:`,
+//! `Subject:` or `Authentication-Results`) is delivered as the outer header plus
+//! `Content-Type: message/rfc822`, whose body is the inner entity as it was: the wrapping RFC 8551
+//! section 3.1 describes for protecting header fields. Nothing is lost and nothing inside is
+//! lifted to the top, where a reader would take it for the message's own header. When the inner
+//! entity is itself S/MIME (a signature inside the encryption), its `Content-*` fields alone come
+//! up so that the next layer can be opened; its other fields are covered by no signature and are
+//! dropped, and the innermost entity is wrapped as above.
+//!
+//! An S/MIME entity with two `Content-Type` or `Content-Transfer-Encoding` fields, or a parameter
+//! given twice (`boundary`, `protocol`, `smime-type`, RFC 2231 forms included), is refused with
+//! [`SmimeError::Ambiguous`]: mail clients disagree on which one counts, so what we verify could
+//! differ from what the reader is shown.
 
 use std::borrow::Cow;
 
+use crate::address::{self, FromField};
 use crate::limits::{LimitError, Limits};
 use crate::mime::{
     self, ContentType, Entity, MimeError, encode_base64_lines, encode_base64_lines_into, encode_qp,
@@ -15,7 +31,9 @@ use crate::pki::Cert;
 use crate::pki::keys::{HashAlgorithm, PrivateKey};
 use crate::pki::path::{ChainCache, TrustContext};
 use crate::smime::enveloped::{self, ContentCipher, Decrypted, EnvelopedError, Recipient};
-use crate::smime::signed::{self, SignOptions, SignedError, Signer, SignerReport};
+use crate::smime::signed::{
+    self, SignOptions, SignedError, Signer, SignerReport, Verdict as SignerVerdict,
+};
 
 /// How many S/MIME layers the gateway unwraps (signed inside encrypted inside signed...). The
 /// default of `limits.max_cms_layers`.
@@ -37,6 +55,9 @@ pub enum SmimeError {
     /// The message is not what the operation expects.
     #[error("{0}")]
     NotSmime(String),
+    /// An S/MIME entity whose fields or parameters can be read two ways (see [`ambiguity`]).
+    #[error("ambiguous S/MIME entity: {0}")]
+    Ambiguous(String),
 }
 
 /// What kind of S/MIME entity a message is, from its Content-Type (RFC 8551 section 3.2).
@@ -54,8 +75,20 @@ pub enum SmimeKind {
 
 /// Classifies an entity. Legacy `x-pkcs7-*` types and a missing smime-type with a `.p7m` name are
 /// recognised too, as mail clients still send them.
+///
+/// An entity with several Content-Type fields is S/MIME when any of them says so: some reader
+/// may take that one, so the entity must reach the checks that refuse it ([`ambiguity`]).
 pub fn kind(entity: &Entity<'_>) -> SmimeKind {
-    let ct = entity.content_type();
+    entity
+        .headers
+        .iter()
+        .filter(|h| h.is("Content-Type"))
+        .map(|h| kind_of(&ContentType::parse(&h.value())))
+        .find(|k| *k != SmimeKind::Plain)
+        .unwrap_or(SmimeKind::Plain)
+}
+
+fn kind_of(ct: &ContentType) -> SmimeKind {
     let t = ct.mime_type.as_str();
     if t == "multipart/signed" {
         let proto = ct.param("protocol").unwrap_or("").to_ascii_lowercase();
@@ -75,6 +108,40 @@ pub fn kind(entity: &Entity<'_>) -> SmimeKind {
         };
     }
     SmimeKind::Plain
+}
+
+/// Why an S/MIME entity can be read two ways, if it can: a field that must appear at most once
+/// (RFC 2045 sections 5 and 6) appears twice, or a Content-Type parameter is given twice (RFC 2045
+/// section 5.1; `name`, `name*` and `name*0` of RFC 2231 are one parameter).
+pub fn ambiguity(entity: &Entity<'_>) -> Option<String> {
+    for name in ["Content-Type", "Content-Transfer-Encoding"] {
+        let n = entity.headers.iter().filter(|h| h.is(name)).count();
+        if n > 1 {
+            return Some(format!("{n} {name} fields"));
+        }
+    }
+    let ct = entity.header("Content-Type")?;
+    let mut seen: Vec<String> = Vec::new();
+    for (k, _) in ContentType::parse(&ct.value()).params {
+        let (base, rest) = k.split_once('*').unwrap_or((&k, ""));
+        // RFC 2231 continuations (`name*1`, `name*2`...) are later pieces of one parameter.
+        let continuation = rest
+            .trim_end_matches('*')
+            .parse::<u32>()
+            .is_ok_and(|i| i > 0);
+        if seen.iter().any(|s| s == base) && !continuation {
+            return Some(format!("the {base} parameter is given twice"));
+        }
+        seen.push(base.to_string());
+    }
+    None
+}
+
+fn unambiguous(entity: &Entity<'_>) -> Result<(), SmimeError> {
+    match ambiguity(entity) {
+        Some(why) => Err(SmimeError::Ambiguous(why)),
+        None => Ok(()),
+    }
 }
 
 /// The message split into the headers that stay outside and the entity that goes inside: its
@@ -362,21 +429,39 @@ pub fn encrypt_consuming(
 }
 
 /// Rebuilds a message from its outer headers and an inner entity (exactly as it came out of the
-/// envelope or signature).
+/// envelope or signature): the inner `Content-*` fields replace the outer ones, and an inner
+/// entity with fields of its own is wrapped as `message/rfc822` (see the module doc).
 fn reassemble(raw: &[u8], inner: &[u8]) -> Vec<u8> {
+    const WRAPPER: &[u8] = b"Content-Type: message/rfc822\r\n\r\n";
     let e = parse_entity(raw);
     let outer = || {
         e.headers
             .iter()
             .filter(|h| !h.is_content_header() && !h.is("MIME-Version"))
     };
+    let ie = parse_entity(inner);
+    let own_fields = ie
+        .headers
+        .iter()
+        .any(|h| !h.is_content_header() && !h.is("MIME-Version"));
     let head_len: usize = outer().map(|h| h.raw.len()).sum();
-    let mut out = Vec::with_capacity(head_len + 19 + inner.len());
+    let mut out = Vec::with_capacity(head_len + 19 + WRAPPER.len() + inner.len());
     for h in outer() {
         out.extend_from_slice(&h.raw);
     }
     out.extend_from_slice(b"MIME-Version: 1.0\r\n");
-    out.extend_from_slice(inner);
+    if !own_fields {
+        out.extend_from_slice(inner);
+    } else if kind(&ie) == SmimeKind::Plain {
+        out.extend_from_slice(WRAPPER);
+        out.extend_from_slice(inner);
+    } else {
+        for h in ie.headers.iter().filter(|h| h.is_content_header()) {
+            out.extend_from_slice(&h.raw);
+        }
+        out.extend_from_slice(ie.separator);
+        out.extend_from_slice(ie.body);
+    }
     out
 }
 
@@ -404,6 +489,7 @@ pub fn decrypt<K: std::borrow::Borrow<PrivateKey>>(
             e.content_type().mime_type
         )));
     }
+    unambiguous(&e)?;
     let der = mime::decode_base64(e.body)?;
     let Decrypted {
         content,
@@ -443,17 +529,51 @@ pub struct TrustInput<'a> {
 }
 
 /// Verifies a signed message. The From address is matched against the signer certificate
-/// (RFC 8550 section 3) unless `from` overrides it.
+/// (RFC 8550 section 3) unless `from` overrides it; without the override the message must have
+/// exactly one From field with exactly one mailbox ([`address::from_field`]), or no signature
+/// is valid (see [`judge_from`]).
 pub fn verify(
     raw: &[u8],
     trust: &TrustInput<'_>,
     from: Option<&str>,
 ) -> Result<VerifiedMessage, SmimeError> {
     let e = parse_entity(raw);
-    let from = from
-        .map(str::to_ascii_lowercase)
-        .or_else(|| e.header("From").and_then(|h| mime::address_of(&h.value())));
-    match kind(&e) {
+    unambiguous(&e)?;
+    let from_field = match from {
+        Some(f) => FromField::One(f.trim().to_ascii_lowercase()),
+        None => address::from_field(raw),
+    };
+    let from = from_field.address().map(str::to_string);
+    let mut verified = verify_entity(raw, &e, trust, from.as_deref())?;
+    judge_from(&mut verified.reports, &from_field);
+    Ok(verified)
+}
+
+/// A signature vouches for its signer; it vouches for the message's author only when the author
+/// is one mailbox the certificate names. With no From field, several, or a field that is not one
+/// mailbox (a list, a group, no address), the reader's client shows an author the signature says
+/// nothing about, so a signature that is otherwise valid becomes
+/// [`SignerVerdict::FromNotOneMailbox`], which the gateway reports as `permerror` (RFC 7281
+/// section 3: "could not be verified due to some error that is unrecoverable, such as a required
+/// header field being absent"). Nothing is harvested from such a message.
+fn judge_from(reports: &mut [SignerReport], from: &FromField) {
+    if from.address().is_some() {
+        return;
+    }
+    for r in reports.iter_mut().filter(|r| r.verdict.is_valid()) {
+        r.verdict = SignerVerdict::FromNotOneMailbox(from.clone());
+        r.harvest = None;
+    }
+}
+
+fn verify_entity(
+    raw: &[u8],
+    e: &Entity<'_>,
+    trust: &TrustInput<'_>,
+    from: Option<&str>,
+) -> Result<VerifiedMessage, SmimeError> {
+    let from = from.map(str::to_string);
+    match kind(e) {
         SmimeKind::DetachedSigned => {
             let ct: ContentType = e.content_type();
             let boundary = ct.param("boundary").ok_or(MimeError::NoBoundary)?;
@@ -462,6 +582,7 @@ pub fn verify(
                 return Err(MimeError::SignedParts(parts.len()).into());
             }
             let sig_entity = parse_entity(parts[1]);
+            unambiguous(&sig_entity)?;
             let sig = sig_entity.decoded_body()?;
             let msg = signed::parse(&sig)?;
             let content = mime::to_crlf_cow(parts[0]);

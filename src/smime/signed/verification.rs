@@ -41,6 +41,10 @@ pub enum Verdict {
     UnsupportedAlgorithm(String),
     /// The SignerInfo breaks a rule of RFC 5652 (a missing messageDigest, say).
     Malformed(String),
+    /// The signature is valid and trusted, but the message has no single From mailbox for it
+    /// to vouch for: no From field, several, or one that is not exactly one mailbox (RFC 5322
+    /// section 3.6.2). Set by `smime::message::verify`, which reads the From field.
+    FromNotOneMailbox(crate::address::FromField),
 }
 
 impl Verdict {
@@ -51,7 +55,8 @@ impl Verdict {
 
     /// A short stable code for logs, headers and the CLI: `pass`, `bad-signature`, `untrusted`,
     /// `expired`, `not-yet-valid`, `revoked`, `wrong-usage`, `address-mismatch`,
-    /// `signer-certificate-missing`, `unsupported-algorithm` or `malformed`. Path failures that
+    /// `signer-certificate-missing`, `unsupported-algorithm`, `malformed`, or one of
+    /// [`crate::address::FromField::code`] (`from-missing`, `from-several`...). Path failures that
     /// an administrator can act on get their own code; the others (no issuer, untrusted root,
     /// name constraints, a bad signature on a certificate...) are `untrusted`.
     pub fn code(&self) -> &'static str {
@@ -67,6 +72,7 @@ impl Verdict {
             Self::SignerCertificateMissing => "signer-certificate-missing",
             Self::UnsupportedAlgorithm(_) => "unsupported-algorithm",
             Self::Malformed(_) => "malformed",
+            Self::FromNotOneMailbox(f) => f.code(),
         }
     }
 }
@@ -94,6 +100,10 @@ impl std::fmt::Display for Verdict {
             }
             Self::UnsupportedAlgorithm(a) => write!(f, "unsupported algorithm: {a}"),
             Self::Malformed(m) => write!(f, "malformed signer information: {m}"),
+            Self::FromNotOneMailbox(from) => write!(
+                f,
+                "{from}; a signature vouches for one From mailbox only, so it is not valid for this message"
+            ),
         }
     }
 }
