@@ -100,6 +100,7 @@ impl Above {
     pub(super) fn signed_ciphertext(&self, outer: Outer) -> Self {
         let mut a = self.clone();
         a.actions.push("verified".into());
+        a.summaries.push(outer.base.summary.clone());
         a.outer = Some(outer);
         a
     }
@@ -136,17 +137,15 @@ pub(super) fn decide(above: &Above, base: Base) -> Final {
                 s.all_pass && outer.signed.keys.iter().all(|k| s.keys.contains(k))
             });
         if same_signer_passes {
-            summaries.push(format!(
-                "outer signature over the ciphertext by the same signer: {}",
-                outer.base.summary
-            ));
+            summaries.push("the same key signed the content inside".into());
         } else {
             reasons.insert(0, CIPHERTEXT_ONLY.into());
-            summaries.push(format!("{CIPHERTEXT_ONLY} ({})", outer.base.summary));
+            summaries.push(CIPHERTEXT_ONLY.into());
             if !outer.signed.all_pass {
                 // A failing outer signature is reported as it is: nothing inside can mend it.
                 result = outer.base.result.clone();
                 props = outer.base.props.clone();
+                reasons.extend(outer.base.reasons.iter().cloned());
             } else if result == "pass" || result == "none" {
                 result = "neutral".into();
                 if signed.is_none() {
