@@ -580,8 +580,124 @@ fn build_as_received(case: &Case, gw: &Gw) -> Vec<u8> {
             }
             m
         }
+        // What a verdict covers (issue 11, part 5).
+        "encrypt-then-sign" | "encrypt-then-detached-sign" => {
+            // Someone's message to alice, which carol wraps in her own signature.
+            let m = b"From: carol@acme.test\r\nTo: alice@acme.test\r\nSubject: mine now\r\n\r\nsomeone else's text\r\n";
+            let o = gw.run_stdin(
+                &[
+                    "smime",
+                    "encrypt",
+                    "--to",
+                    "alice@acme.test",
+                    "--cipher",
+                    "aes256-gcm",
+                ],
+                Some(m),
+            );
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let mut args = vec!["smime", "sign", "--signer", "carol@acme.test"];
+            if g == "encrypt-then-sign" {
+                args.push("--opaque");
+            }
+            let o = gw.run_stdin(&args, Some(&o.stdout));
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            o.stdout
+        }
+        "cbc-unsigned" => encrypt_to_alice(
+            gw,
+            format!("{HEAD}Subject: efail\r\nContent-Type: text/html\r\n\r\n<p>malleable</p>\r\n")
+                .as_bytes(),
+        ),
+        "cbc-bad-signature-inside" => {
+            // carol's signature on a message that says it is from alice: it does not pass.
+            let m = b"From: alice@acme.test\r\nTo: alice@acme.test\r\nSubject: x\r\n\r\nnot alice's\r\n";
+            let o = gw.run_stdin(&["smime", "sign", "--signer", "carol@acme.test"], Some(m));
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            encrypt_to_alice(gw, &o.stdout)
+        }
+        "sha1-signed" => sha1_signed(gw),
         other => cms_case(other, n).unwrap_or_else(|| panic!("unknown generator {other}")),
     }
+}
+
+/// A message from frank@acme.test signed by OpenSSL with `-md sha1`. Frank's key never leaves
+/// OpenSSL: his certificate comes from our CA through the CSR flow, so the signer is trusted
+/// and only the digest is at issue.
+fn sha1_signed(gw: &Gw) -> Vec<u8> {
+    let d = gw.dir.path();
+    if !d.join("frank.pem").exists() {
+        common::openssl_ok(
+            d,
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                "frank.key",
+            ],
+        );
+        common::openssl_ok(
+            d,
+            &[
+                "req",
+                "-new",
+                "-key",
+                "frank.key",
+                "-subj",
+                "/CN=Frank",
+                "-addext",
+                "subjectAltName=email:frank@acme.test",
+                "-out",
+                "frank.csr",
+            ],
+        );
+        let csr = d.join("frank.csr");
+        let out = gw.ok(&[
+            "request",
+            "submit",
+            "--csr",
+            csr.to_str().unwrap(),
+            "--role",
+            "signing",
+        ]);
+        let id = out.lines().last().unwrap().trim().to_string();
+        gw.ok(&["request", "approve", &id]);
+        let chain = d.join("frank-chain.pem");
+        gw.ok(&["request", "pickup", &id, "--out", chain.to_str().unwrap()]);
+        common::openssl_ok(d, &["x509", "-in", "frank-chain.pem", "-out", "frank.pem"]);
+    }
+    std::fs::write(
+        d.join("sha1.txt"),
+        "Content-Type: text/plain\r\n\r\nold client\r\n",
+    )
+    .unwrap();
+    common::openssl_ok(
+        d,
+        &[
+            "cms",
+            "-sign",
+            "-md",
+            "sha1",
+            "-in",
+            "sha1.txt",
+            "-signer",
+            "frank.pem",
+            "-inkey",
+            "frank.key",
+            "-from",
+            "frank@acme.test",
+            "-to",
+            "alice@acme.test",
+            "-subject",
+            "sha1",
+            "-out",
+            "sha1.eml",
+        ],
+    );
+    std::fs::read(d.join("sha1.eml")).unwrap()
 }
 
 fn encrypt_to_alice(gw: &Gw, m: &[u8]) -> Vec<u8> {
