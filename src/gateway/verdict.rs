@@ -38,7 +38,7 @@ impl Signed {
             keys: reports
                 .iter()
                 .filter_map(|r| r.signer.as_ref())
-                .map(|c| spki_der(c))
+                .map(spki_der)
                 .collect(),
         }
     }
