@@ -786,6 +786,30 @@ impl Gateway {
         }
     }
 
+    /// A signed layer whose signature could not be checked (`result` says how), delivered as
+    /// it is, unless the layers above say to keep the message encrypted.
+    fn unverified(
+        &self,
+        inbound: &Inbound<'_>,
+        rcpts: &[String],
+        above: &Above,
+        result: &str,
+        why: String,
+        raw: &[u8],
+    ) -> Copy {
+        let base = Base {
+            result: result.into(),
+            summary: why,
+            ..Base::default()
+        };
+        let mut c = self.finish(inbound, rcpts, above, base, raw.to_vec(), "");
+        if c.kind != ActionKind::Undecrypted {
+            c.action = "delivered unverified".into();
+            c.kind = ActionKind::Unverified;
+        }
+        c
+    }
+
     fn open_encrypted(
         &self,
         inbound: &Inbound<'_>,
@@ -912,17 +936,15 @@ impl Gateway {
                 // A damaged trust record: retrying will not mend it, so the message goes on
                 // unverified, marked as such, and the log names the record.
                 tracing::error!(error = %e, "trust store unreadable; signature not verified");
-                let base = Base {
-                    result: "temperror".into(),
-                    summary: format!("trust store unreadable: {e}"),
-                    ..Base::default()
-                };
-                let mut c = self.finish(inbound, rcpts, above, base, raw.to_vec(), "");
-                if c.kind != ActionKind::Undecrypted {
-                    c.action = "delivered unverified".into();
-                    c.kind = ActionKind::Unverified;
-                }
-                return Ok(vec![c]);
+                let why = format!("trust store unreadable: {e}");
+                return Ok(vec![self.unverified(
+                    inbound,
+                    rcpts,
+                    above,
+                    "temperror",
+                    why,
+                    raw,
+                )]);
             }
         };
         let trust = TrustInput {
@@ -982,17 +1004,15 @@ impl Gateway {
                 Ok(vec![self.finish(inbound, rcpts, above, base, content, "")])
             }
             Err(e) => {
-                let base = Base {
-                    result: "permerror".into(),
-                    summary: format!("signature could not be read: {e}; delivered as received"),
-                    ..Base::default()
-                };
-                let mut c = self.finish(inbound, rcpts, above, base, raw.to_vec(), "");
-                if c.kind != ActionKind::Undecrypted {
-                    c.action = "delivered unverified".into();
-                    c.kind = ActionKind::Unverified;
-                }
-                Ok(vec![c])
+                let why = format!("signature could not be read: {e}; delivered as received");
+                Ok(vec![self.unverified(
+                    inbound,
+                    rcpts,
+                    above,
+                    "permerror",
+                    why,
+                    raw,
+                )])
             }
         }
     }
@@ -1471,6 +1491,12 @@ pub(crate) mod tests {
         e.header("Authentication-Results").unwrap().value()
     }
 
+    /// The X-Smimegw-Result field we wrote, unfolded.
+    fn summary_of(c: &Copy) -> String {
+        let e = parse_entity(&c.message);
+        e.header("X-Smimegw-Result").unwrap().value()
+    }
+
     fn set_policy(gw: &Gateway, f: impl FnOnce(&mut PolicyConfig)) {
         let mut c = (*gw.policy_config()).clone();
         f(&mut c.policy);
@@ -1535,10 +1561,7 @@ pub(crate) mod tests {
         assert!(c.message.ends_with(&cbc));
         assert!(!text(&c).contains("The plaintext."));
         assert!(ar(&c).contains(unprotected), "{}", ar(&c));
-        let summary = parse_entity(&c.message)
-            .header("X-Smimegw-Result")
-            .unwrap()
-            .value();
+        let summary = summary_of(&c);
         assert!(
             summary.contains(unprotected) && summary.contains("keep_encrypted"),
             "{summary}"
@@ -1636,10 +1659,7 @@ pub(crate) mod tests {
             let c = open_one(&gw, &sign(who, "sha1"));
             assert_eq!(c.verdict, "neutral", "{who}: {}", text(&c));
             assert!(ar(&c).contains(not_accepted), "{}", ar(&c));
-            let summary = parse_entity(&c.message)
-                .header("X-Smimegw-Result")
-                .unwrap()
-                .value();
+            let summary = summary_of(&c);
             assert!(
                 summary.contains("sha1-not-accepted") && summary.contains("SHA-1"),
                 "{summary}"

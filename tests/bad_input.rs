@@ -621,83 +621,26 @@ fn build_as_received(case: &Case, gw: &Gw) -> Vec<u8> {
     }
 }
 
-/// A message from frank@acme.test signed by OpenSSL with `-md sha1`. Frank's key never leaves
-/// OpenSSL: his certificate comes from our CA through the CSR flow, so the signer is trusted
-/// and only the digest is at issue.
+/// A message from bob@partner.test signed by OpenSSL with `-md sha1`, his root cross-certified
+/// (on first use), so the signer is trusted and only the digest is at issue.
 fn sha1_signed(gw: &Gw) -> Vec<u8> {
     let d = gw.dir.path();
-    if !d.join("frank.pem").exists() {
-        common::openssl_ok(
-            d,
-            &[
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-out",
-                "frank.key",
-            ],
-        );
-        common::openssl_ok(
-            d,
-            &[
-                "req",
-                "-new",
-                "-key",
-                "frank.key",
-                "-subj",
-                "/CN=Frank",
-                "-addext",
-                "subjectAltName=email:frank@acme.test",
-                "-out",
-                "frank.csr",
-            ],
-        );
-        let csr = d.join("frank.csr");
-        let out = gw.ok(&[
-            "request",
-            "submit",
-            "--csr",
-            csr.to_str().unwrap(),
-            "--role",
-            "signing",
-        ]);
-        let id = out.lines().last().unwrap().trim().to_string();
-        gw.ok(&["request", "approve", &id]);
-        let chain = d.join("frank-chain.pem");
-        gw.ok(&["request", "pickup", &id, "--out", chain.to_str().unwrap()]);
-        common::openssl_ok(d, &["x509", "-in", "frank-chain.pem", "-out", "frank.pem"]);
-    }
-    std::fs::write(
-        d.join("sha1.txt"),
-        "Content-Type: text/plain\r\n\r\nold client\r\n",
+    let bob = if d.join("bob.pem").exists() {
+        common::partner::Partner {
+            root: d.join("partner-root.pem"),
+            cert: d.join("bob.pem"),
+            key: d.join("bob.key"),
+        }
+    } else {
+        common::partner::setup(gw)
+    };
+    bob.signed_with(
+        gw,
+        "alice@acme.test",
+        "sha1",
+        "old client",
+        &["-md", "sha1"],
     )
-    .unwrap();
-    common::openssl_ok(
-        d,
-        &[
-            "cms",
-            "-sign",
-            "-md",
-            "sha1",
-            "-in",
-            "sha1.txt",
-            "-signer",
-            "frank.pem",
-            "-inkey",
-            "frank.key",
-            "-from",
-            "frank@acme.test",
-            "-to",
-            "alice@acme.test",
-            "-subject",
-            "sha1",
-            "-out",
-            "sha1.eml",
-        ],
-    );
-    std::fs::read(d.join("sha1.eml")).unwrap()
 }
 
 fn encrypt_to_alice(gw: &Gw, m: &[u8]) -> Vec<u8> {

@@ -58,8 +58,40 @@ impl Setup {
         openssl_ok(self.dir(), args);
     }
 
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.dir().join(name), text).unwrap();
+    }
+
     fn read(&self, name: &str) -> Vec<u8> {
         std::fs::read(self.dir().join(name)).unwrap()
+    }
+
+    /// `openssl cms -encrypt` of the file `input` to alice with `cipher` (`-aes-256-gcm`...),
+    /// into `out`.
+    fn encrypt(&self, cipher: &str, input: &str, out: &str) {
+        self.openssl(&[
+            "cms",
+            "-encrypt",
+            cipher,
+            "-in",
+            input,
+            "-out",
+            out,
+            &self.alice_enc,
+        ]);
+    }
+
+    /// Bob's opaque signature (`-nodetach`) around the file `input`, as a message to alice.
+    #[rustfmt::skip]
+    fn bob_wraps(&self, input: &str, subject: &str) -> Vec<u8> {
+        let out = format!("{input}.signed.eml");
+        self.openssl(&[
+            "cms", "-sign", "-nodetach", "-in", input, "-signer",
+            self.partner.cert.to_str().unwrap(), "-inkey", self.partner.key.to_str().unwrap(),
+            "-from", "bob@partner.test", "-to", "alice@acme.test", "-subject", subject, "-out",
+            &out,
+        ]);
+        self.read(&out)
     }
 
     /// Sends `msg` from bob to alice and returns what reached the next hop.
@@ -113,49 +145,19 @@ fn results(delivered: &str) -> String {
 #[test]
 fn encrypt_then_sign_reads_neutral_unless_the_same_signer_signed_inside() {
     let s = setup("");
-    let (bob, key) = (
-        s.partner.cert.to_str().unwrap(),
-        s.partner.key.to_str().unwrap(),
-    );
-    std::fs::write(
-        s.dir().join("inner.txt"),
-        "Content-Type: text/plain\r\n\r\nWritten by someone else.\r\n",
-    )
-    .unwrap();
-    // Someone's message to alice (GCM, so only the layering is at issue here)...
-    s.openssl(&[
-        "cms",
-        "-encrypt",
-        "-aes-256-gcm",
-        "-in",
+    s.write(
         "inner.txt",
-        "-out",
-        "enc.p7m",
-        &s.alice_enc,
-    ]);
-    // ...which bob wraps in his own signature.
-    s.openssl(&[
-        "cms",
-        "-sign",
-        "-nodetach",
-        "-in",
-        "enc.p7m",
-        "-signer",
-        bob,
-        "-inkey",
-        key,
-        "-from",
-        "bob@partner.test",
-        "-to",
-        "alice@acme.test",
-        "-subject",
-        "mine now",
-        "-out",
-        "ets.eml",
-    ]);
-    let out = s.deliver(&s.read("ets.eml"));
-    assert!(out.contains("Written by someone else."), "opened: {out}");
-    let ar = results(&out);
+        "Content-Type: text/plain\r\n\r\nWritten by someone else.\r\n",
+    );
+    // Someone's message to alice (GCM, so only the layering is at issue here), which bob wraps
+    // in his own signature.
+    let opened = |msg: &[u8]| {
+        let out = s.deliver(msg);
+        assert!(out.contains("Written by someone else."), "opened: {out}");
+        results(&out)
+    };
+    s.encrypt("-aes-256-gcm", "inner.txt", "enc.p7m");
+    let ar = opened(&s.bob_wraps("enc.p7m", "mine now"));
     assert!(
         ar.contains("smime=neutral reason=\"the signature covers the ciphertext only\""),
         "{ar}"
@@ -163,6 +165,10 @@ fn encrypt_then_sign_reads_neutral_unless_the_same_signer_signed_inside() {
     assert!(!ar.contains("smime=pass"), "{ar}");
 
     // Bob signed the plaintext too, then encrypted and signed again: his inner verdict stands.
+    let (bob, key) = (
+        s.partner.cert.to_str().unwrap(),
+        s.partner.key.to_str().unwrap(),
+    );
     s.openssl(&[
         "cms",
         "-sign",
@@ -175,38 +181,8 @@ fn encrypt_then_sign_reads_neutral_unless_the_same_signer_signed_inside() {
         "-out",
         "inner.p7s",
     ]);
-    s.openssl(&[
-        "cms",
-        "-encrypt",
-        "-aes-256-gcm",
-        "-in",
-        "inner.p7s",
-        "-out",
-        "enc2.p7m",
-        &s.alice_enc,
-    ]);
-    s.openssl(&[
-        "cms",
-        "-sign",
-        "-nodetach",
-        "-in",
-        "enc2.p7m",
-        "-signer",
-        bob,
-        "-inkey",
-        key,
-        "-from",
-        "bob@partner.test",
-        "-to",
-        "alice@acme.test",
-        "-subject",
-        "triple",
-        "-out",
-        "triple.eml",
-    ]);
-    let out = s.deliver(&s.read("triple.eml"));
-    assert!(out.contains("Written by someone else."), "{out}");
-    let ar = results(&out);
+    s.encrypt("-aes-256-gcm", "inner.p7s", "enc2.p7m");
+    let ar = opened(&s.bob_wraps("enc2.p7m", "triple"));
     assert!(ar.contains("smime=pass"), "{ar}");
     assert!(!ar.contains("reason="), "{ar}");
 }
@@ -216,11 +192,10 @@ fn encrypt_then_sign_reads_neutral_unless_the_same_signer_signed_inside() {
 #[test]
 fn unsigned_aes_cbc_is_kept_encrypted_by_default_and_annotated_on_request() {
     let s = setup("");
-    std::fs::write(
-        s.dir().join("inner.txt"),
+    s.write(
+        "inner.txt",
         "Content-Type: text/html\r\n\r\n<p>Malleable.</p>\r\n",
-    )
-    .unwrap();
+    );
     s.openssl(&[
         "cms",
         "-encrypt",
@@ -262,68 +237,19 @@ fn unsigned_aes_cbc_is_kept_encrypted_by_default_and_annotated_on_request() {
 #[test]
 fn sha1_signatures_are_neutral_unless_insecure_sha1_signatures() {
     let s = setup("");
-    // An RSA certificate for bob from the partner root, beside the ECDSA one.
-    s.openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "bob-rsa.key",
-        "-out",
-        "bob-rsa.csr",
-        "-subj",
-        "/CN=Bob RSA",
-    ]);
-    s.openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "bob-rsa.csr",
-        "-CA",
-        "partner-root.pem",
-        "-CAkey",
-        "partner-root.key",
-        "-CAcreateserial",
-        "-days",
-        "20",
-        "-extfile",
-        "bob.ext",
-        "-out",
-        "bob-rsa.pem",
-    ]);
-    std::fs::write(
-        s.dir().join("old.txt"),
-        "Content-Type: text/plain\r\n\r\nFrom an old client.\r\n",
-    )
-    .unwrap();
-    let sign = |cert: &str, key: &str, md: &str| {
-        let out = format!("{cert}-{md}.eml");
-        s.openssl(&[
-            "cms",
-            "-sign",
-            "-md",
-            md,
-            "-in",
-            "old.txt",
-            "-signer",
-            cert,
-            "-inkey",
-            key,
-            "-from",
-            "bob@partner.test",
-            "-to",
+    // Bob with an RSA key beside his ECDSA one, from the same root.
+    let rsa = s.partner.rsa(&s.gw);
+    let old = |p: &partner::Partner, md: &str| {
+        p.signed_with(
+            &s.gw,
             "alice@acme.test",
-            "-subject",
-            "old",
-            "-out",
-            &out,
-        ]);
-        s.read(&out)
+            &format!("old {md}"),
+            "From an old client.",
+            &["-md", md],
+        )
     };
-    let rsa_sha1 = sign("bob-rsa.pem", "bob-rsa.key", "sha1");
-    for msg in [&rsa_sha1, &sign("bob.pem", "bob.key", "sha1")] {
+    let rsa_sha1 = old(&rsa, "sha1");
+    for msg in [&rsa_sha1, &old(&s.partner, "sha1")] {
         let out = s.deliver(msg);
         let ar = results(&out);
         assert!(
@@ -334,7 +260,7 @@ fn sha1_signatures_are_neutral_unless_insecure_sha1_signatures() {
         );
         assert!(out.contains("sha1-not-accepted"), "{out}");
     }
-    let out = s.deliver(&sign("bob-rsa.pem", "bob-rsa.key", "sha256"));
+    let out = s.deliver(&old(&rsa, "sha256"));
     assert!(results(&out).contains("smime=pass"), "{out}");
     assert!(!results(&out).contains("reason="), "{out}");
 
