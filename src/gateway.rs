@@ -68,7 +68,9 @@ pub enum ActionKind {
     DecryptedVerified,
     /// Inbound, signature could not be read or checked: delivered as received, with the reason.
     Unverified,
-    /// Inbound, no key opened it: delivered still encrypted, with the reason.
+    /// Inbound, delivered still encrypted, with the reason: no key opened it, or its content
+    /// came out of AES-CBC without a passing signature inside and `unauthenticated_cbc =
+    /// "keep_encrypted"`.
     Undecrypted,
 }
 
@@ -1655,7 +1657,7 @@ pub(crate) mod tests {
             out.stdout
         };
         let not_accepted = "reason=\"signed with SHA-1 (digestAlgorithm sha-1), not accepted";
-        for who in ["carol@acme.test", "dave@acme.test"] {
+        for who in ["dave@acme.test", "carol@acme.test"] {
             let c = open_one(&gw, &sign(who, "sha1"));
             assert_eq!(c.verdict, "neutral", "{who}: {}", text(&c));
             assert!(ar(&c).contains(not_accepted), "{}", ar(&c));
