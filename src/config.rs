@@ -364,6 +364,22 @@ pub enum RefuseAt {
     Data,
 }
 
+/// What inbound mail decrypted from a cipher without integrity protection (AES-CBC in
+/// EnvelopedData) becomes when no signature inside it passes: an attacker who holds such a
+/// ciphertext can change the plaintext undetected (the EFAIL "CBC gadgets", CVE-2017-17689).
+/// AES-GCM (AuthEnvelopedData, RFC 5083) and a passing signature inside are integrity
+/// protection; an outer signature over the ciphertext is not (anyone can sign a ciphertext).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnauthenticatedCbc {
+    /// Delivered decrypted; the verdict says the content was not integrity-protected.
+    Deliver,
+    /// As `deliver`, and the Subject starts with a tag the reader sees in any client.
+    Annotate,
+    /// Delivered as received, still encrypted, with the verdict saying why (the default).
+    KeepEncrypted,
+}
+
 /// `[policy]` with its per-domain and per-user overrides.
 #[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -383,12 +399,33 @@ pub struct PolicyConfig {
     /// Submitted mail whose From is not the envelope sender: refuse or relay unsigned (default
     /// refuse).
     pub from_mismatch: Option<FromMismatch>,
+    /// Inbound content decrypted from AES-CBC without a passing signature inside: deliver,
+    /// annotate or keep encrypted (default keep_encrypted).
+    pub unauthenticated_cbc: Option<UnauthenticatedCbc>,
+    /// Let RSA and ECDSA signatures over SHA-1 pass (default false: they read `neutral`, since
+    /// RFC 8551 section 2.1 deprecates SHA-1 for signatures). For legacy partners only.
+    pub insecure_sha1_signatures: Option<bool>,
     /// Overrides per recipient domain.
     #[serde(default)]
     pub domains: BTreeMap<String, PolicyRule>,
     /// Overrides per user address.
     #[serde(default)]
     pub users: BTreeMap<String, PolicyRule>,
+}
+
+impl PolicyConfig {
+    /// `unauthenticated_cbc`, defaulted: keep such mail encrypted, so the gateway never hands
+    /// a reader plaintext that an attacker may have shaped (the README's "Security model" says
+    /// why this is the default).
+    pub fn unauthenticated_cbc(&self) -> UnauthenticatedCbc {
+        self.unauthenticated_cbc
+            .unwrap_or(UnauthenticatedCbc::KeepEncrypted)
+    }
+
+    /// `insecure_sha1_signatures`, defaulted to false.
+    pub fn insecure_sha1_signatures(&self) -> bool {
+        self.insecure_sha1_signatures.unwrap_or(false)
+    }
 }
 
 /// The whole configuration file.
@@ -736,6 +773,48 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("encrypt") && e.contains("always"), "{e}");
+    }
+
+    #[test]
+    fn inbound_verdict_keys_have_defaults_and_a_bad_value_names_file_and_key() {
+        let base = "data_dir = \"/x\"\ninternal_domains = [\"a.test\"]\n";
+        let c = parse(base).unwrap();
+        assert_eq!(
+            c.policy.unauthenticated_cbc(),
+            UnauthenticatedCbc::KeepEncrypted
+        );
+        assert!(!c.policy.insecure_sha1_signatures());
+        for (v, want) in [
+            ("deliver", UnauthenticatedCbc::Deliver),
+            ("annotate", UnauthenticatedCbc::Annotate),
+            ("keep_encrypted", UnauthenticatedCbc::KeepEncrypted),
+        ] {
+            let c = parse(&format!("{base}[policy]\nunauthenticated_cbc = \"{v}\"\n")).unwrap();
+            assert_eq!(c.policy.unauthenticated_cbc(), want);
+        }
+        let e = parse(&format!(
+            "{base}[policy]\nunauthenticated_cbc = \"decrypt\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("test.toml") && e.contains("unauthenticated_cbc") && e.contains("decrypt"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{base}[policy]\ninsecure_sha1_signatures = \"yes\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("test.toml") && e.contains("insecure_sha1_signatures"),
+            "{e}"
+        );
+        let c = parse(&format!(
+            "{base}[policy]\ninsecure_sha1_signatures = true\n"
+        ))
+        .unwrap();
+        assert!(c.policy.insecure_sha1_signatures());
     }
 
     #[test]

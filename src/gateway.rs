@@ -11,7 +11,10 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::address::{self, FromField};
-use crate::config::{CipherChoice, Config, FromMismatch, RefuseAt, SignatureForm, UnknownSender};
+use crate::config::{
+    CipherChoice, Config, FromMismatch, PolicyConfig, RefuseAt, SignatureForm, UnauthenticatedCbc,
+    UnknownSender,
+};
 use crate::directory::{Directory, DirectoryError};
 use crate::limits::{LimitError, Limits};
 use crate::mime::{self, MimeError, parse_entity};
@@ -26,6 +29,10 @@ use crate::smime::signed::{
     Capability, SignOptions, Signer, SignerReport, Verdict as SignerVerdict,
 };
 use crate::smtp::session::Transaction;
+
+mod verdict;
+
+use verdict::{Above, Base, Outer, Signed};
 
 /// One processed copy to relay.
 #[derive(Clone, Debug)]
@@ -65,7 +72,9 @@ pub enum ActionKind {
     DecryptedVerified,
     /// Inbound, signature could not be read or checked: delivered as received, with the reason.
     Unverified,
-    /// Inbound, no key opened it: delivered still encrypted, with the reason.
+    /// Inbound, delivered still encrypted, with the reason: no key opened it, or its content
+    /// came out of AES-CBC without a passing signature inside and `unauthenticated_cbc =
+    /// "keep_encrypted"`.
     Undecrypted,
 }
 
@@ -348,7 +357,7 @@ impl Gateway {
                         Err(refusal) => return refusal,
                     }
                 }
-                Direction::Inbound => match self.open(&message, &rcpts, limits) {
+                Direction::Inbound => match self.open(&message, &rcpts, limits, &config.policy) {
                     Ok(c) => copies.extend(c),
                     Err(e) => return self.unavailable(&t, &e),
                 },
@@ -644,15 +653,17 @@ impl Gateway {
         }
     }
 
-    /// Opens an inbound message for its recipients. `Err` only when the directory itself is
-    /// unavailable: delivering the message still encrypted or unverified would hand the user
-    /// something worse than the copy the MTA delivers once the directory is back. `clean` has
-    /// had our forged fields removed ([`results::strip_forged`]).
+    /// Opens an inbound message for its recipients under the transaction's `policy`. `Err`
+    /// only when the directory itself is unavailable: delivering the message still encrypted
+    /// or unverified would hand the user something worse than the copy the MTA delivers once
+    /// the directory is back. `clean` has had our forged fields removed
+    /// ([`results::strip_forged`]).
     fn open(
         &self,
         clean: &[u8],
         rcpts: &[String],
         limits: &Limits,
+        policy: &PolicyConfig,
     ) -> Result<Vec<Copy>, DirectoryError> {
         if let Err(e) = mime::check_limits(clean, limits) {
             return Ok(vec![self.unopened(
@@ -662,10 +673,16 @@ impl Gateway {
             )]);
         }
         let entity = parse_entity(clean);
+        let inbound = Inbound {
+            received: clean,
+            limits,
+            policy,
+        };
+        let above = Above::default();
         match message::kind(&entity) {
-            SmimeKind::Enveloped => self.open_encrypted(clean, rcpts, 0, limits),
+            SmimeKind::Enveloped => self.open_encrypted(&inbound, clean, rcpts, 0, &above),
             SmimeKind::DetachedSigned | SmimeKind::OpaqueSigned => {
-                self.open_signed(clean, rcpts, &[], 0, limits)
+                self.open_signed(&inbound, clean, rcpts, 0, &above)
             }
             SmimeKind::Plain => {
                 let mut m = self.result_header("none", "", "not signed, not encrypted");
@@ -682,12 +699,96 @@ impl Gateway {
         }
     }
 
+    /// One copy for `rcpts`: the innermost layer's result `base` combined with the layers
+    /// `above` it ([`verdict::decide`]), and `content` delivered as `[policy]
+    /// unauthenticated_cbc` says when it came out of CBC without a passing signature inside.
+    fn finish(
+        &self,
+        inbound: &Inbound<'_>,
+        rcpts: &[String],
+        above: &Above,
+        base: Base,
+        content: Vec<u8>,
+        note: &str,
+    ) -> Copy {
+        let decrypted = above.cipher.is_some();
+        let verified = base.signed.is_some() || above.outer.is_some();
+        let mut actions = above.actions.clone();
+        if base.signed.is_some() {
+            actions.push("verified".into());
+        }
+        if !note.is_empty() {
+            actions.push(note.into());
+        }
+        let mut f = verdict::decide(above, base);
+        let mut kind = match (decrypted, verified) {
+            (true, true) => ActionKind::DecryptedVerified,
+            (true, false) => ActionKind::Decrypted,
+            (false, true) => ActionKind::Verified,
+            (false, false) => ActionKind::Annotated,
+        };
+        let message = match (f.unprotected, inbound.policy.unauthenticated_cbc()) {
+            (None, _) | (Some(_), UnauthenticatedCbc::Deliver) => content,
+            (Some(_), UnauthenticatedCbc::Annotate) => {
+                actions.push("subject tagged".into());
+                verdict::tag_subject(&content)
+            }
+            (Some(c), UnauthenticatedCbc::KeepEncrypted) => {
+                drop(content);
+                f.summary
+                    .push_str("; kept encrypted (unauthenticated_cbc = keep_encrypted): delivered as received");
+                actions = vec![format!(
+                    "delivered encrypted (content from {c} not integrity-protected)"
+                )];
+                kind = ActionKind::Undecrypted;
+                inbound.received.to_vec()
+            }
+        };
+        let header = self.result_header(&f.result, &f.props, &f.summary);
+        let mut m = message;
+        m.reserve_exact(header.len());
+        m.splice(0..0, header);
+        Copy {
+            recipients: rcpts.to_vec(),
+            message: m,
+            direction: Direction::Inbound,
+            action: actions.join(", "),
+            verdict: f.result,
+            kind,
+        }
+    }
+
+    /// A signed layer whose signature could not be checked (`result` says how), delivered as
+    /// it is, unless the layers above say to keep the message encrypted.
+    fn unverified(
+        &self,
+        inbound: &Inbound<'_>,
+        rcpts: &[String],
+        above: &Above,
+        result: &str,
+        why: String,
+        raw: &[u8],
+    ) -> Copy {
+        let base = Base {
+            result: result.into(),
+            summary: why,
+            ..Base::default()
+        };
+        let mut c = self.finish(inbound, rcpts, above, base, raw.to_vec(), "");
+        if c.kind != ActionKind::Undecrypted {
+            c.action = "delivered unverified".into();
+            c.kind = ActionKind::Unverified;
+        }
+        c
+    }
+
     fn open_encrypted(
         &self,
+        inbound: &Inbound<'_>,
         raw: &[u8],
         rcpts: &[String],
         depth: usize,
-        limits: &Limits,
+        above: &Above,
     ) -> Result<Vec<Copy>, DirectoryError> {
         // Two Content-Type fields or two smime-type parameters: not ours to pick one.
         if let Some(why) = message::ambiguity(&parse_entity(raw)) {
@@ -697,8 +798,9 @@ impl Gateway {
                 &format!("ambiguous S/MIME entity: {why}"),
             )]);
         }
+        let limits = inbound.limits;
         // Each recipient gets the plaintext only if one of *their* keys opens it.
-        let mut opened: Vec<(Vec<u8>, Vec<String>)> = Vec::new();
+        let mut opened: Vec<(Vec<u8>, ContentCipher, Vec<String>)> = Vec::new();
         let mut closed: Vec<String> = Vec::new();
         let mut last_error = String::from("no key held for these recipients");
         for r in rcpts {
@@ -727,9 +829,12 @@ impl Gateway {
                 Ok(d) => {
                     // What was inside is the sender's too: no result of ours may come out of it.
                     let m = results::strip_forged_layer(d.message, &self.authserv_id);
-                    match opened.iter_mut().find(|(o, _)| *o == m) {
-                        Some((_, who)) => who.push(r.clone()),
-                        None => opened.push((m, vec![r.clone()])),
+                    match opened
+                        .iter_mut()
+                        .find(|(o, c, _)| *o == m && *c == d.cipher)
+                    {
+                        Some((_, _, who)) => who.push(r.clone()),
+                        None => opened.push((m, d.cipher, vec![r.clone()])),
                     }
                 }
                 Err(e) => {
@@ -739,18 +844,18 @@ impl Gateway {
             }
         }
         let mut copies = Vec::new();
-        for (plain, who) in opened {
+        for (plain, cipher, who) in opened {
             // The plaintext is new input: it gets the same walk as the message did.
             if let Err(e) = mime::check_limits(&plain, limits) {
                 copies.push(self.unopened(
-                    raw,
+                    inbound.received,
                     &who,
                     &format!("decrypted content exceeds a parsing limit: {e}"),
                 ));
                 continue;
             }
+            let below = above.decrypted(cipher);
             let inner = parse_entity(&plain);
-            let note = "decrypted";
             let signed = matches!(
                 message::kind(&inner),
                 SmimeKind::DetachedSigned | SmimeKind::OpaqueSigned
@@ -759,68 +864,51 @@ impl Gateway {
                 let why = LimitError::CmsLayers {
                     limit: limits.cms_layers,
                 };
-                let mut m = self.result_header(
-                    "permerror",
-                    "",
-                    &format!("decrypted; signature not verified: {why}"),
-                );
-                m.extend_from_slice(&plain);
-                copies.push(Copy {
-                    recipients: who,
-                    message: m,
-                    direction: Direction::Inbound,
-                    action: format!("decrypted, not verified ({why})"),
-                    verdict: "permerror".into(),
-                    kind: ActionKind::Decrypted,
-                });
+                let base = Base {
+                    result: "permerror".into(),
+                    summary: format!("signature not verified: {why}"),
+                    ..Base::default()
+                };
+                let note = format!("not verified ({why})");
+                copies.push(self.finish(inbound, &who, &below, base, plain, &note));
             } else if signed {
-                copies.extend(self.open_signed(&plain, &who, &[note], depth + 1, limits)?);
+                copies.extend(self.open_signed(inbound, &plain, &who, depth + 1, &below)?);
             } else {
-                // The header goes in front of the plaintext in its own buffer (no second copy).
-                let header = self.result_header("none", "", "decrypted; not signed");
-                let mut m = plain;
-                m.reserve_exact(header.len());
-                m.splice(0..0, header);
-                copies.push(Copy {
-                    recipients: who,
-                    message: m,
-                    direction: Direction::Inbound,
-                    action: "decrypted".into(),
-                    verdict: "none".into(),
-                    kind: ActionKind::Decrypted,
-                });
+                let base = Base {
+                    result: "none".into(),
+                    summary: "not signed".into(),
+                    ..Base::default()
+                };
+                copies.push(self.finish(inbound, &who, &below, base, plain, ""));
             }
         }
         if !closed.is_empty() {
-            let mut m = self.result_header(
-                "neutral",
-                "",
-                &format!("could not decrypt: {last_error}; delivered as received"),
-            );
-            m.extend_from_slice(raw);
-            copies.push(Copy {
-                recipients: closed,
-                message: m,
-                direction: Direction::Inbound,
-                action: format!("delivered encrypted ({last_error})"),
-                verdict: "neutral".into(),
-                kind: ActionKind::Undecrypted,
-            });
+            let base = Base {
+                result: "neutral".into(),
+                summary: format!("could not decrypt: {last_error}; delivered as received"),
+                ..Base::default()
+            };
+            let mut c = self.finish(inbound, &closed, above, base, inbound.received.to_vec(), "");
+            c.action = format!("delivered encrypted ({last_error})");
+            c.kind = ActionKind::Undecrypted;
+            copies.push(c);
         }
         Ok(copies)
     }
 
-    /// Verifies a signed message; an opaque signature around an encrypted message
-    /// (encrypt-then-sign) is unwrapped and the inner layer opened too, up to
-    /// `limits.cms_layers` layers in all.
+    /// Verifies a signed message. A signature whose content is encrypted (encrypt-then-sign,
+    /// opaque or detached) is verified, then the layer inside is opened too, up to
+    /// `limits.cms_layers` layers in all; what the signature then vouches for is
+    /// [`verdict::decide`]'s to say.
     fn open_signed(
         &self,
+        inbound: &Inbound<'_>,
         raw: &[u8],
         rcpts: &[String],
-        notes: &[&str],
         depth: usize,
-        limits: &Limits,
+        above: &Above,
     ) -> Result<Vec<Copy>, DirectoryError> {
+        let limits = inbound.limits;
         if limits.expired() {
             // The caller answers 451 4.3.0.
             return Ok(Vec::new());
@@ -832,17 +920,15 @@ impl Gateway {
                 // A damaged trust record: retrying will not mend it, so the message goes on
                 // unverified, marked as such, and the log names the record.
                 tracing::error!(error = %e, "trust store unreadable; signature not verified");
-                let mut m =
-                    self.result_header("temperror", "", &format!("trust store unreadable: {e}"));
-                m.extend_from_slice(raw);
-                return Ok(vec![Copy {
-                    recipients: rcpts.to_vec(),
-                    message: m,
-                    direction: Direction::Inbound,
-                    action: "delivered unverified".into(),
-                    verdict: "temperror".into(),
-                    kind: ActionKind::Unverified,
-                }]);
+                let why = format!("trust store unreadable: {e}");
+                return Ok(vec![self.unverified(
+                    inbound,
+                    rcpts,
+                    above,
+                    "temperror",
+                    why,
+                    raw,
+                )]);
             }
         };
         let trust = TrustInput {
@@ -853,95 +939,78 @@ impl Gateway {
         };
         match message::verify(raw, &trust, None) {
             Ok(v) => {
-                let (result, props, mut summary) = summarise_reports(&v.reports);
+                let policy = inbound.policy;
+                let (result, props, summary) = summarise_reports(&v.reports, policy);
                 for r in &v.reports {
-                    if let Some(h) = &r.harvest {
+                    if let Some(h) = &r.harvest
+                        && verdict::code(r, policy) == "pass"
+                    {
                         self.harvest(h);
                     }
                 }
+                let signed = Signed::of(&v.reports, policy);
+                let mut base = Base {
+                    result,
+                    props,
+                    summary,
+                    reasons: verdict::sha1_reason(&v.reports, policy)
+                        .into_iter()
+                        .collect(),
+                    signed: Some(signed.clone()),
+                };
                 let inner_encrypted =
-                    !v.detached && message::kind(&parse_entity(&v.message)) == SmimeKind::Enveloped;
-                let unwrap_inner = inner_encrypted && depth + 1 < limits.cms_layers;
-                if inner_encrypted && !unwrap_inner {
+                    message::kind(&parse_entity(&v.message)) == SmimeKind::Enveloped;
+                if inner_encrypted && depth + 1 < limits.cms_layers {
+                    // Encrypted inside the signature: open that layer too; the signature
+                    // covers the ciphertext only.
+                    let below = above.signed_ciphertext(Outer { base, signed });
+                    return self.open_encrypted(inbound, &v.message, rcpts, depth + 1, &below);
+                }
+                if inner_encrypted {
                     let why = LimitError::CmsLayers {
                         limit: limits.cms_layers,
                     };
-                    summary.push_str(&format!("; encrypted content inside not opened: {why}"));
+                    base.summary
+                        .push_str(&format!("; encrypted content inside not opened: {why}"));
+                    base.reasons.insert(0, verdict::CIPHERTEXT_ONLY.into());
+                    if base.result == "pass" {
+                        base.result = "neutral".into();
+                    }
                 }
                 // Keep the signed message as it arrived (detached signatures stay verifiable
                 // by the recipient's client); opaque ones are unwrapped so any client reads them.
-                let header = self.result_header(&result, &props, &{
-                    let mut s: Vec<String> = notes.iter().map(|n| n.to_string()).collect();
-                    s.push(summary.clone());
-                    s.join("; ")
-                });
-                if unwrap_inner {
-                    // Encrypted inside the signature: open that layer too, and keep the
-                    // signature's result on top of whatever the inner layer reports.
-                    let mut inner = self.open_encrypted(&v.message, rcpts, depth + 1, limits)?;
-                    for c in &mut inner {
-                        let mut m = header.clone();
-                        m.extend_from_slice(&c.message);
-                        c.message = m;
-                        c.action = format!("verified, {}", c.action);
-                        c.verdict = format!("{result}; inner {}", c.verdict);
-                        if c.kind == ActionKind::Decrypted {
-                            c.kind = ActionKind::DecryptedVerified;
-                        }
-                    }
-                    return Ok(inner);
-                }
-                let verified_kind = if notes.contains(&"decrypted") {
-                    ActionKind::DecryptedVerified
-                } else {
-                    ActionKind::Verified
-                };
-                // One copy of the message with the header in front: a detached signature's
-                // rebuilt entity is not needed (the message goes as it arrived), an opaque
-                // one's unwrapped message gets the header inserted in its own buffer.
-                let m = if v.detached {
+                let content = if v.detached {
                     drop(v.message);
-                    let mut m = header;
-                    m.reserve_exact(raw.len());
-                    m.extend_from_slice(raw);
-                    m
+                    raw.to_vec()
                 } else {
-                    let mut m = results::strip_forged_layer(v.message, &self.authserv_id);
-                    m.reserve_exact(header.len());
-                    m.splice(0..0, header);
-                    m
+                    // What was inside is the sender's too: no result of ours may come out of it.
+                    results::strip_forged_layer(v.message, &self.authserv_id)
                 };
-                Ok(vec![Copy {
-                    recipients: rcpts.to_vec(),
-                    message: m,
-                    direction: Direction::Inbound,
-                    action: {
-                        let mut s: Vec<String> = notes.iter().map(|n| n.to_string()).collect();
-                        s.push("verified".into());
-                        s.join(", ")
-                    },
-                    verdict: result,
-                    kind: verified_kind,
-                }])
+                Ok(vec![self.finish(inbound, rcpts, above, base, content, "")])
             }
             Err(e) => {
-                let mut m = self.result_header(
+                let why = format!("signature could not be read: {e}; delivered as received");
+                Ok(vec![self.unverified(
+                    inbound,
+                    rcpts,
+                    above,
                     "permerror",
-                    "",
-                    &format!("signature could not be read: {e}; delivered as received"),
-                );
-                m.extend_from_slice(raw);
-                Ok(vec![Copy {
-                    recipients: rcpts.to_vec(),
-                    message: m,
-                    direction: Direction::Inbound,
-                    action: "delivered unverified".into(),
-                    verdict: "permerror".into(),
-                    kind: ActionKind::Unverified,
-                }])
+                    why,
+                    raw,
+                )])
             }
         }
     }
+}
+
+/// What every layer of one inbound message shares.
+struct Inbound<'a> {
+    /// The message as received, forged results removed: what is delivered when no layer is
+    /// opened, or when `unauthenticated_cbc = "keep_encrypted"` keeps it closed.
+    received: &'a [u8],
+    limits: &'a Limits,
+    /// The transaction's `[policy]` snapshot (reloadable by SIGHUP).
+    policy: &'a PolicyConfig,
 }
 
 /// The answer when a message's time budget is spent: temporary, because a busy machine is the
@@ -983,8 +1052,11 @@ fn unprotectable(e: &SmimeError, direction: Direction) -> Decision {
     }
 }
 
-/// Turns signer reports into an RFC 7281 result, its properties, and a human summary.
-fn summarise_reports(reports: &[SignerReport]) -> (String, String, String) {
+/// Turns signer reports into an RFC 7281 result, its properties, and a human summary, judged
+/// under `policy`: a valid signature over SHA-1 makes the result `neutral` (the signature is
+/// intact, but not acceptable here) unless `insecure_sha1_signatures`; any other failure
+/// makes it `fail`, with every signer's code in a comment.
+fn summarise_reports(reports: &[SignerReport], policy: &PolicyConfig) -> (String, String, String) {
     if reports.is_empty() {
         return (
             "none".into(),
@@ -992,8 +1064,21 @@ fn summarise_reports(reports: &[SignerReport]) -> (String, String, String) {
             "signed message without signers".into(),
         );
     }
-    let all_pass = reports.iter().all(|r| r.verdict.code() == "pass");
-    let result = if all_pass { "pass" } else { "fail" };
+    let codes: Vec<&str> = reports.iter().map(|r| verdict::code(r, policy)).collect();
+    // Not one From mailbox (and nothing worse): permerror, see `message::verify`'s `judge_from`.
+    let from_unusable = |r: &SignerReport| matches!(r.verdict, SignerVerdict::FromNotOneMailbox(_));
+    let result = if codes.iter().all(|c| *c == "pass") {
+        "pass".to_string()
+    } else if codes
+        .iter()
+        .all(|c| *c == "pass" || *c == "sha1-not-accepted")
+    {
+        "neutral".to_string()
+    } else if reports.iter().all(from_unusable) {
+        format!("permerror ({})", codes.join(","))
+    } else {
+        format!("fail ({})", codes.join(","))
+    };
     let first = &reports[0];
     let mut props = Vec::new();
     if let Some(c) = &first.signer {
@@ -1008,32 +1093,20 @@ fn summarise_reports(reports: &[SignerReport]) -> (String, String, String) {
     }
     let summary = reports
         .iter()
-        .map(|r| {
+        .zip(&codes)
+        .map(|(r, code)| {
             let who = r
                 .signer
                 .as_ref()
                 .and_then(|c| c.email_addresses().first().cloned())
                 .unwrap_or_else(|| "unknown signer".into());
-            format!("signature by {who}: {} ({})", r.verdict.code(), r.verdict)
+            format!(
+                "signature by {who}: {code} ({})",
+                verdict::explain(r, policy)
+            )
         })
         .collect::<Vec<_>>()
         .join("; ");
-    // Not one From mailbox (and nothing worse): permerror, see `message::verify`'s `judge_from`.
-    let from_unusable = |r: &SignerReport| matches!(r.verdict, SignerVerdict::FromNotOneMailbox(_));
-    let codes = || {
-        reports
-            .iter()
-            .map(|r| r.verdict.code())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let result = if all_pass {
-        result.to_string()
-    } else if reports.iter().all(from_unusable) {
-        format!("permerror ({})", codes())
-    } else {
-        format!("fail ({})", codes())
-    };
     (result, props.join(" "), summary)
 }
 
@@ -1361,5 +1434,238 @@ pub(crate) mod tests {
             kinds(gw.process(&from_partner(&protected), Listener::Inbound)),
             [ActionKind::DecryptedVerified]
         );
+    }
+
+    // ---- What a verdict covers (issue 11, part 5) ----
+
+    const PLAIN: &[u8] =
+        b"From: carol@acme.test\r\nTo: alice@acme.test\r\nSubject: plans\r\n\r\nThe plaintext.\r\n";
+
+    fn sign_as(gw: &Gateway, who: &str, msg: &[u8], opaque: bool) -> Vec<u8> {
+        let (cert, key, chain, _) = gw.dir.signing_identity(who).unwrap();
+        let signer = [Signer {
+            cert: &cert,
+            key: &key,
+            chain: &chain,
+            encryption_cert: None,
+        }];
+        message::sign(msg, &signer, opaque, &SignOptions::default()).unwrap()
+    }
+
+    fn encrypt_to_alice(gw: &Gateway, msg: &[u8], cipher: ContentCipher) -> Vec<u8> {
+        let cert = gw.dir.encryption_cert("alice@acme.test").unwrap();
+        let r = [Recipient {
+            cert: &cert,
+            oaep: false,
+            id: RecipientIdKind::IssuerAndSerial,
+        }];
+        message::encrypt(msg, &r, cipher).unwrap()
+    }
+
+    /// The one copy an inbound message from bob@partner.test to alice becomes.
+    fn open_one(gw: &Gateway, msg: &[u8]) -> Copy {
+        match gw.process(&inbound(msg), Listener::Inbound) {
+            Decision::Relay(mut c) if c.len() == 1 => c.remove(0),
+            d => panic!("{d:?}"),
+        }
+    }
+
+    fn text(c: &Copy) -> String {
+        String::from_utf8_lossy(&c.message).into_owned()
+    }
+
+    /// The Authentication-Results field we wrote, unfolded.
+    fn ar(c: &Copy) -> String {
+        let e = parse_entity(&c.message);
+        e.header("Authentication-Results").unwrap().value()
+    }
+
+    /// The X-Smimegw-Result field we wrote, unfolded.
+    fn summary_of(c: &Copy) -> String {
+        let e = parse_entity(&c.message);
+        e.header("X-Smimegw-Result").unwrap().value()
+    }
+
+    fn set_policy(gw: &Gateway, f: impl FnOnce(&mut PolicyConfig)) {
+        let mut c = (*gw.policy_config()).clone();
+        f(&mut c.policy);
+        gw.reload_policy(&c);
+    }
+
+    /// Before, carol's signature around a ciphertext she did not make read `smime=pass` on top
+    /// of the decrypted text: she could pass off anyone's message to alice as her own.
+    #[test]
+    fn encrypt_then_sign_covers_the_ciphertext_only_unless_the_same_signer_signed_inside() {
+        let (_tmp, gw, _) = flaky_gateway("");
+        let gcm = ContentCipher::Aes256Gcm;
+        let ciphertext = encrypt_to_alice(&gw, PLAIN, gcm);
+        for opaque in [true, false] {
+            let c = open_one(&gw, &sign_as(&gw, "carol@acme.test", &ciphertext, opaque));
+            assert_eq!(c.verdict, "neutral", "opaque {opaque}: {}", text(&c));
+            assert!(
+                ar(&c)
+                    .contains("smime=neutral reason=\"the signature covers the ciphertext only\""),
+                "{}",
+                ar(&c)
+            );
+            assert!(text(&c).contains("The plaintext."), "opened: {}", text(&c));
+            assert_eq!(c.kind, ActionKind::DecryptedVerified);
+        }
+        // Carol signed the plaintext inside too, with the same key: her inner verdict stands.
+        let inner = encrypt_to_alice(&gw, &sign_as(&gw, "carol@acme.test", PLAIN, false), gcm);
+        let c = open_one(&gw, &sign_as(&gw, "carol@acme.test", &inner, true));
+        assert_eq!(c.verdict, "pass", "{}", text(&c));
+        assert!(!ar(&c).contains("reason="), "{}", ar(&c));
+        // Signed by alice inside but wrapped by carol: not the same signer.
+        let alices = b"From: carol@acme.test\r\nSubject: x\r\n\r\nhi\r\n";
+        let inner = encrypt_to_alice(&gw, &sign_as(&gw, "alice@acme.test", alices, false), gcm);
+        let c = open_one(&gw, &sign_as(&gw, "carol@acme.test", &inner, true));
+        assert!(
+            ar(&c).contains("the signature covers the ciphertext only"),
+            "{}",
+            ar(&c)
+        );
+        assert_ne!(c.verdict, "pass");
+        // Sign-then-encrypt, the normal nesting, keeps its verdict (CBC too: signed inside).
+        let normal = sign_as(&gw, "carol@acme.test", PLAIN, false);
+        for cipher in [gcm, ContentCipher::Aes256Cbc] {
+            let c = open_one(&gw, &encrypt_to_alice(&gw, &normal, cipher));
+            assert_eq!(c.verdict, "pass", "{cipher}: {}", text(&c));
+            assert!(!ar(&c).contains("reason="), "{}", ar(&c));
+            assert_eq!(c.kind, ActionKind::DecryptedVerified);
+        }
+    }
+
+    /// Before, content decrypted from AES-CBC without a signature inside was delivered
+    /// decrypted as `smime=none`, saying nothing of EFAIL-style tampering (CVE-2017-17689).
+    #[test]
+    fn content_from_cbc_without_a_passing_signature_inside_follows_unauthenticated_cbc() {
+        let (_tmp, gw, _) = flaky_gateway("");
+        let cbc = encrypt_to_alice(&gw, PLAIN, ContentCipher::Aes256Cbc);
+        let unprotected =
+            "content not integrity-protected (aes256-cbc without a valid signature inside)";
+        // The default: kept encrypted, delivered as received.
+        let c = open_one(&gw, &cbc);
+        assert_eq!(c.kind, ActionKind::Undecrypted, "{}", text(&c));
+        assert!(c.message.ends_with(&cbc));
+        assert!(!text(&c).contains("The plaintext."));
+        assert!(ar(&c).contains(unprotected), "{}", ar(&c));
+        let summary = summary_of(&c);
+        assert!(
+            summary.contains(unprotected) && summary.contains("keep_encrypted"),
+            "{summary}"
+        );
+
+        // deliver (a reload: the snapshot of the next transaction applies).
+        set_policy(&gw, |p| {
+            p.unauthenticated_cbc = Some(UnauthenticatedCbc::Deliver)
+        });
+        let c = open_one(&gw, &cbc);
+        assert_eq!(
+            (c.kind, c.verdict.as_str()),
+            (ActionKind::Decrypted, "none")
+        );
+        assert!(text(&c).contains("The plaintext.\r\n"));
+        assert!(text(&c).contains("\r\nSubject: plans\r\n"));
+        assert!(ar(&c).contains(unprotected), "{}", ar(&c));
+        // A signature inside that does not pass is no protection either.
+        let forged = b"From: alice@acme.test\r\nSubject: from alice?\r\n\r\nx\r\n";
+        let c = open_one(
+            &gw,
+            &encrypt_to_alice(
+                &gw,
+                &sign_as(&gw, "carol@acme.test", forged, false),
+                ContentCipher::Aes256Cbc,
+            ),
+        );
+        assert!(c.verdict.starts_with("fail"), "{}", c.verdict);
+        assert!(ar(&c).contains(unprotected), "{}", ar(&c));
+
+        // annotate: the reader sees it in the Subject.
+        set_policy(&gw, |p| {
+            p.unauthenticated_cbc = Some(UnauthenticatedCbc::Annotate)
+        });
+        let c = open_one(&gw, &cbc);
+        assert!(
+            text(&c).contains("\r\nSubject: [not integrity-protected] plans\r\n"),
+            "{}",
+            text(&c)
+        );
+        assert!(ar(&c).contains(unprotected));
+
+        // GCM is integrity-protected: decrypted, nothing to say.
+        set_policy(&gw, |p| p.unauthenticated_cbc = None);
+        let c = open_one(&gw, &encrypt_to_alice(&gw, PLAIN, ContentCipher::Aes128Gcm));
+        assert_eq!(
+            (c.kind, c.verdict.as_str()),
+            (ActionKind::Decrypted, "none")
+        );
+        assert!(!ar(&c).contains("reason="), "{}", ar(&c));
+    }
+
+    /// Before, a signature over SHA-1 read `smime=pass`.
+    #[test]
+    fn a_sha1_signature_is_not_pass_unless_insecure_sha1_signatures() {
+        crate::test_peers::require("openssl", "openssl");
+        let (tmp, gw, _) = flaky_gateway("");
+        // carol signs with P-256 (ECDSA), dave with RSA.
+        gw.dir
+            .enroll(
+                "dave@acme.test",
+                &EnrollOptions {
+                    display_name: "D".into(),
+                    single: true,
+                    key: KeyAlgorithm::Rsa2048,
+                    days: 10,
+                },
+            )
+            .unwrap();
+        let d = tmp.path();
+        std::fs::write(
+            d.join("in.txt"),
+            "Content-Type: text/plain\r\n\r\nold tools\r\n",
+        )
+        .unwrap();
+        let sign = |who: &str, md: &str| {
+            let (cert, key, _, _) = gw.dir.signing_identity(who).unwrap();
+            std::fs::write(d.join("s.pem"), cert.to_pem()).unwrap();
+            let pem = crate::pki::cert::pem_encode("PRIVATE KEY", key.pkcs8_der());
+            std::fs::write(d.join("s.key"), pem).unwrap();
+            let out = std::process::Command::new("openssl")
+                .current_dir(d)
+                .args([
+                    "cms", "-sign", "-md", md, "-in", "in.txt", "-signer", "s.pem",
+                ])
+                .args(["-inkey", "s.key", "-from", who, "-subject", "legacy"])
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{err}");
+            out.stdout
+        };
+        let not_accepted = "reason=\"signed with SHA-1 (digestAlgorithm sha-1), not accepted";
+        for who in ["dave@acme.test", "carol@acme.test"] {
+            let c = open_one(&gw, &sign(who, "sha1"));
+            assert_eq!(c.verdict, "neutral", "{who}: {}", text(&c));
+            assert!(ar(&c).contains(not_accepted), "{}", ar(&c));
+            let summary = summary_of(&c);
+            assert!(
+                summary.contains("sha1-not-accepted") && summary.contains("SHA-1"),
+                "{summary}"
+            );
+        }
+
+        let sha1 = sign("dave@acme.test", "sha1");
+        set_policy(&gw, |p| p.insecure_sha1_signatures = Some(true));
+        let c = open_one(&gw, &sha1);
+        assert_eq!(c.verdict, "pass", "{}", text(&c));
+        let accepted = "reason=\"signed with SHA-1 (digestAlgorithm sha-1), accepted by \
+                        insecure_sha1_signatures\"";
+        assert!(ar(&c).contains(accepted), "{}", ar(&c));
+
+        set_policy(&gw, |p| p.insecure_sha1_signatures = None);
+        let c = open_one(&gw, &sign("dave@acme.test", "sha256"));
+        assert_eq!(c.verdict, "pass", "{}", text(&c));
+        assert!(!ar(&c).contains("reason="), "{}", ar(&c));
     }
 }

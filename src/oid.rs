@@ -27,6 +27,9 @@ pub const SHA512_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");
 pub const RSASSA_PSS: Oid = Oid::new_unwrap("1.2.840.113549.1.1.10");
 /// id-mgf1, RFC 8017 appendix B.2.1.
 pub const MGF1: Oid = Oid::new_unwrap("1.2.840.113549.1.1.8");
+/// ecdsa-with-SHA1, RFC 3279 section 2.2.3 (legacy: message signatures are verified and then
+/// judged by policy; certificate signatures with it are refused).
+pub const ECDSA_WITH_SHA1: Oid = Oid::new_unwrap("1.2.840.10045.4.1");
 /// ecdsa-with-SHA256, RFC 5758 section 3.2.
 pub const ECDSA_WITH_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
 /// ecdsa-with-SHA384, RFC 5758 section 3.2.

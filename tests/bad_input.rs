@@ -645,6 +645,43 @@ fn build_as_received(case: &Case, gw: &Gw) -> Vec<u8> {
             )
         }
         g if g.starts_with("alice-") => alice_case(gw, g),
+        // What a verdict covers (issue 11, part 5).
+        "encrypt-then-sign" | "encrypt-then-detached-sign" => {
+            // Someone's message to alice, which carol wraps in her own signature.
+            let m = b"From: carol@acme.test\r\nTo: alice@acme.test\r\nSubject: mine now\r\n\r\nsomeone else's text\r\n";
+            let o = gw.run_stdin(
+                &[
+                    "smime",
+                    "encrypt",
+                    "--to",
+                    "alice@acme.test",
+                    "--cipher",
+                    "aes256-gcm",
+                ],
+                Some(m),
+            );
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let mut args = vec!["smime", "sign", "--signer", "carol@acme.test"];
+            if g == "encrypt-then-sign" {
+                args.push("--opaque");
+            }
+            let o = gw.run_stdin(&args, Some(&o.stdout));
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            o.stdout
+        }
+        "cbc-unsigned" => encrypt_to_alice(
+            gw,
+            format!("{HEAD}Subject: efail\r\nContent-Type: text/html\r\n\r\n<p>malleable</p>\r\n")
+                .as_bytes(),
+        ),
+        "cbc-bad-signature-inside" => {
+            // carol's signature on a message that says it is from alice: it does not pass.
+            let m = b"From: alice@acme.test\r\nTo: alice@acme.test\r\nSubject: x\r\n\r\nnot alice's\r\n";
+            let o = gw.run_stdin(&["smime", "sign", "--signer", "carol@acme.test"], Some(m));
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            encrypt_to_alice(gw, &o.stdout)
+        }
+        "sha1-signed" => sha1_signed(gw),
         other => cms_case(other, n).unwrap_or_else(|| panic!("unknown generator {other}")),
     }
 }
@@ -704,6 +741,28 @@ fn alice_case(gw: &Gw, generator: &str) -> Vec<u8> {
         other => panic!("unknown generator {other}"),
     };
     m.into_bytes()
+}
+
+/// A message from bob@partner.test signed by OpenSSL with `-md sha1`, his root cross-certified
+/// (on first use), so the signer is trusted and only the digest is at issue.
+fn sha1_signed(gw: &Gw) -> Vec<u8> {
+    let d = gw.dir.path();
+    let bob = if d.join("bob.pem").exists() {
+        common::partner::Partner {
+            root: d.join("partner-root.pem"),
+            cert: d.join("bob.pem"),
+            key: d.join("bob.key"),
+        }
+    } else {
+        common::partner::setup(gw)
+    };
+    bob.signed_with(
+        gw,
+        "alice@acme.test",
+        "sha1",
+        "old client",
+        &["-md", "sha1"],
+    )
 }
 
 fn encrypt_to_alice(gw: &Gw, m: &[u8]) -> Vec<u8> {

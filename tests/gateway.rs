@@ -496,7 +496,8 @@ fn listen_limits_come_from_the_configuration() {
 
 #[test]
 fn encrypt_then_sign_is_opened_layer_by_layer() {
-    let gw = Gw::new();
+    // The content is AES-CBC without a signature inside: delivered decrypted only on request.
+    let gw = Gw::with_config("[policy]\nunauthenticated_cbc = \"deliver\"\n");
     gw.init_ca();
     let d = gw.dir.path();
     gw.enroll("alice@acme.test", "Alice", "rsa2048");
@@ -590,7 +591,11 @@ fn encrypt_then_sign_is_opened_layer_by_layer() {
     );
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("Layered secret."), "both layers opened: {out}");
-    assert!(out.contains("smime=pass"), "{out}");
+    // Bob signed a ciphertext, not the text inside it (issue 11, part 5).
+    assert!(
+        out.contains("smime=neutral\r\n\treason=\"the signature covers the ciphertext only; content not integrity-protected (aes256-cbc without a valid signature inside)\""),
+        "{out}"
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("verified, decrypted"), "{err}");
 }

@@ -175,7 +175,7 @@ impl SignatureAlgorithm {
                 oid: match h {
                     // There is no ecdsa-with-SHA1 we would ever produce; map to SHA-256's id
                     // would be wrong, so SHA-1 gets its own legacy identifier.
-                    HashAlgorithm::Sha1 => ObjectIdentifier::new_unwrap("1.2.840.10045.4.1"),
+                    HashAlgorithm::Sha1 => oid::ECDSA_WITH_SHA1,
                     HashAlgorithm::Sha256 => oid::ECDSA_WITH_SHA256,
                     HashAlgorithm::Sha384 => oid::ECDSA_WITH_SHA384,
                     HashAlgorithm::Sha512 => oid::ECDSA_WITH_SHA512,
@@ -202,6 +202,8 @@ impl SignatureAlgorithm {
             Self::RsaPkcs1(Sha512)
         } else if o == oid::SHA1_WITH_RSA {
             Self::RsaPkcs1(Sha1)
+        } else if o == oid::ECDSA_WITH_SHA1 {
+            Self::Ecdsa(Sha1)
         } else if o == oid::ECDSA_WITH_SHA256 {
             Self::Ecdsa(Sha256)
         } else if o == oid::ECDSA_WITH_SHA384 {

@@ -47,6 +47,24 @@ pub enum Verdict {
     FromNotOneMailbox(crate::address::FromField),
 }
 
+impl SignerReport {
+    /// SHA-1 where the SignerInfo used it: as its digestAlgorithm (the content's hash) or as the
+    /// hash of its signature algorithm (over the signed attributes). A collision in either
+    /// lets one signature stand for other content (RFC 8551 section 2.1 deprecates SHA-1).
+    pub fn sha1_used(&self) -> Option<&'static str> {
+        if self.digest_algorithm == Some(HashAlgorithm::Sha1) {
+            Some("digestAlgorithm sha-1")
+        } else if self
+            .signature_algorithm
+            .is_some_and(|a| a.hash() == HashAlgorithm::Sha1)
+        {
+            Some("signatureAlgorithm over sha-1")
+        } else {
+            None
+        }
+    }
+}
+
 impl Verdict {
     /// Whether the signature is valid and trusted.
     pub fn is_valid(&self) -> bool {
@@ -127,7 +145,9 @@ pub struct Harvest {
 }
 
 /// The outcome for one SignerInfo. Unless the verdict is [`Verdict::Valid`], `signer`,
-/// `signing_time` and `signature_algorithm` are only what the message claims.
+/// `signing_time`, `digest_algorithm` and `signature_algorithm` are only what the message
+/// claims. A valid signature over SHA-1 stays [`Verdict::Valid`] here, with a warning:
+/// whether it is acceptable is the caller's policy (the gateway's `insecure_sha1_signatures`).
 #[derive(Debug, Clone)]
 pub struct SignerReport {
     /// The judgement.
@@ -136,7 +156,10 @@ pub struct SignerReport {
     pub signer: Option<Cert>,
     /// signingTime, when present and readable (Unix seconds; the signer's claim, not a proof).
     pub signing_time: Option<i64>,
-    /// The signature algorithm, when recognised.
+    /// The SignerInfo's digestAlgorithm (what the content was hashed with), when recognised.
+    pub digest_algorithm: Option<HashAlgorithm>,
+    /// The signature algorithm, when recognised. Its hash is what the signed attributes were
+    /// hashed with, which may differ from `digest_algorithm`.
     pub signature_algorithm: Option<SignatureAlgorithm>,
     /// Only for [`Verdict::Valid`].
     pub harvest: Option<Harvest>,
@@ -216,6 +239,7 @@ pub fn verify(
                 verdict: Verdict::Valid,
                 signer: None,
                 signing_time: None,
+                digest_algorithm: None,
                 signature_algorithm: None,
                 harvest: None,
                 warnings: Vec::new(),
@@ -275,6 +299,7 @@ fn check_signer(env: &Env<'_>, si: &SignerInfo, r: &mut SignerReport) -> Result<
     let digest_alg = HashAlgorithm::from_oid(&si.digest_algorithm.oid).ok_or_else(|| {
         Verdict::UnsupportedAlgorithm(format!("digest algorithm {}", si.digest_algorithm.oid))
     })?;
+    r.digest_algorithm = Some(digest_alg);
     if si
         .digest_algorithm
         .parameters
