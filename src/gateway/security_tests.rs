@@ -222,7 +222,9 @@ fn inner_header_fields_stay_inside_and_inner_forgeries_are_removed() {
         .into_bytes()
     };
     let enc = gw.directory().encryption_cert(ALICE).unwrap();
-    let encrypted = enveloped::encrypt(inner, &recipient(&enc), ContentCipher::Aes256Cbc).unwrap();
+    // AES-GCM: content from CBC without a signature inside is kept encrypted by default
+    // (`unauthenticated_cbc`), and the inner fields are what is under test here.
+    let encrypted = enveloped::encrypt(inner, &recipient(&enc), ContentCipher::Aes256Gcm).unwrap();
     let id = gw.directory().signing_identity(ALICE).unwrap();
     let opaque = signed::sign(
         inner,
@@ -234,7 +236,7 @@ fn inner_header_fields_stay_inside_and_inner_forgeries_are_removed() {
     )
     .unwrap();
     for (msg, verdict) in [
-        (outer("enveloped-data", &encrypted), "none"),
+        (outer("authEnveloped-data", &encrypted), "none"),
         (outer("signed-data", &opaque), "pass"),
     ] {
         let c = inbound(&gw, &msg);
