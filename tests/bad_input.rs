@@ -614,6 +614,7 @@ fn build_as_received(case: &Case, gw: &Gw) -> Vec<u8> {
         "encrypted-inner-headers" => {
             // An inner entity with its own From, Subject and results: only a foreign client
             // writes that (ours moves Content-* inside and nothing else), so OpenSSL makes it.
+            // AES-GCM, because unsigned CBC content is kept encrypted (`unauthenticated_cbc`).
             let inner = format!(
                 "From: ceo@acme.test\r\nSubject: inner subject\r\n\
                  Authentication-Results: {AUTHSERV}; smime=pass (forged-inner)\r\n\
@@ -629,7 +630,7 @@ fn build_as_received(case: &Case, gw: &Gw) -> Vec<u8> {
                     "cms",
                     "-encrypt",
                     "-binary",
-                    "-aes-256-cbc",
+                    "-aes-256-gcm",
                     "-in",
                     "inner.eml",
                     "-outform",
@@ -640,7 +641,7 @@ fn build_as_received(case: &Case, gw: &Gw) -> Vec<u8> {
                 ],
             );
             pkcs7_mime(
-                "enveloped-data",
+                "authEnveloped-data",
                 &std::fs::read(dir.join("inner.p7m")).unwrap(),
             )
         }

@@ -137,7 +137,10 @@ fn results(delivered: &str) -> String {
         .find(&format!("Authentication-Results: {AUTHSERV};"))
         .expect("our Authentication-Results");
     let end = delivered[start..].find("\r\nX-Smimegw-Result:").unwrap() + start;
-    delivered[start..end].replace("\r\n\t", " ")
+    // RFC 5322 unfolding: a line end before white space goes (the gateway folds at spaces).
+    delivered[start..end]
+        .replace("\r\n ", " ")
+        .replace("\r\n\t", " ")
 }
 
 /// Before, bob's valid signature around a ciphertext he did not make read `smime=pass
