@@ -190,8 +190,8 @@ impl Gateway {
     /// full, read-only) must not cost the message: it is delivered with its verdict all the
     /// same, and the failure is logged and counted (`smimegw_harvest_failures_total`); the
     /// certificate is harvested again from the correspondent's next signed message.
-    fn harvest(&self, h: &crate::smime::signed::Harvest) {
-        if let Err(e) = self.dir.store_harvest(h) {
+    fn harvest(&self, h: &crate::smime::signed::Harvest, signing_time: Option<i64>) {
+        if let Err(e) = self.dir.store_harvest(h, signing_time) {
             self.harvest_failures
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let who = h
@@ -945,7 +945,7 @@ impl Gateway {
                     if let Some(h) = &r.harvest
                         && verdict::code(r, policy) == "pass"
                     {
-                        self.harvest(h);
+                        self.harvest(h, r.signing_time);
                     }
                 }
                 let signed = Signed::of(&v.reports, policy);

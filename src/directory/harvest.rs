@@ -31,7 +31,17 @@ impl Directory {
     /// `seen` is over a day old): a correspondent who writes often costs a
     /// read, not a durable write transaction (an fsync, and the store's single writer) per
     /// message. Signers with internal addresses cost nothing.
-    pub fn store_harvest(&self, h: &Harvest) -> Result<(), DirectoryError> {
+    ///
+    /// Never backwards (issue 15): a certificate that started its validity before the one on
+    /// record does not replace it (a replayed or long-delayed message would otherwise undo a
+    /// correspondent's renewal), and capabilities from a message signed before the one they
+    /// came from stay as they are. A capability the correspondent stops advertising (AES-GCM,
+    /// RSA-OAEP) is logged: it lowers what we encrypt to them with.
+    pub fn store_harvest(
+        &self,
+        h: &Harvest,
+        signing_time: Option<i64>,
+    ) -> Result<(), DirectoryError> {
         let Some(enc) = &h.encryption_cert else {
             return Ok(());
         };
@@ -71,17 +81,29 @@ impl Directory {
         }
         let mut tx = self.store.write()?;
         for email in external {
-            let rec = HarvestedCert {
+            let mut rec = HarvestedCert {
                 email: email.clone(),
                 cert_der: enc.der().to_vec(),
                 chain: chain.clone(),
                 capabilities: Some(capabilities.clone()),
                 seen: now,
+                signed_at: signing_time,
             };
-            let changed = match tx.get_json::<HarvestedCert>(Table::Harvested, &email)? {
-                Some(old) => old.cert_der != rec.cert_der,
-                None => true,
-            };
+            let old = tx.get_json::<HarvestedCert>(Table::Harvested, &email)?;
+            if let Some(old) = &old {
+                match ordering(old, &rec, enc)? {
+                    Order::OlderCertificate => {
+                        tracing::info!(correspondent = %email, serial = %enc.serial_hex(), "harvest: kept the newer certificate on record (this one started its validity earlier)");
+                        continue;
+                    }
+                    Order::OlderMessage => {
+                        rec.capabilities = old.capabilities.clone();
+                        rec.signed_at = old.signed_at;
+                    }
+                    Order::Newer => log_downgrade(&email, old, &rec),
+                }
+            }
+            let changed = old.as_ref().is_none_or(|o| o.cert_der != rec.cert_der);
             tx.put_json(Table::Harvested, &email, &rec)?;
             if changed {
                 self.audit(
@@ -128,5 +150,118 @@ impl Directory {
             chain,
             capabilities: caps,
         }))
+    }
+}
+
+/// How a newly harvested record compares with the one on record for the same address.
+#[derive(Debug, PartialEq, Eq)]
+enum Order {
+    /// Its certificate started its validity before the recorded one: keep the record.
+    OlderCertificate,
+    /// Same or newer certificate, but from a message signed before the one the recorded
+    /// capabilities came from: take the certificate, keep the capabilities.
+    OlderMessage,
+    /// Newer in every respect we can tell.
+    Newer,
+}
+
+fn ordering(
+    old: &HarvestedCert,
+    new: &HarvestedCert,
+    cert: &Cert,
+) -> Result<Order, DirectoryError> {
+    if old.cert_der != new.cert_der {
+        let recorded = Cert::from_der_named(
+            &old.cert_der,
+            &format!("harvested certificate of {}", old.email),
+        )?;
+        if cert.not_before() < recorded.not_before() {
+            return Ok(Order::OlderCertificate);
+        }
+    }
+    match (old.signed_at, new.signed_at) {
+        (Some(before), Some(now)) if now < before => Ok(Order::OlderMessage),
+        _ => Ok(Order::Newer),
+    }
+}
+
+/// Logs the capabilities a correspondent no longer advertises (what we choose the content
+/// cipher and key transport from).
+fn log_downgrade(email: &str, old: &HarvestedCert, new: &HarvestedCert) {
+    let caps = |r: &HarvestedCert| {
+        r.capabilities
+            .as_deref()
+            .map(signed::decode_capabilities)
+            .unwrap_or_default()
+    };
+    let (before, after) = (caps(old), caps(new));
+    let dropped: Vec<String> = before
+        .iter()
+        .filter(|c| !after.contains(c))
+        .map(|c| format!("{c:?}"))
+        .collect();
+    if !dropped.is_empty() && old.capabilities.is_some() {
+        tracing::warn!(correspondent = %email, dropped = %dropped.join(","), "harvest: the correspondent no longer advertises these capabilities; later mail to them uses what they still advertise");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::testpki::{DAY, KeyKind, Pki, now};
+
+    /// A correspondent's certificate issued by a partner CA, valid from `from`.
+    fn partner_cert(pki: &Pki, ca: &crate::pki::testpki::Ca, name: &str, from: i64) -> Cert {
+        let path = pki.issue(
+            ca,
+            name,
+            "/CN=bob",
+            &pki.leaf_ext("bob@partner.test"),
+            KeyKind::P256,
+            Some((from, now() + 365 * DAY)),
+        );
+        pki.cert(&path)
+    }
+
+    fn harvest(cert: &Cert, capabilities: Vec<Capability>) -> Harvest {
+        Harvest {
+            signer: cert.clone(),
+            chain: Vec::new(),
+            encryption_cert: Some(cert.clone()),
+            capabilities,
+        }
+    }
+
+    /// A replayed or delayed message never undoes what a newer one taught: an older certificate
+    /// does not replace a newer one, and capabilities from an earlier signingTime stay out.
+    #[test]
+    fn harvest_never_goes_backwards() {
+        let (_tmp, _config, dir) = crate::gateway::tests::scratch("");
+        let pki = Pki::new();
+        let ca = pki.root("partner", "/CN=Partner Root", KeyKind::P256, None);
+        let old = partner_cert(&pki, &ca, "bob-old", now() - 30 * DAY);
+        let new = partner_cert(&pki, &ca, "bob-new", now() - DAY);
+        let t = now();
+        let recorded = |dir: &Directory| dir.harvested("bob@partner.test").unwrap().unwrap();
+
+        dir.store_harvest(&harvest(&new, vec![Capability::Aes256Gcm]), Some(t))
+            .unwrap();
+        // The renewal is on record; the earlier certificate, arriving late, does not replace it.
+        dir.store_harvest(&harvest(&old, vec![Capability::Aes256Cbc]), Some(t + 60))
+            .unwrap();
+        assert_eq!(recorded(&dir).cert.der(), new.der());
+        assert_eq!(recorded(&dir).capabilities, [Capability::Aes256Gcm]);
+        // The same certificate from a message signed earlier: capabilities stay.
+        dir.store_harvest(&harvest(&new, vec![Capability::Aes256Cbc]), Some(t - 3600))
+            .unwrap();
+        assert_eq!(recorded(&dir).capabilities, [Capability::Aes256Gcm]);
+        // A later message may lower them (logged as a downgrade) and a newer certificate wins.
+        dir.store_harvest(&harvest(&new, vec![Capability::Aes256Cbc]), Some(t + 3600))
+            .unwrap();
+        assert_eq!(recorded(&dir).capabilities, [Capability::Aes256Cbc]);
+        let newest = partner_cert(&pki, &ca, "bob-newest", now());
+        dir.store_harvest(&harvest(&newest, vec![Capability::Aes256Gcm]), None)
+            .unwrap();
+        assert_eq!(recorded(&dir).cert.der(), newest.der());
     }
 }

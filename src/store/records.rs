@@ -320,6 +320,10 @@ pub struct HarvestedCert {
     pub capabilities: Option<Vec<u8>>,
     /// When it was last seen (unix seconds).
     pub seen: i64,
+    /// The signingTime of the message its capabilities came from, when it had one: a message
+    /// signed earlier (a delayed or replayed one) does not replace them.
+    #[serde(default)]
+    pub signed_at: Option<i64>,
 }
 
 /// A CRL held in the directory.
