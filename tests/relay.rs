@@ -167,3 +167,51 @@ fn kept_connections_work_over_required_starttls() {
     }
     assert_eq!(sink.wait_for(3).len(), 3);
 }
+
+/// A next hop (or someone on the path) that follows its reply to STARTTLS with more plain text
+/// in the same packet: lettre would keep those bytes across the TLS upgrade and read them as the
+/// protected EHLO reply. The gateway refuses the connection, saying why, and nothing is sent.
+#[test]
+fn plain_text_injected_after_starttls_is_refused() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hop = listener.local_addr().unwrap();
+    let injector = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut w = stream.try_clone().unwrap();
+        let mut r = BufReader::new(stream);
+        let mut line = String::new();
+        w.write_all(b"220 hop.test ESMTP\r\n").unwrap();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with("EHLO"), "{line}");
+        w.write_all(b"250-hop.test\r\n250 STARTTLS\r\n").unwrap();
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with("STARTTLS"), "{line}");
+        // The reply, and in the same packet what the client must not believe.
+        w.write_all(b"220 go ahead\r\n250-hop.test\r\n250 AUTH PLAIN\r\n")
+            .unwrap();
+        // Whatever comes next (a ClientHello, or nothing): read until the client gives up.
+        let mut rest = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut r, &mut rest);
+        rest
+    });
+    let port = free_port();
+    let gw = Gw::with_config(&format!(
+        "[listen]\naddress = \"127.0.0.1:{port}\"\n[relay]\nnext_hop = \"{hop}\"\nstarttls = \"required\"\ntimeout_secs = 5\n"
+    ));
+    gw.init_ca();
+    let s = gw.serve_on(port);
+    let (code, text) = send(s.addr, "x@a.test", &["y@b.test"], MSG);
+    assert_eq!(code / 100, 4, "{text}");
+    assert!(text.contains("after its reply to STARTTLS"), "{text}");
+    drop(s);
+    let rest = injector.join().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&rest).contains("MAIL FROM"),
+        "nothing was sent after the injection"
+    );
+}

@@ -592,8 +592,68 @@ enum Failure {
     Other(String),
 }
 
+/// Watches the plain-text bytes around STARTTLS for what the next hop sends after its reply to
+/// STARTTLS and before the TLS handshake (RFC 3207 section 4.2 says the client must discard it;
+/// CVE-2011-0411 and its many descendants are clients that did not). lettre reads replies
+/// through a buffer that it keeps across the upgrade, so such bytes would be read after the
+/// handshake as if the next hop had said them under TLS (an EHLO reply, a 250 to our data).
+/// This refuses them instead: a reply to STARTTLS must end the chunk it arrives in.
+#[derive(Debug, Default, PartialEq, Eq)]
+enum StartTlsGuard {
+    /// No STARTTLS written yet, or its reply has been read: nothing to watch.
+    #[default]
+    Idle,
+    /// STARTTLS written; reading its reply. `line` holds the start of the current line (up to
+    /// the four bytes that tell a final line, `250 `, from a continued one, `250-`).
+    Reply { line: Vec<u8>, last: bool },
+}
+
+/// What the next hop sent after its STARTTLS reply.
+const INJECTED: &str = "the next hop sent bytes after its reply to STARTTLS, before the TLS handshake (plain-text injection, RFC 3207 section 4.2); refused";
+
+impl StartTlsGuard {
+    /// Called with every chunk written in plain text.
+    fn wrote(&mut self, bytes: &[u8]) {
+        if bytes.len() >= 8 && bytes[..8].eq_ignore_ascii_case(b"STARTTLS") {
+            *self = Self::Reply {
+                line: Vec::new(),
+                last: false,
+            };
+        }
+    }
+
+    /// Called with every chunk read; `Err` when bytes follow the final line of the reply.
+    fn read(&mut self, bytes: &[u8]) -> Result<(), &'static str> {
+        let Self::Reply { line, last } = self else {
+            return Ok(());
+        };
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'\n' {
+                if *last {
+                    *self = Self::Idle;
+                    return if i + 1 < bytes.len() {
+                        Err(INJECTED)
+                    } else {
+                        Ok(())
+                    };
+                }
+                line.clear();
+                continue;
+            }
+            if line.len() < 4 {
+                line.push(b);
+                if line.len() == 4 {
+                    *last = line[3] == b' ';
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A TCP stream whose reads and writes fail with `TimedOut` after `timeout` without progress.
 /// Once timed out it stays failed, so lettre's QUIT on the way out does not wait a second time.
+/// It also refuses plain text injected after a STARTTLS reply ([`StartTlsGuard`]).
 #[derive(Debug)]
 struct IdleTimeout {
     inner: TcpStream,
@@ -601,6 +661,7 @@ struct IdleTimeout {
     read_deadline: Option<Pin<Box<Sleep>>>,
     write_deadline: Option<Pin<Box<Sleep>>>,
     timed_out: bool,
+    starttls: StartTlsGuard,
 }
 
 impl IdleTimeout {
@@ -611,6 +672,7 @@ impl IdleTimeout {
             read_deadline: None,
             write_deadline: None,
             timed_out: false,
+            starttls: StartTlsGuard::default(),
         }
     }
 
@@ -673,8 +735,15 @@ impl AsyncRead for IdleTimeout {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.get_mut()
-            .poll_io(cx, false, |s, cx| s.poll_read(cx, buf))
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = this.poll_io(cx, false, |s, cx| s.poll_read(cx, buf));
+        if let Poll::Ready(Ok(())) = &polled
+            && let Err(why) = this.starttls.read(&buf.filled()[before..])
+        {
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, why)));
+        }
+        polled
     }
 }
 
@@ -684,8 +753,12 @@ impl AsyncWrite for IdleTimeout {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut()
-            .poll_io(cx, true, |s, cx| s.poll_write(cx, buf))
+        let this = self.get_mut();
+        let polled = this.poll_io(cx, true, |s, cx| s.poll_write(cx, buf));
+        if let Poll::Ready(Ok(n)) = &polled {
+            this.starttls.wrote(&buf[..*n]);
+        }
+        polled
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -708,6 +781,30 @@ impl AsyncTokioStream for IdleTimeout {
 mod tests {
     use super::*;
     use crate::smtp::data::tests::{canonical, crlf_only, framing_bytes};
+
+    /// A reply to STARTTLS must end the chunk it came in: anything after it would stay in
+    /// lettre's read buffer across the TLS upgrade and be read as protected. A reply split over
+    /// several reads, or multi-line, is fine; bytes before STARTTLS are not watched.
+    #[test]
+    fn plain_text_after_the_starttls_reply_is_refused() {
+        let mut g = StartTlsGuard::default();
+        assert_eq!(g.read(b"250-hop\r\n250 STARTTLS\r\n"), Ok(()));
+        g.wrote(b"STARTTLS\r\n");
+        assert_eq!(g.read(b"220 go ahead\r\n250 AUTH PLAIN\r\n"), Err(INJECTED));
+
+        let mut g = StartTlsGuard::default();
+        g.wrote(b"starttls\r\n");
+        assert_eq!(g.read(b"220-first\r\n220 "), Ok(()));
+        assert_eq!(g.read(b"ready\r"), Ok(()));
+        assert_eq!(g.read(b"\n"), Ok(()));
+        assert_eq!(g, StartTlsGuard::Idle);
+        // After the reply, the TLS handshake's bytes are not looked at.
+        assert_eq!(g.read(b"\x16\x03\x03\x00\x7a anything\n more"), Ok(()));
+
+        let mut g = StartTlsGuard::default();
+        g.wrote(b"STARTTLS\r\n");
+        assert_eq!(g.read(b"220 ok\r\n\x16"), Err(INJECTED));
+    }
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
     /// lettre over memory: the other end of the duplex is the test's next hop.
