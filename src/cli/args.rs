@@ -117,6 +117,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell),
+    /// generated from the same definitions as --help. Needs no configuration.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page of smimegw (roff), or with --out write one page per command
+    /// (smimegw.1, smimegw-ca.1, smimegw-ca-init.1, ...) into a directory. Generated from the
+    /// same definitions as --help. Needs no configuration.
+    Man {
+        /// Write every command's page into this directory instead of printing the main page.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn parse_bench_size(s: &str) -> Result<usize, String> {

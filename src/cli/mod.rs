@@ -49,6 +49,32 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// `smimegw man`: the main page on stdout, or every command's page into `out`.
+fn man_pages(out: Option<&Path>) -> Result<u8> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let Some(dir) = out else {
+        clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+        return Ok(0);
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut written = 0;
+    // Each command and subcommand gets its page, named after its path (git's convention).
+    let mut todo = vec![(String::from("smimegw"), cmd)];
+    while let Some((name, cmd)) = todo.pop() {
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let sub_name = format!("{name}-{}", sub.get_name());
+            todo.push((sub_name.clone(), sub.clone().name(sub_name)));
+        }
+        let file = dir.join(format!("{name}.1"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut page)?;
+        std::fs::write(&file, page).with_context(|| format!("writing {}", file.display()))?;
+        written += 1;
+    }
+    println!("Wrote {written} manual pages to {}", dir.display());
+    Ok(0)
+}
+
 fn init_logging(verbose: u8) {
     let level = match verbose {
         0 => "warn",
@@ -100,6 +126,12 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             let (_, dir) = open(cli)?;
             smime::process(dir, (*listener).into(), from, to, io)
         }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "smimegw", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man { out } => man_pages(out.as_deref()),
         Command::Bench {
             size,
             recipients,
