@@ -267,6 +267,11 @@ pub struct CaConfig {
     pub user_days: u32,
     /// Days between CRL updates (nextUpdate).
     pub crl_days: u32,
+    /// `serve` renews the certificates it holds keys for this many days before they expire;
+    /// 0 turns automatic renewal off.
+    pub renew_before_days: u32,
+    /// Automatic renewal generates new keys (old encryption keys keep decrypting).
+    pub renew_rekey: bool,
 }
 
 impl Default for CaConfig {
@@ -278,6 +283,8 @@ impl Default for CaConfig {
             days: 3650,
             user_days: 730,
             crl_days: 7,
+            renew_before_days: 30,
+            renew_rekey: false,
         }
     }
 }
@@ -541,6 +548,13 @@ impl Config {
             if v == 0 {
                 return Err(self.invalid(k, v, "a number of days greater than 0"));
             }
+        }
+        if self.ca.renew_before_days >= self.ca.user_days {
+            return Err(self.invalid(
+                "ca.renew_before_days",
+                self.ca.renew_before_days,
+                "fewer days than ca.user_days (a renewed certificate would be due again at once); 0 turns automatic renewal off",
+            ));
         }
         if self.ca.name.trim().is_empty() {
             return Err(self.invalid("ca.name", "\"\"", "a non-empty CA name"));

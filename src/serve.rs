@@ -411,6 +411,9 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
             SHUTDOWN_GRACE,
         )));
     }
+    if config.ca.renew_before_days > 0 {
+        tokio::spawn(renewal(gateway.clone(), config.ca.clone(), rx.clone()));
+    }
     wait_for_signal(signals, config, &gateway).await;
     sd_notify("STOPPING=1");
     tracing::info!("shutting down: finishing transactions in flight");
@@ -420,6 +423,66 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
     }
     relay.close_idle().await;
     Ok(())
+}
+
+/// How often `serve` looks for certificates due for renewal (and once at start).
+const RENEWAL_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+
+/// Renews, at start and every [`RENEWAL_INTERVAL`], the certificates the gateway holds keys for
+/// that expire within `ca.renew_before_days`, as the gateway's own audited action; names the
+/// certificates it cannot renew (CSR users, imports) in the log. Of several gateways on one
+/// directory one renews at a time (the directory's renewal lease).
+async fn renewal(
+    gateway: Arc<Gateway>,
+    ca: crate::config::CaConfig,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let holder = format!(
+        "{} pid {}",
+        crate::gateway::authserv_id(gateway.directory().config()),
+        std::process::id()
+    );
+    loop {
+        let (gw, holder2, ca2) = (gateway.clone(), holder.clone(), ca.clone());
+        let run = tokio::task::spawn_blocking(move || {
+            gw.directory().renew_expiring(
+                ca2.renew_before_days,
+                ca2.renew_rekey,
+                ca2.user_days,
+                false,
+                Some(&holder2),
+            )
+        })
+        .await;
+        match run {
+            Ok(Ok(Some(report))) => {
+                for d in &report.renewed {
+                    tracing::info!(user = %d.email, role = %d.role, serial = %d.serial, "renewed automatically (ca.renew_before_days)");
+                }
+                for d in &report.not_held {
+                    tracing::warn!(user = %d.email, role = %d.role, serial = %d.serial, expires = %crate::pki::ca::rfc3339(d.not_after), "expires soon and the gateway cannot renew it (it does not hold the key): the user must send a new request or certificate");
+                }
+                for (email, why) in &report.failed {
+                    tracing::error!(user = %email, error = %why, "automatic renewal failed; it is tried again at the next run");
+                }
+            }
+            Ok(Ok(None)) => {
+                tracing::debug!("renewal: another gateway holds the renewal lease");
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "renewal: the directory could not be read; tried again at the next run")
+            }
+            Err(e) => tracing::error!(error = %e, "renewal task failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RENEWAL_INTERVAL) => {}
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// The signals `serve` handles, registered before the listener binds (so that a SIGHUP sent

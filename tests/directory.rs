@@ -179,6 +179,8 @@ fn example_config_is_valid_and_documents_every_key() {
         "from_mismatch",
         "allowed_hosts",
         "bearer_token_file",
+        "renew_before_days",
+        "renew_rekey",
         "unauthenticated_cbc",
         "insecure_sha1_signatures",
     ] {

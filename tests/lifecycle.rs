@@ -779,3 +779,190 @@ fn expiring_listing() {
         "{all}"
     );
 }
+
+/// A CSR user whose certificate expires in `days`: the gateway does not hold the key.
+fn csr_user(gw: &Gw, email: &str, days: &str) {
+    let d = gw.dir.path();
+    let key = format!("{email}.key");
+    let csr = format!("{email}.csr");
+    openssl_ok(
+        d,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            &key,
+        ],
+    );
+    openssl_ok(
+        d,
+        &[
+            "req",
+            "-new",
+            "-key",
+            &key,
+            "-subj",
+            "/CN=CSR User",
+            "-addext",
+            &format!("subjectAltName=email:{email}"),
+            "-out",
+            &csr,
+        ],
+    );
+    let out = gw.ok(&[
+        "request",
+        "submit",
+        "--csr",
+        d.join(&csr).to_str().unwrap(),
+        "--role",
+        "signing",
+    ]);
+    let id = out.lines().last().unwrap().trim().to_string();
+    gw.ok(&["request", "approve", &id, "--days", days]);
+}
+
+fn serials(gw: &Gw, email: &str) -> Vec<String> {
+    let show: serde_json::Value =
+        serde_json::from_str(&gw.ok(&["user", "show", email, "--json"])).unwrap();
+    show["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["state"] == "current")
+        .map(|c| c["serial"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `user renew --all-expiring`: what the gateway holds keys for and expires within the window
+/// is renewed (a dry run only says so); what it cannot renew is named; the rest is untouched.
+#[test]
+fn renew_all_expiring_renews_held_keys_and_names_the_others() {
+    let gw = Gw::new();
+    gw.init_ca();
+    gw.ok(&[
+        "user",
+        "enroll",
+        "soon@acme.test",
+        "--name",
+        "Soon",
+        "--key",
+        "p256",
+        "--days",
+        "10",
+    ]);
+    gw.ok(&[
+        "user",
+        "enroll",
+        "later@acme.test",
+        "--name",
+        "Later",
+        "--key",
+        "p256",
+        "--days",
+        "400",
+    ]);
+    csr_user(&gw, "csr@acme.test", "5");
+    let (soon, later, csr) = (
+        serials(&gw, "soon@acme.test"),
+        serials(&gw, "later@acme.test"),
+        serials(&gw, "csr@acme.test"),
+    );
+    let dry = gw.ok(&["user", "renew", "--all-expiring", "30d", "--dry-run"]);
+    assert!(
+        dry.contains("would renew") && dry.contains("soon@acme.test"),
+        "{dry}"
+    );
+    assert!(
+        dry.contains("cannot renew") && dry.contains("csr@acme.test"),
+        "{dry}"
+    );
+    assert!(!dry.contains("later@acme.test"), "{dry}");
+    assert_eq!(
+        serials(&gw, "soon@acme.test"),
+        soon,
+        "a dry run changes nothing"
+    );
+
+    let out = gw.ok(&["user", "renew", "--all-expiring", "30d"]);
+    assert!(
+        out.contains("2 certificate(s) renewed, 1 due but not held, 0 failed"),
+        "{out}"
+    );
+    let renewed = serials(&gw, "soon@acme.test");
+    assert_eq!(renewed.len(), 2);
+    assert!(
+        renewed.iter().all(|s| !soon.contains(s)),
+        "new serials: {renewed:?}"
+    );
+    assert_eq!(serials(&gw, "later@acme.test"), later);
+    assert_eq!(serials(&gw, "csr@acme.test"), csr);
+    let audit = gw.ok(&["audit"]);
+    assert!(
+        audit.contains("user.renew") && audit.contains("soon@acme.test"),
+        "{audit}"
+    );
+    // Nothing is due any more.
+    let again = gw.ok(&["user", "renew", "--all-expiring", "30d"]);
+    assert!(
+        again.contains("0 certificate(s) renewed, 1 due but not held"),
+        "{again}"
+    );
+}
+
+/// `serve` renews by itself, at start, what expires within `ca.renew_before_days`, audited as
+/// the gateway's own action (`user.renew.auto`), and logs what it cannot renew.
+#[test]
+fn serve_renews_expiring_certificates_by_itself() {
+    let port = common::smtp::free_port();
+    let gw = Gw::with_config(&format!(
+        "[listen]\naddress = \"127.0.0.1:{port}\"\n[ca]\nrenew_before_days = 20\n"
+    ));
+    gw.init_ca();
+    gw.ok(&[
+        "user",
+        "enroll",
+        "soon@acme.test",
+        "--name",
+        "Soon",
+        "--key",
+        "p256",
+        "--days",
+        "10",
+    ]);
+    csr_user(&gw, "csr@acme.test", "5");
+    let before = serials(&gw, "soon@acme.test");
+    let log = gw.path("serve.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smimegw"))
+        .arg("--config")
+        .arg(&gw.config)
+        .arg("serve")
+        .env("SMIMEGW_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut audit = String::new();
+    for _ in 0..200 {
+        audit = gw.ok(&["audit"]);
+        if audit.contains("user.renew.auto") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        audit.contains("user.renew.auto") && audit.contains("soon@acme.test"),
+        "{audit}"
+    );
+    assert_ne!(serials(&gw, "soon@acme.test"), before);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("csr@acme.test") && text.contains("cannot renew it"),
+        "the log names what the gateway cannot renew:\n{text}"
+    );
+}

@@ -370,8 +370,20 @@ pub enum UserCommand {
     /// Issue new certificates for a user (same keys, or new ones with --rekey). Old encryption
     /// keys stay and keep decrypting mail encrypted to them.
     Renew {
-        /// The user's address.
-        email: String,
+        /// The user's address (or --all-expiring).
+        #[arg(
+            required_unless_present = "all_expiring",
+            conflicts_with = "all_expiring"
+        )]
+        email: Option<String>,
+        /// Renew every active user's certificates that expire within this many days (e.g. 30d)
+        /// and whose keys the gateway holds, as `serve` does by itself (`ca.renew_before_days`);
+        /// list the due ones it cannot renew (CSR users, imports).
+        #[arg(long, value_parser = parse_days)]
+        all_expiring: Option<u32>,
+        /// With --all-expiring: only say what would be renewed.
+        #[arg(long, requires = "all_expiring")]
+        dry_run: bool,
         /// Generate new keys too.
         #[arg(long)]
         rekey: bool,

@@ -480,8 +480,29 @@ fn user(cli: &Cli, c: &UserCommand) -> Result<u8> {
                 print!("{}", c.to_pem());
             }
         }
-        UserCommand::Renew { email, rekey, days } => {
-            let s = dir.renew(email, *rekey, days.unwrap_or(config.ca.user_days))?;
+        UserCommand::Renew {
+            email,
+            all_expiring,
+            dry_run,
+            rekey,
+            days,
+        } => {
+            let days = days.unwrap_or(config.ca.user_days);
+            if let Some(within) = all_expiring {
+                let report = dir
+                    .renew_expiring(*within, *rekey, days, *dry_run, None)?
+                    .unwrap_or_default();
+                output::renewal(&report, *dry_run);
+                return Ok(if report.failed.is_empty() {
+                    0
+                } else {
+                    EXIT_ERROR
+                });
+            }
+            let Some(email) = email else {
+                bail!("name a user, or pass --all-expiring DAYS");
+            };
+            let s = dir.renew(email, *rekey, days)?;
             println!(
                 "Renewed {}{}",
                 s.email,

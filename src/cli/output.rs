@@ -137,6 +137,38 @@ pub(super) fn issued_table(list: &[crate::store::IssuedRecord]) {
     }
 }
 
+pub(super) fn renewal(r: &crate::directory::RenewalReport, dry_run: bool) {
+    let verb = if dry_run { "would renew" } else { "renewed" };
+    for d in &r.renewed {
+        println!(
+            "{verb:<14} {:<32} {:<10} serial {} (expires {})",
+            d.email,
+            d.role,
+            d.serial,
+            rfc3339(d.not_after)
+        );
+    }
+    for d in &r.not_held {
+        println!(
+            "{:<14} {:<32} {:<10} serial {} (expires {}): the gateway does not hold the key; the user must send a new request or certificate",
+            "cannot renew",
+            d.email,
+            d.role,
+            d.serial,
+            rfc3339(d.not_after)
+        );
+    }
+    for (email, why) in &r.failed {
+        println!("{:<14} {email:<32} {why}", "FAILED");
+    }
+    println!(
+        "{} certificate(s) {verb}, {} due but not held, {} failed",
+        r.renewed.len(),
+        r.not_held.len(),
+        r.failed.len()
+    );
+}
+
 pub(super) fn audit_table(log: &[AuditEntry]) {
     for e in log {
         println!(

@@ -16,7 +16,7 @@ pub use health::CertExpiry;
 pub use requests::RequestSummary;
 pub use server::{ServerCertificate, TlsRole, check_hostname};
 pub use trust::{TrustCheck, TrustSummary};
-pub use users::{EnrollOptions, SigningIdentity, UserSummary};
+pub use users::{Due, EnrollOptions, RenewalReport, SigningIdentity, UserSummary};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -386,6 +386,40 @@ impl Directory {
             detail: detail.into(),
         })?;
         Ok(())
+    }
+
+    /// Takes (or renews) the lease `name` for `holder` until `secs` from now, in one
+    /// transaction: `false` when another holder's lease has not expired. Several gateways on one
+    /// directory use it so that a periodic job runs on one node at a time.
+    pub(crate) fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        secs: i64,
+    ) -> Result<bool, DirectoryError> {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Lease {
+            holder: String,
+            until: i64,
+        }
+        let now = profile::now();
+        let mut tx = self.store.write()?;
+        if let Some(l) = tx.get_json::<Lease>(Table::Meta, name)?
+            && l.holder != holder
+            && l.until > now
+        {
+            return Ok(false);
+        }
+        tx.put_json(
+            Table::Meta,
+            name,
+            &Lease {
+                holder: holder.to_string(),
+                until: now + secs,
+            },
+        )?;
+        tx.commit()?;
+        Ok(true)
     }
 
     /// Marks, inside `tx`, that trust decisions may have changed.

@@ -332,6 +332,18 @@ impl Directory {
         rekey: bool,
         days: u32,
     ) -> Result<UserSummary, DirectoryError> {
+        self.renew_audited(email, rekey, days, "user.renew")
+    }
+
+    /// [`Self::renew`], audited under `action` (`user.renew`, or `user.renew.auto` for the
+    /// gateway's own renewals; `.rekey` is added for new keys).
+    fn renew_audited(
+        &self,
+        email: &str,
+        rekey: bool,
+        days: u32,
+        action: &str,
+    ) -> Result<UserSummary, DirectoryError> {
         let mut rec = self.user(email)?;
         if rec.status == UserStatus::Revoked {
             return Err(DirectoryError::NoCertificate {
@@ -407,18 +419,96 @@ impl Directory {
             rec.certs.push(new);
         }
         tx.put_json(Table::Users, &rec.email, &rec)?;
-        self.audit(
-            &mut tx,
-            if rekey {
-                "user.renew.rekey"
-            } else {
-                "user.renew"
-            },
-            &rec.email,
-            detail.join(", "),
-        )?;
+        let action = if rekey {
+            format!("{action}.rekey")
+        } else {
+            action.to_string()
+        };
+        self.audit(&mut tx, &action, &rec.email, detail.join(", "))?;
         tx.commit()?;
         Ok(summarise(&rec))
+    }
+
+    /// Renews every active user's certificates that expire within `within_days` and whose keys
+    /// the gateway holds (`user renew --all-expiring`, and `serve` on its own). The others
+    /// (CSR users, imports) cannot be renewed here and are listed for the administrator to
+    /// announce. Each user is its own transaction: one failure does not stop the rest.
+    ///
+    /// `by_gateway` audits the renewals as the gateway's own (`user.renew.auto`) and takes the
+    /// renewal lease first, so that of several gateways on one directory only one renews at a
+    /// time; `Ok(None)` when another holds it.
+    pub fn renew_expiring(
+        &self,
+        within_days: u32,
+        rekey: bool,
+        days: u32,
+        dry_run: bool,
+        by_gateway: Option<&str>,
+    ) -> Result<Option<RenewalReport>, DirectoryError> {
+        if let Some(holder) = by_gateway
+            && !dry_run
+            && !self.take_lease(RENEWAL_LEASE, holder, RENEWAL_LEASE_SECS)?
+        {
+            return Ok(None);
+        }
+        let now = profile::now();
+        let horizon = now + i64::from(within_days) * 86_400;
+        let users: Vec<(String, UserRecord)> = self.store.read()?.scan_json(Table::Users)?;
+        let mut report = RenewalReport::default();
+        for (_, u) in users {
+            if u.status != UserStatus::Active {
+                continue;
+            }
+            let due: Vec<&UserCert> = u
+                .certs
+                .iter()
+                .filter(|c| c.state == CertState::Current && c.not_after <= horizon)
+                .collect();
+            if due.is_empty() {
+                continue;
+            }
+            let (held, others): (Vec<&UserCert>, Vec<&UserCert>) = due
+                .into_iter()
+                .partition(|c| matches!(c.source, CertSource::Enrolled) && c.key_id.is_some());
+            for c in others {
+                report.not_held.push(Due {
+                    email: u.email.clone(),
+                    role: c.role.to_string(),
+                    serial: c.serial.clone(),
+                    not_after: c.not_after,
+                });
+            }
+            if held.is_empty() {
+                continue;
+            }
+            if dry_run {
+                for c in held {
+                    report.renewed.push(Due {
+                        email: u.email.clone(),
+                        role: c.role.to_string(),
+                        serial: c.serial.clone(),
+                        not_after: c.not_after,
+                    });
+                }
+                continue;
+            }
+            let action = if by_gateway.is_some() {
+                "user.renew.auto"
+            } else {
+                "user.renew"
+            };
+            match self.renew_audited(&u.email, rekey, days, action) {
+                Ok(_) => report.renewed.extend(held.into_iter().map(|c| Due {
+                    email: u.email.clone(),
+                    role: c.role.to_string(),
+                    serial: c.serial.clone(),
+                    not_after: c.not_after,
+                })),
+                Err(e) if e.is_unavailable() => return Err(e),
+                Err(e) => report.failed.push((u.email.clone(), e.to_string())),
+            }
+        }
+        Ok(Some(report))
     }
 
     /// Revokes every current certificate of a user (`user revoke`) and reissues the CRL.
@@ -589,5 +679,61 @@ impl Directory {
         )?;
         tx.commit()?;
         Ok((key, cert, chain))
+    }
+}
+
+/// The renewal lease's key in the meta table.
+const RENEWAL_LEASE: &str = "lease.renewal";
+/// How long a renewal run may hold the lease before another node may take it.
+const RENEWAL_LEASE_SECS: i64 = 15 * 60;
+
+/// A certificate a renewal run found due.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Due {
+    /// Whose.
+    pub email: String,
+    /// Its role.
+    pub role: String,
+    /// Its serial (hex).
+    pub serial: String,
+    /// When it expires (unix seconds).
+    pub not_after: i64,
+}
+
+/// What a renewal run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RenewalReport {
+    /// Renewed (or, in a dry run, would be).
+    pub renewed: Vec<Due>,
+    /// Due but not renewable here: the gateway does not hold the key (CSR users, imports).
+    pub not_held: Vec<Due>,
+    /// Renewable but failed, with the reason.
+    pub failed: Vec<(String, String)>,
+}
+
+#[cfg(test)]
+mod renewal_tests {
+    /// Of several gateways on one directory, one renews at a time: a lease held by another
+    /// holder and not yet expired is refused; an expired one, or one's own, is taken.
+    #[test]
+    fn the_renewal_lease_admits_one_holder_at_a_time() {
+        let (_tmp, _config, dir) = crate::gateway::tests::scratch("");
+        let lease = super::RENEWAL_LEASE;
+        assert!(dir.take_lease(lease, "node-a", 60).unwrap());
+        assert!(!dir.take_lease(lease, "node-b", 60).unwrap());
+        assert!(dir.take_lease(lease, "node-a", -1).unwrap(), "its own");
+        assert!(dir.take_lease(lease, "node-b", 60).unwrap(), "expired");
+        assert!(!dir.take_lease(lease, "node-a", 60).unwrap());
+        // A node that lost the lease renews nothing and says so.
+        assert_eq!(
+            dir.renew_expiring(30, false, 365, false, Some("node-a"))
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            dir.renew_expiring(30, false, 365, false, Some("node-b"))
+                .unwrap(),
+            Some(super::RenewalReport::default())
+        );
     }
 }
