@@ -261,4 +261,7 @@ fn the_audit_actor_is_the_real_uid_not_the_environment() {
     let audit = gw.ok(&["audit", "--json"]);
     assert!(audit.contains(&format!("(uid {uid})")), "{audit}");
     assert!(!audit.contains("mallory"), "{audit}");
+    // Its chain holds (tampering is tried in `directory::audit_tests`).
+    let verified = gw.ok(&["audit", "--verify"]);
+    assert!(verified.contains("the chain holds"), "{verified}");
 }

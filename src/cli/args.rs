@@ -90,6 +90,11 @@ pub enum Command {
         /// Print JSON (one array) instead of a table.
         #[arg(long)]
         json: bool,
+        /// Check the log's chain instead of printing it: every entry is linked to the one before
+        /// it under a key derived from the key-encryption key, so a changed, removed or
+        /// inserted entry is found. Exit status 1 when something is wrong.
+        #[arg(long)]
+        verify: bool,
     },
     /// Measure the in-process S/MIME hot path (sign, verify, encrypt, decrypt, sign+encrypt,
     /// decrypt+verify, and path validation with a cold and a warm chain cache) single-threaded

@@ -153,8 +153,34 @@ fn dispatch(cli: &Cli) -> Result<u8> {
                 0
             })
         }
-        Command::Audit { json } => {
+        Command::Audit { json, verify } => {
             let (_, dir) = open(cli)?;
+            if *verify {
+                let v = dir.verify_audit()?;
+                if *json {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                } else {
+                    for p in &v.problems {
+                        println!("PROBLEM  {p}");
+                    }
+                    println!(
+                        "{} entries: {} chained and checked, {} from before the log was chained; {}",
+                        v.entries,
+                        v.chained,
+                        v.before_chaining,
+                        if v.problems.is_empty() {
+                            "the chain holds".to_string()
+                        } else {
+                            format!("{} problem(s)", v.problems.len())
+                        }
+                    );
+                }
+                return Ok(if v.problems.is_empty() {
+                    0
+                } else {
+                    EXIT_NOT_TRUSTED
+                });
+            }
             let log = dir.audit_log()?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&log)?);

@@ -4,6 +4,8 @@
 //! Each operation runs in one store transaction: it either happens completely (records, keys,
 //! issued serial, audit line) or not at all, so a failed command leaves the directory unchanged.
 
+#[cfg(test)]
+mod audit_tests;
 mod harvest;
 mod health;
 mod requests;
@@ -31,8 +33,8 @@ use crate::pki::profile::{self, ProfileError};
 use crate::store::kek::KekError;
 use crate::store::redb::RedbStore;
 use crate::store::{
-    AuditEntry, CaRecord, ChainCert, IssuedRecord, Kek, ReadTxExt, SealedKey, Store, StoreError,
-    Table, WriteTx, WriteTxExt,
+    AuditEntry, AuditHead, CaRecord, ChainCert, IssuedRecord, Kek, ReadTxExt, SealedKey, Store,
+    StoreError, Table, WriteTx, WriteTxExt,
 };
 
 const META_CA: &str = "ca";
@@ -40,6 +42,21 @@ const META_KEK_CHECK: &str = "kek_check";
 /// Counter bumped by every change that can alter a trust decision (anchors, cross-certificates,
 /// CRLs, the CA): caches of validated chains and of the trust context key on it.
 const META_TRUST_GENERATION: &str = "trust_generation";
+/// The audit log's newest chained entry ([`AuditHead`]).
+const META_AUDIT_HEAD: &str = "audit_head";
+
+/// What `smimegw audit --verify` found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AuditVerification {
+    /// Entries in the log.
+    pub entries: usize,
+    /// Entries written before the log was chained (not judged).
+    pub before_chaining: usize,
+    /// Chained entries checked.
+    pub chained: usize,
+    /// What is wrong, naming sequence numbers; empty when the chain holds.
+    pub problems: Vec<String>,
+}
 
 /// Why a directory operation failed. Every variant names the thing involved.
 #[derive(Debug, thiserror::Error)]
@@ -377,15 +394,92 @@ impl Directory {
         subject: &str,
         detail: impl Into<String>,
     ) -> Result<(), DirectoryError> {
-        tx.append_audit(&AuditEntry {
+        let previous = tx
+            .get_json::<AuditHead>(Table::Meta, META_AUDIT_HEAD)?
+            .map(|h| h.chain)
+            .unwrap_or_default();
+        let mut entry = AuditEntry {
             seq: 0,
             at: profile::now(),
             actor: self.actor.clone(),
             action: action.to_string(),
             subject: subject.to_string(),
             detail: detail.into(),
-        })?;
+            chain: String::new(),
+        };
+        entry.chain = self.kek.audit_link(&previous, &entry.chained_bytes());
+        let seq = tx.append_audit(&entry)?;
+        tx.put_json(
+            Table::Meta,
+            META_AUDIT_HEAD,
+            &AuditHead {
+                seq,
+                chain: entry.chain,
+            },
+        )?;
         Ok(())
+    }
+
+    /// Checks the audit log's chain (`smimegw audit --verify`): every entry since chaining
+    /// began must carry the link computed from the one before it, under a key only the KEK
+    /// gives, and the newest must be the head recorded with it. A changed entry, a removed or
+    /// inserted one, or removed newest entries show as problems naming the sequence numbers.
+    /// Entries written before the log was chained are counted, not judged.
+    pub fn verify_audit(&self) -> Result<AuditVerification, DirectoryError> {
+        let read = self.store.read()?;
+        let log = read.audit_log()?;
+        let head: Option<AuditHead> = read.get_json(Table::Meta, META_AUDIT_HEAD)?;
+        let mut v = AuditVerification {
+            entries: log.len(),
+            ..AuditVerification::default()
+        };
+        let mut previous = String::new();
+        let mut last_seq = None;
+        for e in &log {
+            if let Some(prev_seq) = last_seq
+                && e.seq != prev_seq + 1
+            {
+                v.problems.push(format!(
+                    "entries {} to {} are missing",
+                    prev_seq + 1,
+                    e.seq - 1
+                ));
+            }
+            last_seq = Some(e.seq);
+            if e.chain.is_empty() {
+                if v.chained == 0 {
+                    v.before_chaining += 1;
+                } else {
+                    v.problems.push(format!(
+                        "entry {} has no chain link: inserted or altered",
+                        e.seq
+                    ));
+                }
+                continue;
+            }
+            v.chained += 1;
+            if e.chain != self.kek.audit_link(&previous, &e.chained_bytes()) {
+                v.problems.push(format!(
+                    "entry {} does not match its chain link: it was changed, or the entry before it removed",
+                    e.seq
+                ));
+            }
+            previous = e.chain.clone();
+        }
+        match (&head, log.iter().rev().find(|e| !e.chain.is_empty())) {
+            (Some(h), Some(last)) if h.seq != last.seq || h.chain != last.chain => {
+                v.problems.push(format!(
+                    "the newest chained entry is {}, but entry {} was recorded as the newest: entries at the end were removed or replaced",
+                    last.seq, h.seq
+                ));
+            }
+            (Some(h), None) => v.problems.push(format!(
+                "entry {} was recorded as the newest, but no chained entry is left",
+                h.seq
+            )),
+            _ => {}
+        }
+        Ok(v)
     }
 
     /// Takes (or renews) the lease `name` for `holder` until `secs` from now, in one

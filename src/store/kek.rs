@@ -89,6 +89,9 @@ pub enum KekError {
 /// The key-encryption key, held in memory only while the process runs.
 pub struct Kek {
     key: LessSafeKey,
+    /// HMAC-SHA256 key for the audit log's chain, derived from the KEK (so that a link can be
+    /// forged only by someone who holds the KEK).
+    audit_key: aws_lc_rs::hmac::Key,
     path: PathBuf,
 }
 
@@ -168,10 +171,26 @@ impl Kek {
         }
         let unbound = UnboundKey::new(&AES_256_GCM, bytes)
             .map_err(|_| KekError::Malformed(path.to_path_buf()))?;
+        use aws_lc_rs::hmac;
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, bytes),
+            b"smimegw audit chain v1",
+        );
         Ok(Self {
             key: LessSafeKey::new(unbound),
+            audit_key: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
             path: path.to_path_buf(),
         })
+    }
+
+    /// The chain link of an audit entry: HMAC-SHA256 under a key derived from the KEK, over the
+    /// previous entry's link and this entry's canonical encoding, in hex.
+    pub fn audit_link(&self, previous: &str, entry: &[u8]) -> String {
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.audit_key);
+        ctx.update(previous.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(entry);
+        hex::encode(ctx.sign().as_ref())
     }
 
     /// Creates a new random KEK file with mode 0600 (never overwriting an existing file).

@@ -386,4 +386,31 @@ pub struct AuditEntry {
     pub subject: String,
     /// Details for a human.
     pub detail: String,
+    /// The link that chains this entry to the one before it (see `Directory::verify_audit`);
+    /// empty in entries written before the log was chained.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub chain: String,
+}
+
+impl AuditEntry {
+    /// What the chain link covers: the entry without its sequence number (the store assigns
+    /// it) and without the link itself.
+    pub fn chained_bytes(&self) -> Vec<u8> {
+        let bare = AuditEntry {
+            seq: 0,
+            chain: String::new(),
+            ..self.clone()
+        };
+        serde_json::to_vec(&bare).unwrap_or_default()
+    }
+}
+
+/// The newest entry of the audit log, kept beside it in the same transaction: a removed last
+/// entry shows as a head that no entry matches.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditHead {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its chain link.
+    pub chain: String,
 }

@@ -15,7 +15,8 @@ use super::{AuditEntry, ReadTx, SCHEMA_VERSION, Store, StoreError, Table, WriteT
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "smimegw.redb";
 
-const AUDIT: TableDefinition<'static, u64, &'static [u8]> = TableDefinition::new("audit");
+pub(crate) const AUDIT: TableDefinition<'static, u64, &'static [u8]> =
+    TableDefinition::new("audit");
 const SCHEMA_KEY: &str = "schema_version";
 
 fn def(t: Table) -> TableDefinition<'static, &'static str, &'static [u8]> {
@@ -38,7 +39,7 @@ impl std::fmt::Debug for RedbStore {
     }
 }
 
-fn builder() -> Builder {
+pub(crate) fn builder() -> Builder {
     let mut b = Builder::new();
     b.set_concurrency_mode(ConcurrencyMode::MultiWriter);
     b
@@ -432,6 +433,7 @@ mod tests {
             action: "x".into(),
             subject: "s".into(),
             detail: "d".into(),
+            chain: String::new(),
         };
         assert_eq!(w.append_audit(&e).unwrap(), 1);
         assert_eq!(w.append_audit(&e).unwrap(), 2);
