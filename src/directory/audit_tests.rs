@@ -2,7 +2,7 @@
 //! key-encryption key) would: change an entry, remove one from the middle, remove the newest,
 //! insert one.
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableDatabase;
 
 use crate::store::AuditEntry;
 use crate::store::redb::{AUDIT, RedbStore};
