@@ -1,5 +1,6 @@
 //! Public-key infrastructure: keys, certificates, the CA, path validation, revocation, PKCS #12.
 
+pub mod bundle;
 pub mod ca;
 pub mod cert;
 pub mod csr;
