@@ -83,6 +83,7 @@ fn ctx(f: &Fixture) -> TrustContext {
         }],
         intermediates: vec![],
         crls: vec![],
+        internal_domains: Vec::new(),
     }
 }
 

@@ -486,7 +486,7 @@ pub enum TrustCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// List trusted roots and cross-certified CAs.
+    /// List trusted roots, cross-certified CAs and bundled roots (with their source).
     List {
         /// Print JSON.
         #[arg(long)]
@@ -496,6 +496,25 @@ pub enum TrustCommand {
     Remove {
         /// The entry id from `trust list`.
         id: String,
+    },
+    /// Import a root program's S/MIME roots: a PEM bundle, or Mozilla's certdata.txt (only roots
+    /// whose e-mail trust is CKT_NSS_TRUSTED_DELEGATOR). Importing again under the same source
+    /// adds the new roots and removes those no longer in the file. Expired roots, duplicates and
+    /// roots already trusted otherwise are skipped and counted; a certificate that is not a CA
+    /// refuses the whole file. These roots never vouch for addresses in internal_domains unless
+    /// --internal-too is given (our users' certificates come from our CA).
+    ImportBundle {
+        /// The bundle (PEM certificates or certdata.txt).
+        file: PathBuf,
+        /// The name its roots are recorded under (default: the file's name).
+        #[arg(long)]
+        source: Option<String>,
+        /// Let these roots vouch for internal-domain addresses too.
+        #[arg(long)]
+        internal_too: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Import a CRL from a CA the directory knows.
     ImportCrl {

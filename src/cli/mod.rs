@@ -642,6 +642,29 @@ fn trust(cli: &Cli, c: &TrustCommand) -> Result<u8> {
             dir.remove_trust(id)?;
             println!("Removed trust entry {id}");
         }
+        TrustCommand::ImportBundle {
+            file,
+            source,
+            internal_too,
+            json,
+        } => {
+            let bytes =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let source = match source {
+                Some(s) => s.clone(),
+                None => file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .ok_or_else(|| anyhow!("{}: give --source NAME", file.display()))?,
+            };
+            let report =
+                dir.import_bundle(&bytes, &file.display().to_string(), &source, *internal_too)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                output::bundle_import(&report);
+            }
+        }
         TrustCommand::ImportCrl { crl } => {
             let bytes = std::fs::read(crl).with_context(|| format!("reading {}", crl.display()))?;
             let issuer = dir.import_crl(&bytes, &crl.display().to_string())?;

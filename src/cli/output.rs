@@ -1,6 +1,6 @@
 //! Human-readable output: summaries and tables.
 
-use crate::directory::{RequestSummary, TrustCheck, TrustSummary, UserSummary};
+use crate::directory::{BundleImport, RequestSummary, TrustCheck, TrustSummary, UserSummary};
 use crate::pki::Cert;
 use crate::pki::ca::rfc3339;
 use crate::store::AuditEntry;
@@ -96,22 +96,51 @@ pub(super) fn trust_table(list: &[TrustSummary]) {
         return;
     }
     println!(
-        "{:<18} {:<16} {:<22} {:<40} DOMAINS",
-        "ID", "KIND", "UNTIL", "SUBJECT"
+        "{:<18} {:<16} {:<22} {:<40} {:<24} SOURCE",
+        "ID", "KIND", "UNTIL", "SUBJECT", "DOMAINS"
     );
     for t in list {
+        let domains = if !t.permitted_domains.is_empty() {
+            t.permitted_domains.join(",")
+        } else if t.source.is_some() && !t.internal_too {
+            "(all but internal)".to_string()
+        } else {
+            "(all)".to_string()
+        };
         println!(
-            "{:<18} {:<16} {:<22} {:<40} {}",
+            "{:<18} {:<16} {:<22} {:<40} {:<24} {}",
             t.id,
             t.kind,
             t.not_after,
             t.subject,
-            if t.permitted_domains.is_empty() {
-                "(all)".to_string()
-            } else {
-                t.permitted_domains.join(",")
-            }
+            domains,
+            t.source.as_deref().unwrap_or("-")
         );
+    }
+}
+
+pub(super) fn bundle_import(r: &BundleImport) {
+    println!(
+        "Imported {} as source {}: {} added, {} removed, {} kept{}",
+        r.format,
+        r.source,
+        r.added.len(),
+        r.removed.len(),
+        r.kept,
+        if r.internal_too {
+            " (they vouch for internal addresses too)"
+        } else {
+            " (never for internal addresses)"
+        }
+    );
+    for t in &r.added {
+        println!("  added    {} {}", t.id, t.subject);
+    }
+    for t in &r.removed {
+        println!("  removed  {} {}", t.id, t.subject);
+    }
+    for s in &r.skipped {
+        println!("  skipped  line {}: {}: {}", s.line, s.name, s.reason);
     }
 }
 

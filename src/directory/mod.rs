@@ -6,6 +6,7 @@
 
 #[cfg(test)]
 mod audit_tests;
+mod bundle;
 mod harvest;
 mod health;
 mod requests;
@@ -13,6 +14,7 @@ mod server;
 mod trust;
 mod users;
 
+pub use bundle::{BundleImport, BundleSkip};
 pub use harvest::Correspondent;
 pub use health::CertExpiry;
 pub use requests::RequestSummary;
@@ -214,6 +216,16 @@ pub enum DirectoryError {
     BadCrl {
         /// The file.
         file: String,
+        /// Why.
+        reason: String,
+    },
+    /// A root program's bundle could not be imported (nothing was changed).
+    #[error("{file}{}: {reason}", if *line > 0 { format!(" line {line}") } else { String::new() })]
+    BadBundle {
+        /// The file.
+        file: String,
+        /// 1-based line the problem is at (0: the file as a whole).
+        line: usize,
         /// Why.
         reason: String,
     },

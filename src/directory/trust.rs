@@ -24,12 +24,16 @@ const OWN_CRL: &str = "own";
 pub struct TrustSummary {
     /// Id.
     pub id: String,
-    /// "root" or "cross-certified".
+    /// "root", "cross-certified" or "bundled".
     pub kind: String,
     /// Subject of the foreign CA.
     pub subject: String,
     /// Domains a cross-certificate is limited to (empty = all).
     pub permitted_domains: Vec<String>,
+    /// For a root taken from a bundle: the source it was imported under.
+    pub source: Option<String>,
+    /// For a root taken from a bundle: whether it vouches for internal addresses too.
+    pub internal_too: bool,
     /// End of the foreign certificate's validity (RFC 3339).
     pub not_after: String,
     /// SHA-256 fingerprint of the foreign certificate.
@@ -42,7 +46,7 @@ pub struct TrustSummary {
 pub type TrustCheck = Result<ValidatedPath, PathError>;
 
 impl Directory {
-    fn trust_id(cert: &Cert) -> String {
+    pub(super) fn trust_id(cert: &Cert) -> String {
         cert.fingerprint_hex()[..16].to_string()
     }
 
@@ -328,6 +332,14 @@ impl Directory {
                         &format!("cross-certificate {}", r.id),
                     )?);
                 }
+                TrustKind::Bundle {
+                    source,
+                    internal_too,
+                } => anchors.push(TrustAnchor {
+                    label: format!("root {} ({}) from bundle {source}", r.subject, r.id),
+                    cert,
+                    kind: AnchorKind::BundledRoot { internal_too },
+                }),
             }
         }
         let mut crls = Vec::new();
@@ -346,6 +358,7 @@ impl Directory {
             anchors,
             intermediates,
             crls,
+            internal_domains: self.config.internal_domains.clone(),
         })
     }
 
@@ -370,21 +383,33 @@ impl Directory {
     }
 }
 
-fn summarise(r: &TrustRecord) -> TrustSummary {
+pub(super) fn summarise(r: &TrustRecord) -> TrustSummary {
     let cert = Cert::from_der(&r.cert_der).ok();
     TrustSummary {
         id: r.id.clone(),
         kind: match r.kind {
             TrustKind::Root => "root".into(),
             TrustKind::CrossCertified { .. } => "cross-certified".into(),
+            TrustKind::Bundle { .. } => "bundled".into(),
         },
         subject: r.subject.clone(),
         permitted_domains: match &r.kind {
             TrustKind::CrossCertified {
                 permitted_domains, ..
             } => permitted_domains.clone(),
-            TrustKind::Root => Vec::new(),
+            TrustKind::Root | TrustKind::Bundle { .. } => Vec::new(),
         },
+        source: match &r.kind {
+            TrustKind::Bundle { source, .. } => Some(source.clone()),
+            _ => None,
+        },
+        internal_too: matches!(
+            r.kind,
+            TrustKind::Bundle {
+                internal_too: true,
+                ..
+            }
+        ),
         not_after: cert
             .as_ref()
             .map(|c| rfc3339(c.not_after()))

@@ -57,6 +57,12 @@ pub enum AnchorKind {
     OwnRoot,
     /// A root an administrator added as trusted outright.
     TrustedRoot,
+    /// A root taken from a root program's bundle (`trust import-bundle`); unless imported with
+    /// `--internal-too` it never vouches for an address in [`TrustContext::internal_domains`].
+    BundledRoot {
+        /// Imported with `--internal-too`.
+        internal_too: bool,
+    },
 }
 
 /// A certificate trusted without further proof; its name constraints, if any, still apply.
@@ -80,6 +86,10 @@ pub struct TrustContext {
     pub intermediates: Vec<Cert>,
     /// CRLs; each is used for the certificates its issuer signed, once its signature verifies.
     pub crls: Vec<Crl>,
+    /// The gateway's own mail domains (lowercase): a leaf with an address in one of them is
+    /// trusted only through an anchor other than a [`AnchorKind::BundledRoot`] without
+    /// `internal_too`, since our users' certificates come from our CA.
+    pub internal_domains: Vec<String>,
 }
 
 /// One validation request.
@@ -301,6 +311,22 @@ pub enum PathError {
         /// What is wrong.
         reason: String,
     },
+    /// The leaf is for an internal address and the path ends at a bundled root that may not
+    /// vouch for those.
+    #[error(
+        "certificate {subject} (serial {serial}) is for {email}, an internal address; only our \
+         CA (or a root imported with --internal-too) vouches for it, not {anchor}"
+    )]
+    InternalAddress {
+        /// Subject DN.
+        subject: String,
+        /// Serial, hex.
+        serial: String,
+        /// The internal address.
+        email: String,
+        /// Label of the bundled root the path ends at.
+        anchor: String,
+    },
     /// The signature algorithm or key is one we do not accept.
     #[error("certificate {subject} (serial {serial}): {reason}")]
     UnsupportedAlgorithm {
@@ -330,6 +356,7 @@ impl PathError {
             Self::NotACa { .. } => "not-ca",
             Self::Malformed { .. } => "malformed",
             Self::UnsupportedAlgorithm { .. } => "unsupported-algorithm",
+            Self::InternalAddress { .. } => "internal-address",
         }
     }
 
@@ -341,7 +368,7 @@ impl PathError {
             Self::Malformed { .. } => 1,
             Self::UnsupportedAlgorithm { .. } | Self::BadSignature { .. } => 2,
             Self::NotACa { .. } | Self::PathLenExceeded { .. } => 3,
-            Self::NameConstraintViolated { .. } => 4,
+            Self::NameConstraintViolated { .. } | Self::InternalAddress { .. } => 4,
             Self::Revoked { .. } => 5,
             Self::Expired { .. } | Self::NotYetValid { .. } => 6,
             Self::WrongUsage { .. } => 7,
@@ -426,6 +453,20 @@ fn check_structure(c: &Cert) -> Result<(), PathError> {
         }
     }
     Ok(())
+}
+
+/// The first of the leaf's addresses (and the address asked about) in an internal domain.
+fn internal_address(domains: &[String], leaf: &Cert, asked: Option<&str>) -> Option<String> {
+    let internal = |a: &str| {
+        a.rsplit_once('@').is_some_and(|(_, d)| {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            domains.contains(&d)
+        })
+    };
+    leaf.email_addresses()
+        .into_iter()
+        .chain(asked.map(|a| a.trim().to_ascii_lowercase()))
+        .find(|a| internal(a))
 }
 
 /// Whether `issuer` may be the issuer of `child` by name and key identifier (RFC 5280
@@ -749,6 +790,22 @@ impl<'a> Builder<'a> {
                     });
                 }
             }
+        }
+
+        // A bundled root vouches for the world, not for our own users (issue 12): like a name
+        // constraint on the anchor, it excludes the internal domains unless --internal-too.
+        if anchor.kind
+            == (AnchorKind::BundledRoot {
+                internal_too: false,
+            })
+            && let Some(email) = internal_address(&self.ctx.internal_domains, full[0], q.email)
+        {
+            return Err(PathError::InternalAddress {
+                subject: who(full[0]),
+                serial: full[0].serial_hex(),
+                email,
+                anchor: anchor.label.clone(),
+            });
         }
 
         // Revocation, from the top so a revoked CA is named rather than its leaf.

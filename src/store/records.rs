@@ -286,6 +286,14 @@ pub enum TrustKind {
         /// Domains it may vouch for (rfc822Name name constraints); empty = unrestricted.
         permitted_domains: Vec<String>,
     },
+    /// Taken from a root program's bundle (`trust import-bundle`); a later import under the
+    /// same source adds and removes its roots.
+    Bundle {
+        /// The `--source` name it was imported under.
+        source: String,
+        /// Whether it may vouch for internal-domain addresses too.
+        internal_too: bool,
+    },
 }
 
 /// A trusted root or cross-certified foreign CA.

@@ -409,6 +409,7 @@ fn agrees_with_openssl_verify() {
             .iter()
             .map(|p| Crl::read_file(p).unwrap())
             .collect(),
+        internal_domains: Vec::new(),
     };
 
     let mut problems = Vec::new();

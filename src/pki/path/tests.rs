@@ -52,6 +52,7 @@ impl Acme {
             anchors: vec![self.anchor(&self.root, "acme")],
             intermediates: vec![self.pki.cert(&self.inter.cert)],
             crls: vec![],
+            internal_domains: Vec::new(),
         }
     }
 }
