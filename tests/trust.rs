@@ -327,3 +327,283 @@ fn trust_check_time_and_input_errors() {
     let err = gw.fails(&["trust", "check", "/nonexistent.pem"], 2);
     assert!(err.contains("/nonexistent.pem"), "{err}");
 }
+
+/// A self-signed root `<name>.pem`/`<name>.key` made by OpenSSL in `d`.
+fn openssl_root(d: &Path, name: &str) -> std::path::PathBuf {
+    let subj = format!("/O=Bundle Test/CN={name}");
+    #[rustfmt::skip]
+    openssl_ok(d, &[
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", &format!("{name}.key"), "-out", &format!("{name}.pem"), "-days", "30",
+        "-subj", &subj, "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    d.join(format!("{name}.pem"))
+}
+
+/// A signing certificate `<name>.pem` for `email`, issued by the root `<root>.pem`.
+fn leaf_under(d: &Path, root: &str, name: &str, email: &str) -> String {
+    std::fs::write(
+        d.join(format!("{name}.ext")),
+        format!(
+            "keyUsage=critical,digitalSignature\nextendedKeyUsage=emailProtection\nsubjectAltName=email:{email}\n"
+        ),
+    )
+    .unwrap();
+    #[rustfmt::skip]
+    let steps: [&[&str]; 2] = [
+        &["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+          "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", &format!("/CN={name}")],
+        &["x509", "-req", "-in", &format!("{name}.csr"), "-CA", &format!("{root}.pem"),
+          "-CAkey", &format!("{root}.key"), "-CAcreateserial", "-days", "20",
+          "-extfile", &format!("{name}.ext"), "-out", &format!("{name}.pem")],
+    ];
+    for args in steps {
+        openssl_ok(d, args);
+    }
+    d.join(format!("{name}.pem")).to_str().unwrap().to_string()
+}
+
+/// The Mozilla roots Debian's ca-certificates ships (real input), when installed.
+fn mozilla_pems() -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir("/usr/share/ca-certificates/mozilla")
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.extension().is_some_and(|e| e == "crt"));
+    v.sort();
+    v
+}
+
+fn concat(out: &Path, files: &[std::path::PathBuf]) {
+    let text: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap() + "\n")
+        .collect();
+    std::fs::write(out, text).unwrap();
+}
+
+fn json(gw: &Gw, args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&gw.ok(args)).unwrap()
+}
+
+fn reason(out: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(out).unwrap();
+    format!("{} {}", v["code"], v["reason"])
+}
+
+#[test]
+fn bundle_import_update_and_internal_addresses() {
+    let gw = Gw::new();
+    gw.init_ca();
+    let d = gw.dir.path();
+    let (one, two, three) = (
+        openssl_root(d, "Root One"),
+        openssl_root(d, "Root Two"),
+        openssl_root(d, "Root Three"),
+    );
+    let bob = leaf_under(d, "Root One", "bob", "bob@partner.test");
+    let mallory = leaf_under(d, "Root One", "mallory", "mallory@acme.test");
+    let carol = leaf_under(d, "Root Three", "carol", "carol@elsewhere.test");
+
+    // Real roots (when ca-certificates is installed) plus ours; some real ones have expired.
+    let real = mozilla_pems();
+    let expired = real
+        .iter()
+        .filter(|p| {
+            !openssl(
+                d,
+                &[
+                    "x509",
+                    "-in",
+                    p.to_str().unwrap(),
+                    "-noout",
+                    "-checkend",
+                    "0",
+                ],
+            )
+            .0
+        })
+        .count();
+    let mut files = real.clone();
+    files.extend([one.clone(), two.clone()]);
+    let bundle = d.join("roots.pem");
+    concat(&bundle, &files);
+    let b = bundle.to_str().unwrap();
+
+    // A leaf in a bundle refuses the whole file, naming file, line and certificate.
+    let before = gw.snapshot();
+    let mut with_leaf = files.clone();
+    with_leaf.push(d.join("bob.pem"));
+    concat(&d.join("with-leaf.pem"), &with_leaf);
+    let err = gw.fails(
+        &[
+            "trust",
+            "import-bundle",
+            d.join("with-leaf.pem").to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(
+        err.contains("with-leaf.pem line ") && err.contains("CN=bob") && err.contains("not a CA"),
+        "{err}"
+    );
+    assert_eq!(gw.snapshot(), before, "a refused bundle changes nothing");
+
+    let r = json(
+        &gw,
+        &["trust", "import-bundle", b, "--source", "mozilla", "--json"],
+    );
+    let n = real.len() - expired + 2;
+    assert_eq!(r["added"].as_array().unwrap().len(), n, "{r}");
+    assert_eq!(r["removed"].as_array().unwrap().len(), 0);
+    let skipped = r["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), expired, "{r}");
+    assert!(skipped.iter().all(|s| s["kind"] == "expired"), "{r}");
+
+    let list = json(&gw, &["trust", "list", "--json"]);
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), n);
+    assert!(
+        list.iter()
+            .all(|t| t["source"] == "mozilla" && t["kind"] == "bundled")
+    );
+    let table = gw.ok(&["trust", "list"]);
+    assert!(
+        table.contains("SOURCE") && table.contains("CN=Root One"),
+        "{table}"
+    );
+    let row = table.lines().find(|l| l.contains("CN=Root Two")).unwrap();
+    assert!(row.contains("bundled") && row.ends_with("mozilla"), "{row}");
+
+    // A partner under a bundled root validates for its external address...
+    let (code, out) = check(&gw, &bob, "bob@partner.test");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("from bundle mozilla"), "{out}");
+    // ...an internal address under it does not, asked about or not.
+    let (code, out) = check(&gw, &mallory, "mallory@acme.test");
+    assert_eq!(code, 1, "{out}");
+    let why = reason(&out);
+    assert!(
+        why.contains("internal-address")
+            && why.contains("mallory@acme.test, an internal address")
+            && why.contains("--internal-too"),
+        "{why}"
+    );
+    let o = gw.run(&["trust", "check", &mallory, "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("internal-address"));
+    assert_eq!(check(&gw, &carol, "carol@elsewhere.test").0, 1);
+
+    // The next release drops Root Two and adds Root Three: exactly those change.
+    let mut files = real.clone();
+    files.extend([one.clone(), three.clone()]);
+    concat(&bundle, &files);
+    let r = json(
+        &gw,
+        &["trust", "import-bundle", b, "--source", "mozilla", "--json"],
+    );
+    let subjects = |k: &str| -> Vec<String> {
+        r[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["subject"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(subjects("added"), ["CN=Root Three,O=Bundle Test"]);
+    assert_eq!(subjects("removed"), ["CN=Root Two,O=Bundle Test"]);
+    assert_eq!(r["kept"], n - 1);
+    let audit = gw.ok(&["audit"]);
+    let last = audit.lines().last().unwrap();
+    assert!(
+        last.contains("trust.import-bundle")
+            && last.contains(&format!("1 added, 1 removed, {} kept", n - 1)),
+        "{last}"
+    );
+    assert_eq!(audit.matches("trust.import-bundle").count(), 2, "{audit}");
+    assert_eq!(check(&gw, &carol, "carol@elsewhere.test").0, 0);
+    assert_eq!(
+        json(&gw, &["trust", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        n
+    );
+
+    // With --internal-too the same roots vouch for internal addresses.
+    gw.ok(&[
+        "trust",
+        "import-bundle",
+        b,
+        "--source",
+        "mozilla",
+        "--internal-too",
+    ]);
+    let (code, out) = check(&gw, &mallory, "mallory@acme.test");
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn certdata_import_takes_email_roots_only() {
+    use smimegw::pki::bundle::{CertdataEntry, write_certdata};
+    use smimegw::pki::cert::read_certs_file;
+
+    let gw = Gw::new();
+    gw.init_ca();
+    let d = gw.dir.path();
+    let names = ["Mail Root", "Web Root", "Gone Root"];
+    let certs: Vec<_> = names
+        .iter()
+        .map(|n| read_certs_file(&openssl_root(d, n)).unwrap().remove(0))
+        .collect();
+    let trust = [
+        ("CKT_NSS_MUST_VERIFY_TRUST", "CKT_NSS_TRUSTED_DELEGATOR"),
+        ("CKT_NSS_TRUSTED_DELEGATOR", "CKT_NSS_MUST_VERIFY_TRUST"),
+        ("CKT_NSS_NOT_TRUSTED", "CKT_NSS_NOT_TRUSTED"),
+    ];
+    let entries: Vec<_> = (0..3)
+        .map(|i| CertdataEntry {
+            label: names[i],
+            cert: &certs[i],
+            server_auth: trust[i].0,
+            email_protection: trust[i].1,
+        })
+        .collect();
+    let text = write_certdata(&entries);
+    std::fs::write(d.join("certdata.txt"), &text).unwrap();
+    let alice = leaf_under(d, "Mail Root", "alice", "alice@partner.test");
+    let walt = leaf_under(d, "Web Root", "walt", "walt@partner.test");
+    let gina = leaf_under(d, "Gone Root", "gina", "gina@partner.test");
+
+    let out = gw.ok(&[
+        "trust",
+        "import-bundle",
+        d.join("certdata.txt").to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("certdata.txt as source certdata.txt: 1 added"),
+        "{out}"
+    );
+    assert!(out.contains("Web Root: not trusted for e-mail"), "{out}");
+    assert!(out.contains("Gone Root: distrusted"), "{out}");
+    let list = json(&gw, &["trust", "list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["source"], "certdata.txt");
+    assert_eq!(check(&gw, &alice, "alice@partner.test").0, 0);
+    assert_eq!(check(&gw, &walt, "walt@partner.test").0, 1);
+    assert_eq!(check(&gw, &gina, "gina@partner.test").0, 1);
+
+    // A broken octal escape: the error names the file and the line.
+    let at = text.find("CKA_VALUE MULTILINE_OCTAL").unwrap();
+    let line = text[..at].lines().count() + 2;
+    let broken = format!("{}{}", &text[..at], text[at..].replacen("\\0", "\\9", 1));
+    std::fs::write(d.join("broken.txt"), broken).unwrap();
+    let err = gw.fails(
+        &[
+            "trust",
+            "import-bundle",
+            d.join("broken.txt").to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(err.contains(&format!("broken.txt line {line}:")), "{err}");
+}
