@@ -6,6 +6,7 @@ mod common;
 
 use std::path::Path;
 
+use common::smtp::{Sink, free_port, send};
 use common::{Gw, openssl, openssl_ok, sh_ok};
 
 /// A foreign CA made with openssl, and leaves it issues.
@@ -606,4 +607,64 @@ fn certdata_import_takes_email_roots_only() {
         2,
     );
     assert!(err.contains(&format!("broken.txt line {line}:")), "{err}");
+}
+
+/// Inbound through `serve`: a message from an internal address signed under a bundled root is
+/// not `pass` (anyone a public CA certified could otherwise speak as our users), while a partner
+/// under the same root is.
+#[test]
+fn gateway_does_not_pass_an_internal_sender_under_a_bundled_root() {
+    let sink = Sink::start();
+    let port = free_port();
+    let gw = Gw::with_config(&format!(
+        "authserv_id = \"gw.acme.test\"\n[listen]\naddress = \"127.0.0.1:{port}\"\n\
+         [relay]\nnext_hop = \"{}\"\n",
+        sink.addr
+    ));
+    gw.init_ca();
+    gw.enroll("alice@acme.test", "Alice", "p256");
+    let d = gw.dir.path();
+    openssl_root(d, "Public Root");
+    leaf_under(d, "Public Root", "bob", "bob@partner.test");
+    leaf_under(d, "Public Root", "mallory", "mallory@acme.test");
+    gw.ok(&[
+        "trust",
+        "import-bundle",
+        d.join("Public Root.pem").to_str().unwrap(),
+        "--source",
+        "public",
+    ]);
+    let serve = gw.serve_on(port);
+    std::fs::write(
+        d.join("body.txt"),
+        "Content-Type: text/plain\r\n\r\nHello.\r\n",
+    )
+    .unwrap();
+    let mut delivered = Vec::new();
+    for (name, from) in [
+        ("bob", "bob@partner.test"),
+        ("mallory", "mallory@acme.test"),
+    ] {
+        let out = format!("{name}.eml");
+        #[rustfmt::skip]
+        openssl_ok(d, &[
+            "cms", "-sign", "-in", "body.txt", "-signer", &format!("{name}.pem"), "-inkey",
+            &format!("{name}.key"), "-from", from, "-to", "alice@acme.test", "-subject", name,
+            "-out", &out,
+        ]);
+        let msg = std::fs::read(d.join(&out)).unwrap();
+        let (code, text) = send(serve.addr, from, &["alice@acme.test"], &msg);
+        assert_eq!(code, 250, "{text}");
+        let got = sink.wait_for(delivered.len() + 1);
+        let text = String::from_utf8_lossy(&got[delivered.len()].data).into_owned();
+        delivered.push(text.replace("\r\n ", " ").replace("\r\n\t", " "));
+    }
+    assert!(delivered[0].contains("smime=pass"), "{}", delivered[0]);
+    assert!(!delivered[1].contains("smime=pass"), "{}", delivered[1]);
+    assert!(
+        delivered[1].contains("mallory@acme.test, an internal address"),
+        "{}",
+        delivered[1]
+    );
+    drop(serve);
 }

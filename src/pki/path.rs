@@ -794,10 +794,9 @@ impl<'a> Builder<'a> {
 
         // A bundled root vouches for the world, not for our own users (issue 12): like a name
         // constraint on the anchor, it excludes the internal domains unless --internal-too.
-        if anchor.kind
-            == (AnchorKind::BundledRoot {
-                internal_too: false,
-            })
+        let excludes_internal =
+            matches!(anchor.kind, AnchorKind::BundledRoot { internal_too } if !internal_too);
+        if excludes_internal
             && let Some(email) = internal_address(&self.ctx.internal_domains, full[0], q.email)
         {
             return Err(PathError::InternalAddress {

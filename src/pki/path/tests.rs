@@ -464,3 +464,48 @@ fn cache_is_shared_between_threads() {
     assert!(cache.validations() >= 1 && cache.validations() <= 4);
     assert_eq!(cache.len(), 1);
 }
+
+/// A bundled root never vouches for an internal address unless imported with --internal-too;
+/// our own root does. An internal address asked about is named before the mismatch.
+#[test]
+fn bundled_root_does_not_vouch_for_internal_addresses() {
+    let a = acme();
+    let bob = a.pki.issue(
+        &a.inter,
+        "bob",
+        "/CN=Bob",
+        &a.pki.leaf_ext("bob@partner.test"),
+        KeyKind::P256,
+        None,
+    );
+    let bob = a.pki.cert(&bob);
+    let mut ctx = TrustContext {
+        internal_domains: vec!["acme.test".into()],
+        ..a.ctx()
+    };
+    assert!(validate(&ctx, &query(&a.alice, &[])).is_ok(), "own root");
+    for internal_too in [false, true] {
+        ctx.anchors[0].kind = AnchorKind::BundledRoot { internal_too };
+        let r = validate(&ctx, &query(&a.alice, &[]));
+        assert_eq!(r.is_ok(), internal_too, "{r:?}");
+        if let Err(e) = r {
+            assert_eq!(e.code(), "internal-address");
+            assert!(
+                e.to_string()
+                    .contains("alice@acme.test, an internal address"),
+                "{e}"
+            );
+        }
+        assert!(validate(&ctx, &query(&bob, &[])).is_ok());
+        let asked = Query {
+            email: Some("Someone@ACME.test"),
+            ..query(&bob, &[])
+        };
+        let want = if internal_too {
+            "address-mismatch"
+        } else {
+            "internal-address"
+        };
+        assert_eq!(validate(&ctx, &asked).unwrap_err().code(), want);
+    }
+}
