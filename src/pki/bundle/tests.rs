@@ -140,6 +140,6 @@ fn pem_bundle_lines_and_refusals() {
     assert!(e.reason.contains("PRIVATE KEY"), "{e}");
     let e = parse(b"hello").unwrap_err();
     assert!(e.reason.contains("neither"), "{e}");
-    let e = parse(format!("{}", &text[..text.len() - 30]).as_bytes()).unwrap_err();
+    let e = parse(&text.as_bytes()[..text.len() - 30]).unwrap_err();
     assert!(e.reason.contains("no END"), "{e}");
 }
