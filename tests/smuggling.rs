@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::smtp::{Received, Sink, bare_line_ends, canonical, free_port, send_raw, stuffed};
+use common::smtp::{Received, Sink, bare_line_ends, canonical, send_raw, stuffed};
 use common::{Gw, Serve, wrap};
 
 /// The variants of a fake end of data, each of which some receiver takes for the real one.
@@ -30,14 +30,7 @@ fn bodies(variant: &str) -> [String; 3] {
 /// A gateway for alice@acme.test relaying to `sink` on a new connection per copy, closed with
 /// QUIT: the sink has read all the gateway wrote for a copy once it has seen that QUIT.
 fn gateway(sink: &Sink) -> (Gw, Serve) {
-    let port = free_port();
-    let gw = Gw::with_config(&format!(
-        "authserv_id = \"gw.acme.test\"\n[listen]\naddress = \"127.0.0.1:{port}\"\n\
-         [relay]\nnext_hop = \"{}\"\nidle_connections = 0\n",
-        sink.addr
-    ));
-    gw.init_ca();
-    gw.enroll("alice@acme.test", "Alice", "p256");
+    let (gw, port) = Gw::inbound(sink.addr, "idle_connections = 0\n");
     let serve = gw.serve_on(port);
     (gw, serve)
 }

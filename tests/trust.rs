@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::smtp::{Sink, free_port, send};
+use common::smtp::{Sink, send};
 use common::{Gw, openssl, openssl_ok, sh_ok};
 
 /// A foreign CA made with openssl, and leaves it issues.
@@ -615,14 +615,7 @@ fn certdata_import_takes_email_roots_only() {
 #[test]
 fn gateway_does_not_pass_an_internal_sender_under_a_bundled_root() {
     let sink = Sink::start();
-    let port = free_port();
-    let gw = Gw::with_config(&format!(
-        "authserv_id = \"gw.acme.test\"\n[listen]\naddress = \"127.0.0.1:{port}\"\n\
-         [relay]\nnext_hop = \"{}\"\n",
-        sink.addr
-    ));
-    gw.init_ca();
-    gw.enroll("alice@acme.test", "Alice", "p256");
+    let (gw, port) = Gw::inbound(sink.addr, "");
     let d = gw.dir.path();
     openssl_root(d, "Public Root");
     leaf_under(d, "Public Root", "bob", "bob@partner.test");

@@ -58,6 +58,20 @@ impl Gw {
         Self { dir, config }
     }
 
+    /// A gateway serving acme.test with alice@acme.test enrolled, its inbound listener
+    /// (`[listen]`, authserv-id gw.acme.test) on a free port and relaying to `next_hop`;
+    /// `relay_extra` is added to `[relay]`. Returns it and the listener's port.
+    pub fn inbound(next_hop: SocketAddr, relay_extra: &str) -> (Self, u16) {
+        let port = smtp::free_port();
+        let gw = Self::with_config(&format!(
+            "authserv_id = \"gw.acme.test\"\n[listen]\naddress = \"127.0.0.1:{port}\"\n\
+             [relay]\nnext_hop = \"{next_hop}\"\n{relay_extra}"
+        ));
+        gw.init_ca();
+        gw.enroll("alice@acme.test", "Alice", "p256");
+        (gw, port)
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
