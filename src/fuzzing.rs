@@ -151,7 +151,7 @@ pub fn inbound(data: &[u8]) {
 }
 
 /// Certificate, CSR, PKCS #12 (fixed password; the legacy RC2/3DES PBEs are read by the same
-/// parser) and CRL parsing, each tried on the whole input; a parsed certificate is also
+/// parser), root bundle (PEM or certdata.txt) and CRL parsing, each tried on the whole input; a parsed certificate is also
 /// validated against the fixture CA, and a parsed CRL's signature checked with it.
 pub fn pki(data: &[u8]) {
     let f = fixture();
@@ -177,6 +177,15 @@ pub fn pki(data: &[u8]) {
         validate_cert(f, &p12.cert, &p12.chain);
         for w in &p12.warnings {
             let _ = w.to_string();
+        }
+    }
+    // A root program's bundle (PEM or certdata.txt), as `trust import-bundle` reads it.
+    if let Ok(b) = crate::pki::bundle::parse(data) {
+        for r in &b.roots {
+            inspect_cert(&r.cert);
+        }
+        for n in &b.not_taken {
+            let _ = n.reason.to_string();
         }
     }
     if let Ok(crl) = Crl::parse(data, "fuzz") {

@@ -213,8 +213,8 @@ fn cert_reason(e: &crate::pki::cert::CertError) -> String {
 /// A value of a certdata.txt attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Value {
-    /// `CKA_X TYPE WORD` or `CKA_X UTF8 "text"`: the type and the rest of the line.
-    Text { ty: String, value: String },
+    /// `CKA_X TYPE WORD` or `CKA_X UTF8 "text"`: the rest of the line after the type.
+    Text(String),
     /// `CKA_X MULTILINE_OCTAL` ... `END`.
     Bytes(Vec<u8>),
 }
@@ -229,7 +229,7 @@ struct Object {
 impl Object {
     fn text(&self, name: &str) -> Option<&str> {
         match self.attrs.get(name)? {
-            Value::Text { value, .. } => Some(value),
+            Value::Text(value) => Some(value),
             Value::Bytes(_) => None,
         }
     }
@@ -237,7 +237,7 @@ impl Object {
     fn bytes(&self, name: &str) -> Option<&[u8]> {
         match self.attrs.get(name)? {
             Value::Bytes(b) => Some(b),
-            Value::Text { .. } => None,
+            Value::Text(_) => None,
         }
     }
 
@@ -315,10 +315,15 @@ fn objects(text: &str) -> Result<Vec<Object>, BundleError> {
             }
             Value::Bytes(bytes)
         } else {
-            Value::Text {
-                ty: ty.to_string(),
-                value: words.next().unwrap_or("").trim().to_string(),
-            }
+            // Files before NSS 3.14 say NETSCAPE where later ones say NSS.
+            Value::Text(
+                words
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .replace("CKO_NETSCAPE_", "CKO_NSS_")
+                    .replace("CKT_NETSCAPE_", "CKT_NSS_"),
+            )
         };
         if name == "CKA_CLASS" {
             out.push(Object {

@@ -98,6 +98,16 @@ fn written_certdata_matches_trust_by_issuer_and_serial() {
 }
 
 #[test]
+fn older_netscape_names_read_as_nss() {
+    let old = FIXTURE
+        .replace("CKO_NSS_TRUST", "CKO_NETSCAPE_TRUST")
+        .replace("CKT_NSS_", "CKT_NETSCAPE_");
+    let b = parse(old.as_bytes()).unwrap();
+    assert_eq!(b.roots.len(), 1);
+    assert_eq!(b.not_taken.len(), 3);
+}
+
+#[test]
 fn certdata_errors_name_the_line() {
     let base = "BEGINDATA\nCKA_CLASS CK_OBJECT_CLASS CKO_CERTIFICATE\nCKA_LABEL UTF8 \"X\"\n";
     let e =
