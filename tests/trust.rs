@@ -593,6 +593,59 @@ fn certdata_import_takes_email_roots_only() {
     assert_eq!(check(&gw, &walt, "walt@partner.test").0, 1);
     assert_eq!(check(&gw, &gina, "gina@partner.test").0, 1);
 
+    // A PEM bundle under another source: a second copy, a root already trusted from
+    // certdata.txt, and an expired root (made with `openssl ca -selfsign`) are skipped, counted.
+    std::fs::write(
+        d.join("old.cnf"),
+        "[ca]\ndefault_ca = f\n[f]\ndatabase = old-index.txt\nnew_certs_dir = .\nserial = old-serial.txt\n\
+         default_md = sha256\npolicy = any\n[any]\ncommonName = supplied\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("old-index.txt"), "").unwrap();
+    std::fs::write(d.join("old-serial.txt"), "1000\n").unwrap();
+    std::fs::write(
+        d.join("old.ext"),
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n",
+    )
+    .unwrap();
+    #[rustfmt::skip]
+    let steps: [&[&str]; 2] = [
+        &["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+          "-keyout", "old.key", "-out", "old.csr", "-subj", "/CN=Old Root"],
+        &["ca", "-batch", "-config", "old.cnf", "-selfsign", "-keyfile", "old.key", "-in",
+          "old.csr", "-startdate", "20200101000000Z", "-enddate", "20210101000000Z",
+          "-extfile", "old.ext", "-notext", "-out", "old.pem"],
+    ];
+    for args in steps {
+        openssl_ok(d, args);
+    }
+    let web = d.join("Web Root.pem");
+    let mail = d.join("Mail Root.pem");
+    concat(
+        &d.join("mixed.pem"),
+        &[web.clone(), web, mail, d.join("old.pem")],
+    );
+    let r = json(
+        &gw,
+        &[
+            "trust",
+            "import-bundle",
+            d.join("mixed.pem").to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(r["source"], "mixed.pem");
+    assert_eq!(r["added"].as_array().unwrap().len(), 1, "{r}");
+    let kinds: Vec<_> = r["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["duplicate", "already-trusted", "expired"], "{r}");
+    assert!(r.to_string().contains("from bundle certdata.txt"), "{r}");
+    assert_eq!(check(&gw, &walt, "walt@partner.test").0, 0);
+
     // A broken octal escape: the error names the file and the line.
     let at = text.find("CKA_VALUE MULTILINE_OCTAL").unwrap();
     let line = text[..at].lines().count() + 2;
