@@ -533,6 +533,19 @@ fn eku_allows_email(c: &Cert) -> Result<(), String> {
 /// Validates `q` against `ctx`: the first path found that passes every check, or the most
 /// specific failure among the candidate paths.
 pub fn validate(ctx: &TrustContext, q: &Query<'_>) -> Result<ValidatedPath, PathError> {
+    validate_to(ctx, q, None)
+}
+
+/// [`validate`], accepting only paths that end at `only_anchor` when it is given: how the
+/// issuer of a CRL signed with another key of a CA is validated (RFC 5280 section 6.3.3 (f):
+/// "the trust anchor for the certification path MUST be the same as the trust anchor used to
+/// validate the target certificate"). Such a nested validation does not look for CRL signers
+/// with other keys in turn, so a CRL signer cannot vouch for itself in a loop.
+fn validate_to(
+    ctx: &TrustContext,
+    q: &Query<'_>,
+    only_anchor: Option<&TrustAnchor>,
+) -> Result<ValidatedPath, PathError> {
     let mut pool: Vec<&Cert> = Vec::new();
     for c in q.untrusted.iter().chain(&ctx.intermediates) {
         let is_anchor = ctx.anchors.iter().any(|a| a.cert == *c);
@@ -548,10 +561,11 @@ pub fn validate(ctx: &TrustContext, q: &Query<'_>) -> Result<ValidatedPath, Path
         best: None,
         dead_end: None,
         steps: 0,
+        only_anchor: only_anchor.map(|a| a.cert.fingerprint()),
     };
     // The leaf may itself be an anchor (someone checks our root, or a trusted self-signed
     // certificate): the path is that certificate alone.
-    if let Some(a) = ctx.anchors.iter().find(|a| a.cert == *q.leaf) {
+    if let Some(a) = b.anchors().find(|a| a.cert == *q.leaf) {
         match b.check(&[], a) {
             Ok(p) => return Ok(p),
             Err(e) => b.record(e),
@@ -585,9 +599,21 @@ struct Builder<'a> {
     /// Failure of the longest incomplete path: (chain length, error).
     dead_end: Option<(usize, PathError)>,
     steps: usize,
+    /// Fingerprint of the only anchor paths may end at, when validating a CRL issuer
+    /// ([`validate_to`]); `None` for an ordinary validation.
+    only_anchor: Option<[u8; 32]>,
 }
 
 impl<'a> Builder<'a> {
+    /// The anchors paths may end at.
+    fn anchors(&self) -> impl Iterator<Item = &'a TrustAnchor> + use<'a> {
+        let only = self.only_anchor;
+        self.ctx
+            .anchors
+            .iter()
+            .filter(move |a| only.is_none_or(|f| a.cert.fingerprint() == f))
+    }
+
     fn record(&mut self, e: PathError) {
         if self.best.as_ref().is_none_or(|b| e.rank() > b.rank()) {
             self.best = Some(e);
@@ -608,7 +634,7 @@ impl<'a> Builder<'a> {
         }
         let cur = *chain.last()?;
         let mut found_issuer = false;
-        for a in &self.ctx.anchors {
+        for a in self.anchors() {
             if could_issue(cur, &a.cert) {
                 found_issuer = true;
                 match self.check(chain, a) {
@@ -810,7 +836,8 @@ impl<'a> Builder<'a> {
         // Revocation, from the top so a revoked CA is named rather than its leaf.
         let mut revocation_checked = vec![false; n];
         for i in (0..n - 1).rev() {
-            revocation_checked[i] = self.crl_status(full[i], full[i + 1], &mut warnings)?;
+            revocation_checked[i] =
+                self.crl_status(full[i], full[i + 1], anchor, &mut warnings)?;
         }
 
         // Validity of every certificate, the anchor's included (as OpenSSL does).
@@ -869,12 +896,14 @@ impl<'a> Builder<'a> {
         })
     }
 
-    /// Consults the newest usable CRL of `issuer` that verifies with its key (RFC 5280 6.3);
+    /// Consults the newest usable CRL of `issuer` (RFC 5280 6.3): one that verifies with the
+    /// issuer's key, or with another key of the same CA (see [`Self::other_crl_signer`]);
     /// returns whether one was found.
     fn crl_status(
         &self,
         c: &Cert,
         issuer: &Cert,
+        anchor: &TrustAnchor,
         warnings: &mut Vec<String>,
     ) -> Result<bool, PathError> {
         let mut newest: Option<&Crl> = None;
@@ -887,7 +916,12 @@ impl<'a> Builder<'a> {
                 rejected.push(format!("a CRL of {} is not used: {why}", crl.issuer()));
                 continue;
             }
-            match crl.verify_signature(issuer) {
+            let verified = match crl.verify_signature(issuer) {
+                Ok(()) => Ok(()),
+                Err(_) if self.other_crl_signer(crl, issuer, anchor) => Ok(()),
+                Err(e) => Err(e),
+            };
+            match verified {
                 Ok(()) => {
                     if newest.is_none_or(|n| crl.is_newer_than(n)) {
                         newest = Some(crl);
@@ -918,6 +952,40 @@ impl<'a> Builder<'a> {
             ));
         }
         Ok(true)
+    }
+}
+
+impl Builder<'_> {
+    /// Whether `crl`, which does not verify with the key of `issuer`, was signed by another key
+    /// of the same CA (a CA that rolled its key over, or a separate CRL-signing certificate),
+    /// as RFC 5280 section 6.3.3 (f) allows: a known or presented certificate with the CRL's
+    /// issuer name, whose keyUsage (when present) has cRLSign, whose key verifies the CRL, and
+    /// which itself validates, at the same time, to the same trust anchor as the path.
+    fn other_crl_signer(&self, crl: &Crl, issuer: &Cert, anchor: &TrustAnchor) -> bool {
+        if self.only_anchor.is_some() {
+            return false; // already validating a CRL signer: one level only
+        }
+        let candidates = self
+            .pool
+            .iter()
+            .copied()
+            .chain(std::iter::once(&anchor.cert));
+        for signer in candidates {
+            if signer == issuer || crl.verify_signature(signer).is_err() {
+                continue;
+            }
+            let q = Query {
+                leaf: signer,
+                untrusted: self.q.untrusted,
+                at: self.q.at,
+                email: None,
+                usage: None,
+            };
+            if validate_to(self.ctx, &q, Some(anchor)).is_ok() {
+                return true;
+            }
+        }
+        false
     }
 }
 

@@ -261,6 +261,162 @@ fn newest_crl_wins() {
     );
 }
 
+/// A CA that rolled its key over signs its CRL with the new key: RFC 5280 section 6.3.3 (f)
+/// lets that CRL cover certificates issued under the old key, once the new certificate
+/// validates to the same anchor. Before, such a CRL was dropped and the revoked leaf passed.
+#[test]
+fn crl_signed_by_a_rolled_over_key_of_the_same_ca_revokes() {
+    let a = acme();
+    let rolled = a.pki.issue_ca(
+        &a.root,
+        "inter-rolled",
+        "/O=Acme/CN=Acme Intermediate",
+        &a.pki.ca_ext(None, ""),
+        KeyKind::P256,
+    );
+    a.pki.revoke(&rolled, "alice", Some("keyCompromise"));
+    let crl = Crl::read_file(&a.pki.gencrl(&rolled, true)).unwrap();
+    let mut ctx = a.ctx();
+    ctx.crls = vec![crl];
+
+    // The new key's certificate unknown: the CRL cannot be authenticated, and says so.
+    let p = validate(&ctx, &query(&a.alice, &[])).unwrap();
+    assert!(!p.revocation_checked[0]);
+    assert!(p.warnings.iter().any(|w| w.contains("signature")), "{p:?}");
+
+    // Presented with the message, or known to the directory: the leaf is revoked.
+    let rolled = a.pki.cert(&rolled.cert);
+    let e = validate(&ctx, &query(&a.alice, std::slice::from_ref(&rolled))).unwrap_err();
+    assert_eq!(e.code(), "revoked", "{e}");
+    ctx.intermediates.push(rolled);
+    let e = validate(&ctx, &query(&a.alice, &[])).unwrap_err();
+    assert!(
+        matches!(&e, PathError::Revoked { subject, reason: Some(RevocationReason::KeyCompromise), .. }
+            if subject.contains("Alice")),
+        "{e}"
+    );
+}
+
+/// A separate CRL-signing certificate of the CA (same name, its own key, cRLSign only).
+#[test]
+fn crl_signed_by_a_separate_crl_signing_certificate_revokes() {
+    let a = acme();
+    let crl_signer_ext = |ku: &str| {
+        format!(
+            "basicConstraints = critical, CA:FALSE
+keyUsage = critical, {ku}
+             subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"
+        )
+    };
+    let signer = a.pki.issue(
+        &a.inter,
+        "crlsigner",
+        "/O=Acme/CN=Acme Intermediate",
+        &crl_signer_ext("cRLSign"),
+        KeyKind::P256,
+        None,
+    );
+    let signer_ca = a.pki.ca_for("crlsigner");
+    a.pki.revoke(&signer_ca, "alice", None);
+    let mut ctx = a.ctx();
+    ctx.crls = vec![Crl::read_file(&a.pki.gencrl(&signer_ca, true)).unwrap()];
+    ctx.intermediates.push(a.pki.cert(&signer));
+    let e = validate(&ctx, &query(&a.alice, &[])).unwrap_err();
+    assert_eq!(e.code(), "revoked", "{e}");
+
+    // Without cRLSign the same certificate may not sign CRLs.
+    let nosign = a.pki.issue(
+        &a.inter,
+        "nosign",
+        "/O=Acme/CN=Acme Intermediate",
+        &crl_signer_ext("digitalSignature"),
+        KeyKind::P256,
+        None,
+    );
+    let nosign_ca = a.pki.ca_for("nosign");
+    a.pki.revoke(&nosign_ca, "alice", None);
+    let mut ctx = a.ctx();
+    ctx.crls = vec![Crl::read_file(&a.pki.gencrl(&nosign_ca, true)).unwrap()];
+    ctx.intermediates.push(a.pki.cert(&nosign));
+    let p = validate(&ctx, &query(&a.alice, &[])).unwrap();
+    assert!(!p.revocation_checked[0], "{p:?}");
+}
+
+/// A same-name CRL signer that validates only to another trusted anchor does not vouch for a
+/// CRL of a path ending at ours (RFC 5280 section 6.3.3 (f): the same trust anchor).
+#[test]
+fn crl_signer_must_chain_to_the_same_anchor() {
+    let a = acme();
+    let other = a.pki.root("other", "/CN=Other Root", KeyKind::P256, None);
+    let twin = a.pki.issue_ca(
+        &other,
+        "twin",
+        "/O=Acme/CN=Acme Intermediate",
+        &a.pki.ca_ext(None, ""),
+        KeyKind::P256,
+    );
+    a.pki.revoke(&twin, "alice", None);
+    let mut ctx = a.ctx();
+    ctx.anchors.push(a.anchor(&other, "other"));
+    ctx.crls = vec![Crl::read_file(&a.pki.gencrl(&twin, true)).unwrap()];
+    ctx.intermediates.push(a.pki.cert(&twin.cert));
+    let p = validate(&ctx, &query(&a.alice, &[])).unwrap();
+    assert_eq!(p.anchor_label, "acme");
+    assert!(!p.revocation_checked[0], "{p:?}");
+}
+
+/// The CRL of an intermediate under a cross-certified partner root is used for the leaves it
+/// issued, and the CRL of the partner root for that intermediate: every CA on the path.
+#[test]
+fn crls_of_every_ca_on_a_cross_certified_path_are_used() {
+    let a = acme();
+    let partner = a
+        .pki
+        .root("partner", "/O=Partner/CN=Partner Root", KeyKind::P256, None);
+    let cross = a
+        .pki
+        .cross(&a.root, &partner, "partner-cross", &a.pki.ca_ext(None, ""));
+    let issuing = a.pki.issue_ca(
+        &partner,
+        "partner-issuing",
+        "/O=Partner/CN=Partner Issuing CA",
+        &a.pki.ca_ext(None, ""),
+        KeyKind::P256,
+    );
+    let bob = a.pki.issue(
+        &issuing,
+        "bob",
+        "/CN=Bob",
+        &a.pki.leaf_ext("bob@partner.test"),
+        KeyKind::P256,
+        None,
+    );
+    let bob = a.pki.cert(&bob);
+    let mut ctx = a.ctx();
+    ctx.intermediates = vec![a.pki.cert(&cross), a.pki.cert(&issuing.cert)];
+    let clean = Crl::read_file(&a.pki.gencrl(&issuing, true)).unwrap();
+    ctx.crls = vec![clean];
+    let p = validate(&ctx, &query(&bob, &[])).unwrap();
+    assert_eq!(p.revocation_checked, vec![true, false, false, false]);
+
+    a.pki.revoke(&issuing, "bob", Some("superseded"));
+    ctx.crls = vec![Crl::read_file(&a.pki.gencrl(&issuing, true)).unwrap()];
+    let e = validate(&ctx, &query(&bob, &[])).unwrap_err();
+    assert!(e.to_string().contains("CN=Bob"), "{e}");
+    assert_eq!(e.code(), "revoked");
+
+    // The partner root revokes its issuing CA: the CRL signed by the partner's key is checked
+    // with the cross-certificate (same name, same key).
+    let mut ctx2 = a.ctx();
+    ctx2.intermediates = vec![a.pki.cert(&cross), a.pki.cert(&issuing.cert)];
+    a.pki.revoke(&partner, "partner-issuing", Some("cACompromise"));
+    ctx2.crls = vec![Crl::read_file(&a.pki.gencrl(&partner, true)).unwrap()];
+    let e = validate(&ctx2, &query(&bob, &[])).unwrap_err();
+    assert!(e.to_string().contains("Partner Issuing CA"), "{e}");
+}
+
 #[test]
 fn anchor_name_constraints_apply() {
     let a = acme();
