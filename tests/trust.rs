@@ -277,7 +277,7 @@ fn added_root_and_imported_crl() {
         2,
     );
     assert!(
-        err.contains("o.crl") && err.contains("not a CA this directory knows"),
+        err.contains("o.crl") && err.contains("CN=Other") && err.contains("--issuer"),
         "{err}"
     );
 
@@ -717,4 +717,385 @@ fn gateway_does_not_pass_an_internal_sender_under_a_bundled_root() {
         delivered[1]
     );
     drop(serve);
+}
+
+/// A certificate signed with the openssl `ca` configuration `cnf` (in `d`), with extensions
+/// `ext`; returns the path of `<name>.pem`.
+fn issue(d: &Path, cnf: &str, name: &str, subj: &str, ext: &str) -> String {
+    openssl_ok(
+        d,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            subj,
+        ],
+    );
+    std::fs::write(d.join(format!("{name}.ext")), ext).unwrap();
+    openssl_ok(
+        d,
+        &[
+            "ca",
+            "-batch",
+            "-config",
+            cnf,
+            "-in",
+            &format!("{name}.csr"),
+            "-out",
+            &format!("{name}.pem"),
+            "-extfile",
+            &format!("{name}.ext"),
+            "-notext",
+        ],
+    );
+    d.join(format!("{name}.pem")).to_str().unwrap().to_string()
+}
+
+const CA_EXT: &str = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n\
+                      subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n";
+
+fn leaf_ext(email: &str, eku: &str) -> String {
+    format!(
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
+         extendedKeyUsage={eku}\nsubjectAltName=email:{email}\n\
+         subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+    )
+}
+
+/// The partner's root (cross-certified by ours), an issuing CA below it run from `i.cnf` with
+/// numbered CRLs, and the gateway that cross-certified the root.
+fn partner_with_intermediate() -> (Gw, String) {
+    let gw = Gw::new();
+    gw.init_ca();
+    let d = gw.dir.path();
+    foreign_ca(d);
+    let inter = issue(d, "ca.cnf", "i", "/O=Partner/CN=Partner Issuing CA", CA_EXT);
+    std::fs::create_dir_all(d.join("i.db")).unwrap();
+    std::fs::write(d.join("i.db/index.txt"), "").unwrap();
+    std::fs::write(d.join("i.db/serial"), "2000\n").unwrap();
+    std::fs::write(d.join("i.db/crlnumber"), "01\n").unwrap();
+    std::fs::write(
+        d.join("i.cnf"),
+        "[ca]\ndefault_ca = i\n[i]\ndatabase = i.db/index.txt\nnew_certs_dir = i.db\n\
+         certificate = i.pem\nprivate_key = i.key\nserial = i.db/serial\n\
+         crlnumber = i.db/crlnumber\ndefault_md = sha256\ndefault_days = 30\n\
+         default_crl_days = 7\npolicy = any\n[any]\ncommonName = supplied\n",
+    )
+    .unwrap();
+    gw.ok(&[
+        "trust",
+        "cross-certify",
+        d.join("f.pem").to_str().unwrap(),
+        "--out",
+        d.join("cross.pem").to_str().unwrap(),
+    ]);
+    (gw, inter)
+}
+
+fn gencrl(d: &Path, cnf: &str, out: &str) -> String {
+    openssl_ok(d, &["ca", "-batch", "-config", cnf, "-gencrl", "-out", out]);
+    d.join(out).to_str().unwrap().to_string()
+}
+
+/// Issue 12, part 1: the CRL of an intermediate under a cross-certified root is imported with
+/// `--issuer`, refreshed only by a higher cRLNumber, and then refuses the leaf it revokes.
+#[test]
+fn intermediate_crl_is_imported_with_its_issuer_and_refreshed_by_number() {
+    let (gw, inter) = partner_with_intermediate();
+    let d = gw.dir.path();
+    let carol = issue(
+        d,
+        "i.cnf",
+        "carol",
+        "/CN=carol",
+        &leaf_ext("carol@partner.test", "emailProtection"),
+    );
+    let check_carol = || {
+        let o = gw.run(&[
+            "trust",
+            "check",
+            &carol,
+            "--untrusted",
+            &inter,
+            "--email",
+            "carol@partner.test",
+        ]);
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    assert_eq!(check_carol().0, 0, "{}", check_carol().1);
+    openssl_ok(
+        d,
+        &[
+            "ca",
+            "-batch",
+            "-config",
+            "i.cnf",
+            "-revoke",
+            &carol,
+            "-crl_reason",
+            "keyCompromise",
+        ],
+    );
+    let first = gencrl(d, "i.cnf", "i1.crl");
+
+    // Today's refusal named no way out; now it says what to give.
+    let err = gw.fails(&["trust", "import-crl", &first], 2);
+    assert!(
+        err.contains("i1.crl") && err.contains("Partner Issuing CA") && err.contains("--issuer"),
+        "{err}"
+    );
+    let out = gw.ok(&["trust", "import-crl", &first, "--issuer", &inter]);
+    assert!(out.contains("Partner Issuing CA"), "{out}");
+    let (code, out) = check_carol();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("revoked") && out.contains("keyCompromise"),
+        "{out}"
+    );
+    // openssl, given the same certificates and CRL, agrees.
+    let (ok, msg) = openssl(
+        d,
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            gw.path("ca.pem").to_str().unwrap(),
+            "-untrusted",
+            &common_bundle(d, &["cross.pem", "i.pem"]),
+            "-CRLfile",
+            &first,
+            &carol,
+        ],
+    );
+    assert!(!ok && msg.contains("revoked"), "{msg}");
+
+    // The same CRL again: refused, saying why.
+    let err = gw.fails(&["trust", "import-crl", &first, "--issuer", &inter], 2);
+    assert!(
+        err.contains("i1.crl") && err.contains("cRLNumber 01") && err.contains("already held"),
+        "{err}"
+    );
+    // A newer one (number 02), now without --issuer: the directory kept the issuing CA.
+    let second = gencrl(d, "i.cnf", "i2.crl");
+    gw.ok(&["trust", "import-crl", &second]);
+    // The older one never comes back.
+    let err = gw.fails(&["trust", "import-crl", &first], 2);
+    assert!(err.contains("lower") && err.contains("older"), "{err}");
+    assert_eq!(check_carol().0, 1);
+}
+
+fn common_bundle(d: &Path, parts: &[&str]) -> String {
+    let mut text = String::new();
+    for p in parts {
+        text.push_str(&std::fs::read_to_string(d.join(p)).unwrap());
+    }
+    let out = d.join(format!("bundle-{}.pem", parts.join("-")));
+    std::fs::write(&out, text).unwrap();
+    out.to_str().unwrap().to_string()
+}
+
+/// A CRL signed by a separate CRL-signing certificate of the issuing CA (same name, its own
+/// key, cRLSign): accepted when that certificate validates to an anchor (RFC 5280 6.3.3 (f)),
+/// and the leaf it revokes is refused; signed by a same-name key nobody certified, refused.
+#[test]
+fn crl_from_another_key_of_the_same_ca_is_accepted_and_used() {
+    let (gw, inter) = partner_with_intermediate();
+    let d = gw.dir.path();
+    let dave = issue(
+        d,
+        "i.cnf",
+        "dave",
+        "/CN=dave",
+        &leaf_ext("dave@partner.test", "emailProtection"),
+    );
+    // The CRL signer: issued by the issuing CA under its own name.
+    let signer = issue(
+        d,
+        "i.cnf",
+        "crlsigner",
+        "/O=Partner/CN=Partner Issuing CA",
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,cRLSign\n\
+         subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+    );
+    std::fs::create_dir_all(d.join("s.db")).unwrap();
+    std::fs::write(d.join("s.db/index.txt"), "").unwrap();
+    std::fs::write(d.join("s.db/crlnumber"), "10\n").unwrap();
+    std::fs::write(
+        d.join("s.cnf"),
+        "[ca]\ndefault_ca = s\n[s]\ndatabase = s.db/index.txt\ncertificate = crlsigner.pem\n\
+         private_key = crlsigner.key\ncrlnumber = s.db/crlnumber\ndefault_md = sha256\n\
+         default_crl_days = 7\n",
+    )
+    .unwrap();
+    openssl_ok(d, &["ca", "-batch", "-config", "s.cnf", "-revoke", &dave]);
+    let crl = gencrl(d, "s.cnf", "s.crl");
+    let chain = common_bundle(d, &["crlsigner.pem", "i.pem"]);
+    let check_dave = || {
+        gw.run(&["trust", "check", &dave, "--untrusted", &inter])
+            .status
+            .code()
+    };
+    assert_eq!(check_dave(), Some(0));
+    gw.ok(&["trust", "import-crl", &crl, "--issuer", &chain]);
+    assert_eq!(check_dave(), Some(1), "the CRL signer's CRL revokes dave");
+    let _ = signer;
+
+    // A self-made key under the same name: the signature check finds no certified key.
+    sh_ok(
+        d,
+        "mkdir fake && cd fake && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout k.pem -out c.pem -days 5 -subj '/O=Partner/CN=Partner Issuing CA' -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,cRLSign,keyCertSign",
+    );
+    std::fs::write(
+        d.join("fake/ca.cnf"),
+        "[ca]\ndefault_ca = f\n[f]\ndatabase = index.txt\ncertificate = c.pem\nprivate_key = k.pem\ncrlnumber = n\ndefault_md = sha256\ndefault_crl_days = 7\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("fake/index.txt"), "").unwrap();
+    std::fs::write(d.join("fake/n"), "99\n").unwrap();
+    openssl_ok(
+        &d.join("fake"),
+        &[
+            "ca", "-batch", "-config", "ca.cnf", "-gencrl", "-out", "f.crl",
+        ],
+    );
+    let fake = d.join("fake/f.crl");
+    let fake_ca = d.join("fake/c.pem");
+    let err = gw.fails(
+        &[
+            "trust",
+            "import-crl",
+            fake.to_str().unwrap(),
+            "--issuer",
+            fake_ca.to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(
+        err.contains("f.crl") && err.contains("does not validate to a trust anchor"),
+        "{err}"
+    );
+    assert_eq!(check_dave(), Some(1), "the refused CRL changed nothing");
+}
+
+/// Signs a short message as `name` (`<name>.pem`/`<name>.key` in `d`), with `chain` attached.
+fn signed_by(d: &Path, name: &str, email: &str, chain: &str) -> Vec<u8> {
+    std::fs::write(d.join("body.txt"), "Hello from a partner.\r\n").unwrap();
+    openssl_ok(
+        d,
+        &[
+            "cms",
+            "-sign",
+            "-in",
+            "body.txt",
+            "-signer",
+            &format!("{name}.pem"),
+            "-inkey",
+            &format!("{name}.key"),
+            "-certfile",
+            chain,
+            "-from",
+            email,
+            "-to",
+            "alice@acme.test",
+            "-subject",
+            "hello",
+            "-out",
+            &format!("{name}.eml"),
+        ],
+    );
+    std::fs::read(d.join(format!("{name}.eml"))).unwrap()
+}
+
+/// The gateway's verdict (`smimegw process`, inbound) on a message signed by `name`: whether
+/// the result is `smime=pass`, and the delivered message.
+fn gateway_passes(gw: &Gw, name: &str, email: &str, inter: &str) -> (bool, String) {
+    let msg = signed_by(gw.dir.path(), name, email, inter);
+    let o = gw.run_stdin(
+        &["process", "--from", email, "--to", "alice@acme.test"],
+        Some(&msg),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    (out.contains("smime=pass"), out)
+}
+
+/// Issue 12, part 5: `trust check` (with its defaults) and the gateway give the same verdict
+/// on the same certificates; and the gateway keeps the issuing CA of a validated signer chain,
+/// so its CRL imports without `--issuer`. Before, `trust check` without `--usage` checked no
+/// usage and passed a certificate the gateway refuses for signing.
+#[test]
+fn trust_check_and_the_gateway_agree_and_signer_chains_are_learned() {
+    let (gw, inter) = partner_with_intermediate();
+    let d = gw.dir.path();
+    let people = [
+        ("erin", "erin@partner.test", "emailProtection"),
+        ("frank", "frank@partner.test", "emailProtection"),
+        ("gina", "gina@partner.test", "serverAuth"),
+    ];
+    for (name, email, eku) in people {
+        issue(
+            d,
+            "i.cnf",
+            name,
+            &format!("/CN={name}"),
+            &leaf_ext(email, eku),
+        );
+    }
+    // A valid signature teaches the gateway the issuing CA.
+    let (pass, out) = gateway_passes(&gw, "erin", "erin@partner.test", &inter);
+    assert!(pass, "{out}");
+    openssl_ok(
+        d,
+        &[
+            "ca",
+            "-batch",
+            "-config",
+            "i.cnf",
+            "-revoke",
+            &format!("{}/frank.pem", d.display()),
+        ],
+    );
+    let crl = gencrl(d, "i.cnf", "learned.crl");
+    gw.ok(&["trust", "import-crl", &crl]);
+
+    for (name, email, _) in people {
+        let (gateway, out) = gateway_passes(&gw, name, email, &inter);
+        let cert = d.join(format!("{name}.pem"));
+        let o = gw.run(&[
+            "trust",
+            "check",
+            cert.to_str().unwrap(),
+            "--untrusted",
+            &inter,
+            "--email",
+            email,
+        ]);
+        let check = o.status.code() == Some(0);
+        assert_eq!(
+            gateway,
+            check,
+            "{name}: the gateway says {}, trust check {}\n{out}\n{}",
+            if gateway { "pass" } else { "not pass" },
+            if check { "trusted" } else { "not trusted" },
+            String::from_utf8_lossy(&o.stdout)
+        );
+        assert_eq!(check, name == "erin", "{name}");
+    }
 }

@@ -461,6 +461,8 @@ pub enum UsageArg {
     Signing,
     /// Encryption (keyEncipherment or keyAgreement, emailProtection).
     Encryption,
+    /// No usage check: only the path (for a CA certificate).
+    Any,
 }
 
 /// `smimegw trust ...`
@@ -516,10 +518,16 @@ pub enum TrustCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Import a CRL from a CA the directory knows.
+    /// Import a CRL of any CA that chains to a trust anchor (a root, our CA, or a
+    /// cross-certified CA), replacing an older one of the same CA.
     ImportCrl {
         /// The CRL (PEM or DER).
         crl: PathBuf,
+        /// The certificate that signed the CRL and its chain up to a trusted or cross-certified
+        /// CA (PEM, several certificates). Not needed for a CA the directory knows: a root, a
+        /// cross-certified CA, or an intermediate seen in a validated signer chain.
+        #[arg(long, value_name = "FILE")]
+        issuer: Option<PathBuf>,
     },
     /// Validate a certificate against the directory, as the gateway does for every signature.
     /// Exit 0 when trusted, 1 when not, 2 on bad input.
@@ -535,9 +543,11 @@ pub enum TrustCommand {
         /// Validate at this time (RFC 3339) instead of now.
         #[arg(long)]
         at: Option<String>,
-        /// Check the key usage for this purpose.
-        #[arg(long, value_enum)]
-        usage: Option<UsageArg>,
+        /// Check the key usage for this purpose: `signing` (the default: what the gateway
+        /// checks for every signature), `encryption` (what it checks before encrypting to a
+        /// certificate) or `any` (the path only, e.g. for a CA certificate).
+        #[arg(long, value_enum, default_value_t = UsageArg::Signing)]
+        usage: UsageArg,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -665,9 +665,13 @@ fn trust(cli: &Cli, c: &TrustCommand) -> Result<u8> {
                 output::bundle_import(&report);
             }
         }
-        TrustCommand::ImportCrl { crl } => {
+        TrustCommand::ImportCrl { crl, issuer } => {
             let bytes = std::fs::read(crl).with_context(|| format!("reading {}", crl.display()))?;
-            let issuer = dir.import_crl(&bytes, &crl.display().to_string())?;
+            let given = match issuer {
+                Some(p) => read_certs_file(p)?,
+                None => Vec::new(),
+            };
+            let issuer = dir.import_crl(&bytes, &crl.display().to_string(), &given)?;
             println!("Imported CRL of {issuer}");
         }
         TrustCommand::Check {
@@ -691,10 +695,11 @@ fn trust(cli: &Cli, c: &TrustCommand) -> Result<u8> {
                 ),
                 None => None,
             };
-            let usage = usage.map(|u| match u {
-                UsageArg::Signing => Usage::Signing,
-                UsageArg::Encryption => Usage::Encryption,
-            });
+            let usage = match usage {
+                UsageArg::Signing => Some(Usage::Signing),
+                UsageArg::Encryption => Some(Usage::Encryption),
+                UsageArg::Any => None,
+            };
             let verdict = dir.check_trust(&leaf, &chain, email.as_deref(), at, usage)?;
             output::trust_check(&leaf, &verdict, *json)?;
             return Ok(if verdict.is_ok() { 0 } else { EXIT_NOT_TRUSTED });

@@ -24,7 +24,8 @@ pub struct Correspondent {
 const HARVEST_SEEN_REFRESH: i64 = 24 * 60 * 60;
 
 impl Directory {
-    /// Stores what a valid signature taught us, keyed by the encryption certificate's address.
+    /// Stores what a valid signature taught us, keyed by the encryption certificate's address,
+    /// and keeps the CA certificates of the signer's chain ([`Directory::learn_chain`]).
     /// Internal users are never overwritten by harvesting: their certificates come from us.
     ///
     /// Called for every valid inbound signature, so it writes only when something changed (or
@@ -42,6 +43,8 @@ impl Directory {
         h: &Harvest,
         signing_time: Option<i64>,
     ) -> Result<(), DirectoryError> {
+        // The CAs of every validated chain, so their CRLs can be imported without --issuer.
+        self.learn_chain(&h.chain)?;
         let Some(enc) = &h.encryption_cert else {
             return Ok(());
         };

@@ -6,18 +6,24 @@ use serde::Serialize;
 
 use super::{Directory, DirectoryError};
 use crate::pki::ca::{RevokedSerial, rfc3339};
-use crate::pki::cert::Cert;
+use crate::pki::cert::{Cert, same_name};
 use crate::pki::path::{
     AnchorKind, PathError, Query, TrustAnchor, TrustContext, Usage, ValidatedPath,
 };
 use crate::pki::profile::{self, CertificateParams};
 use crate::pki::revocation::{Crl, RevocationReason};
 use crate::store::{
-    CaRecord, CrlRecord, IssuedRecord, ReadTxExt, Table, TrustKind, TrustRecord, WriteTxExt,
+    CaRecord, CrlRecord, IssuedRecord, KnownCaRecord, ReadTxExt, Table, TrustKind, TrustRecord,
+    WriteTxExt,
 };
 
 /// Key of our own CRL in the CRL table.
 const OWN_CRL: &str = "own";
+
+/// Most CA certificates kept in the `ca_certs` table (learned from signer chains or given with
+/// `import-crl --issuer`): enough for every CA a site corresponds with, small enough that path
+/// building over them stays cheap.
+const MAX_KNOWN_CAS: usize = 500;
 
 /// A trust entry as listed.
 #[derive(Clone, Debug, Serialize)]
@@ -185,44 +191,58 @@ impl Directory {
         Ok(())
     }
 
-    /// Imports a CRL issued by a CA the directory knows (`trust import-crl`); its signature must
-    /// verify with that CA's key, and a newer CRL replaces an older one of the same issuer.
-    pub fn import_crl(&self, bytes: &[u8], source_name: &str) -> Result<String, DirectoryError> {
+    /// Imports a CRL (`trust import-crl`) from any CA that chains to a trust anchor: the CRL's
+    /// signer is looked for among `issuer_certs` (given with `--issuer`), the anchors, the
+    /// cross-certificates and the CA certificates the directory learned from validated signer
+    /// chains. The signer must carry the CRL's issuer name, may sign CRLs (keyUsage cRLSign when
+    /// present), must verify the CRL's signature and must itself validate now to an anchor: the
+    /// issuing CA's own certificate, or another key of the same CA (a separate CRL-signing
+    /// certificate, or a CA that rolled its key over: RFC 5280 section 6.3.3 (f)). The signer
+    /// and the chain it validated through are kept, so path validation finds them.
+    ///
+    /// One CRL is held per issuer name. A CRL replaces the one held only when it is newer: a
+    /// higher cRLNumber (RFC 5280 section 5.2.3: numbers increase monotonically per issuer),
+    /// or, when either lacks a number, a later thisUpdate. Returns the issuer's name.
+    pub fn import_crl(
+        &self,
+        bytes: &[u8],
+        source_name: &str,
+        issuer_certs: &[Cert],
+    ) -> Result<String, DirectoryError> {
         let crl = Crl::parse(bytes, source_name).map_err(|e| DirectoryError::BadCrl {
             file: source_name.to_string(),
             reason: e.to_string(),
         })?;
+        let refuse = |reason: String| DirectoryError::BadCrl {
+            file: source_name.to_string(),
+            reason: format!("CRL of {}: {reason}", crl.issuer()),
+        };
+        if let Some(why) = crl.unusable_reason() {
+            return Err(refuse(format!(
+                "cannot be used for path validation: {why}; nothing changed"
+            )));
+        }
         let ctx = self.trust_context()?;
-        let issuer = ctx
-            .anchors
-            .iter()
-            .map(|a| &a.cert)
-            .chain(ctx.intermediates.iter())
-            .chain(self.known_foreign_cas()?.iter())
-            .find(|c| c.subject() == crl.issuer() && crl.verify_signature(c).is_ok())
-            .cloned()
-            .ok_or_else(|| DirectoryError::BadCrl {
-                file: source_name.to_string(),
-                reason: format!(
-                    "issued by {}, which is not a CA this directory knows, or its signature does not verify; add or cross-certify that CA first",
-                    crl.issuer()
-                ),
-            })?;
-        let key = format!("issuer-{}", &issuer.fingerprint_hex()[..16]);
+        let (signer, path) =
+            crl_signer(&ctx, &crl, issuer_certs, &self.known_foreign_cas()?).map_err(refuse)?;
+
+        let key = crl_key(&crl);
         let mut tx = self.store.write()?;
-        if let Some(old) = tx.get_json::<CrlRecord>(Table::Crls, &key)?
-            && let Ok(old) = Crl::from_der(&old.der)
-            && old.is_newer_than(&crl)
-        {
-            return Err(DirectoryError::BadCrl {
-                file: source_name.to_string(),
-                reason: format!(
-                    "older than the CRL already held for {} (thisUpdate {} < {}); nothing changed",
-                    crl.issuer(),
-                    rfc3339(crl.this_update()),
-                    rfc3339(old.this_update())
-                ),
-            });
+        let mut replaced = Vec::new();
+        for (k, old) in tx.scan_json::<CrlRecord>(Table::Crls)? {
+            let Ok(old_crl) = Crl::from_der(&old.der) else {
+                continue;
+            };
+            if !old.imported || !same_name(old_crl.issuer(), crl.issuer()) {
+                continue;
+            }
+            if let Some(why) = not_newer(&crl, &old_crl) {
+                return Err(refuse(format!("{why}; nothing changed")));
+            }
+            replaced.push(k);
+        }
+        for k in replaced {
+            tx.delete(Table::Crls, &k)?;
         }
         tx.put_json(
             Table::Crls,
@@ -233,15 +253,95 @@ impl Directory {
                 imported: true,
             },
         )?;
+        // The signer and its chain below the anchor, so path validation can authenticate the
+        // CRL with the same certificates.
+        let source = format!("import-crl --issuer {source_name}");
+        let anchors: Vec<&Cert> = ctx.anchors.iter().map(|a| &a.cert).collect();
+        let keep: Vec<&Cert> = path.iter().filter(|c| !anchors.contains(c)).collect();
+        let learned = self.remember_cas(&mut tx, &keep, &source)?;
         self.audit(
             &mut tx,
             "trust.import-crl",
             &key,
-            format!("{}, {} revoked", crl.issuer(), crl.len()),
+            format!(
+                "{}, {} revoked{}, signed by {} (serial {}){}",
+                crl.issuer(),
+                crl.len(),
+                crl.crl_number()
+                    .map(|n| format!(", cRLNumber {}", hex::encode(n)))
+                    .unwrap_or_default(),
+                signer.subject_string(),
+                signer.serial_hex(),
+                if learned == 0 {
+                    String::new()
+                } else {
+                    format!(", {learned} CA certificate(s) kept")
+                }
+            ),
         )?;
         self.bump_trust_generation(&mut tx)?;
         tx.commit()?;
         Ok(crl.issuer().to_string())
+    }
+
+    /// Keeps the CA certificates of a validated signer chain (`chain`: the validated path above
+    /// the leaf, anchor last, as [`crate::smime::signed::Harvest`] has it), so that an
+    /// administrator can import their CRLs without `--issuer` and paths can be built when a
+    /// later message omits them. Costs one read per certificate when nothing is new.
+    pub fn learn_chain(&self, chain: &[Cert]) -> Result<(), DirectoryError> {
+        let below_anchor = &chain[..chain.len().saturating_sub(1)];
+        let new: Vec<&Cert> = {
+            let read = self.store.read()?;
+            let mut new = Vec::new();
+            for c in below_anchor.iter().filter(|c| c.is_ca()) {
+                if read.get(Table::CaCerts, &c.fingerprint_hex())?.is_none() {
+                    new.push(c);
+                }
+            }
+            new
+        };
+        if new.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.store.write()?;
+        if self.remember_cas(&mut tx, &new, "signer chain")? > 0 {
+            self.bump_trust_generation(&mut tx)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records CA certificates in the `ca_certs` table, keeping it within
+    /// [`MAX_KNOWN_CAS`]: expired ones go first, then the longest known. Returns how many were
+    /// new.
+    fn remember_cas(
+        &self,
+        tx: &mut Box<dyn crate::store::WriteTx + '_>,
+        certs: &[&Cert],
+        source: &str,
+    ) -> Result<usize, DirectoryError> {
+        let now = profile::now();
+        let mut added = 0;
+        for c in certs {
+            let rec = KnownCaRecord {
+                der: c.der().to_vec(),
+                learned: now,
+                source: source.to_string(),
+            };
+            if tx.insert_new_json(Table::CaCerts, &c.fingerprint_hex(), &rec)? {
+                added += 1;
+            }
+        }
+        let mut all: Vec<(String, KnownCaRecord)> = tx.scan_json(Table::CaCerts)?;
+        if all.len() > MAX_KNOWN_CAS {
+            let expired =
+                |r: &KnownCaRecord| Cert::from_der(&r.der).map_or(true, |c| c.not_after() < now);
+            all.sort_by_key(|(_, r)| (!expired(r), r.learned));
+            for (k, _) in &all[..all.len() - MAX_KNOWN_CAS] {
+                tx.delete(Table::CaCerts, k)?;
+            }
+        }
+        Ok(added)
     }
 
     fn known_foreign_cas(&self) -> Result<Vec<Cert>, DirectoryError> {
@@ -301,8 +401,8 @@ impl Directory {
     }
 
     /// What path validation trusts: our CA (an anchor even when it is a subordinate), the roots
-    /// an administrator added, the cross-certificates and CA chain as intermediates, and every
-    /// CRL held.
+    /// an administrator added, the cross-certificates, CA chain and known CA certificates
+    /// (`ca_certs`) as intermediates, and every CRL held.
     pub fn trust_context(&self) -> Result<TrustContext, DirectoryError> {
         let tx = self.store.read()?;
         let mut anchors = Vec::new();
@@ -340,6 +440,12 @@ impl Directory {
                     cert,
                     kind: AnchorKind::BundledRoot { internal_too },
                 }),
+            }
+        }
+        for (k, r) in tx.scan_json::<KnownCaRecord>(Table::CaCerts)? {
+            let cert = Cert::from_der_named(&r.der, &format!("stored CA certificate {k}"))?;
+            if !intermediates.contains(&cert) && !anchors.iter().any(|a| a.cert == cert) {
+                intermediates.push(cert);
             }
         }
         let mut crls = Vec::new();
@@ -381,6 +487,97 @@ impl Directory {
         };
         Ok(crate::pki::path::validate(&ctx, &q))
     }
+}
+
+/// The CRL table key of an imported CRL: one per issuer name.
+fn crl_key(crl: &Crl) -> String {
+    use der::Encode;
+    let name = crl.issuer().to_der().unwrap_or_default();
+    let digest = crate::pki::keys::HashAlgorithm::Sha256.digest(&name);
+    format!("issuer-name-{}", &hex::encode(digest)[..32])
+}
+
+/// Why `new` does not replace `held` (both of the same issuer), or `None` when it is newer.
+fn not_newer(new: &Crl, held: &Crl) -> Option<String> {
+    use std::cmp::Ordering;
+    match (new.crl_number(), held.crl_number()) {
+        (Some(n), Some(h)) => match crate::pki::revocation::crl_number_cmp(Some(&n), Some(&h)) {
+            Ordering::Greater => None,
+            Ordering::Equal => Some(format!(
+                "cRLNumber {} is the number of the CRL already held (a CRL is replaced only by \
+                 one with a higher number)",
+                hex::encode(&n)
+            )),
+            Ordering::Less => Some(format!(
+                "cRLNumber {} is lower than {} of the CRL already held: it is older",
+                hex::encode(&n),
+                hex::encode(&h)
+            )),
+        },
+        _ if new.this_update() > held.this_update() => None,
+        _ => Some(format!(
+            "thisUpdate {} is not later than {} of the CRL already held (and one of them has no \
+             cRLNumber)",
+            rfc3339(new.this_update()),
+            rfc3339(held.this_update())
+        )),
+    }
+}
+
+/// The certificate that signed `crl` and the validated path from it to an anchor (signer
+/// first), or why there is none. Candidates: `given` (from `--issuer`), the context's anchors
+/// and intermediates, and `foreign` (roots added or cross-certified).
+fn crl_signer(
+    ctx: &TrustContext,
+    crl: &Crl,
+    given: &[Cert],
+    foreign: &[Cert],
+) -> Result<(Cert, Vec<Cert>), String> {
+    let now = profile::now();
+    let mut named = 0;
+    let mut failures = Vec::new();
+    let candidates = given
+        .iter()
+        .chain(ctx.anchors.iter().map(|a| &a.cert))
+        .chain(&ctx.intermediates)
+        .chain(foreign);
+    let mut seen: Vec<&Cert> = Vec::new();
+    for c in candidates {
+        if seen.contains(&c) || !same_name(c.subject(), crl.issuer()) {
+            continue;
+        }
+        seen.push(c);
+        named += 1;
+        if let Err(e) = crl.verify_signature(c) {
+            failures.push(e.to_string());
+            continue;
+        }
+        if let Some(a) = ctx.anchors.iter().find(|a| a.cert == *c) {
+            return Ok((c.clone(), vec![a.cert.clone()]));
+        }
+        let q = Query {
+            leaf: c,
+            untrusted: given,
+            at: now,
+            email: None,
+            usage: None,
+        };
+        match crate::pki::path::validate(ctx, &q) {
+            Ok(p) => return Ok((c.clone(), p.path)),
+            Err(e) => failures.push(format!(
+                "its signer {} (serial {}) does not validate to a trust anchor: {e}",
+                c.subject_string(),
+                c.serial_hex()
+            )),
+        }
+    }
+    Err(if named == 0 {
+        "no certificate of that CA is known: give the CA certificate (and the chain to a \
+         trusted root or cross-certified CA) with --issuer FILE; nothing changed"
+            .to_string()
+    } else {
+        format!("{}; nothing changed", failures.join("; "))
+    })
 }
 
 pub(super) fn summarise(r: &TrustRecord) -> TrustSummary {

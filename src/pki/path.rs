@@ -836,8 +836,7 @@ impl<'a> Builder<'a> {
         // Revocation, from the top so a revoked CA is named rather than its leaf.
         let mut revocation_checked = vec![false; n];
         for i in (0..n - 1).rev() {
-            revocation_checked[i] =
-                self.crl_status(full[i], full[i + 1], anchor, &mut warnings)?;
+            revocation_checked[i] = self.crl_status(full[i], full[i + 1], anchor, &mut warnings)?;
         }
 
         // Validity of every certificate, the anchor's included (as OpenSSL does).

@@ -35,11 +35,15 @@ pub enum Table {
     Crls,
     /// Every certificate our CA issued, by serial (hex): keeps serials unique, feeds the CRL.
     Issued,
+    /// CA certificates learned from validated signer chains or given with `trust import-crl
+    /// --issuer`, by SHA-256 fingerprint (hex): intermediates for path building and the
+    /// issuers of imported CRLs. Bounded; never trusted by themselves.
+    CaCerts,
 }
 
 impl Table {
     /// Every table, for backends that create them up front.
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Table::Meta,
         Table::Users,
         Table::Keys,
@@ -48,6 +52,7 @@ impl Table {
         Table::Harvested,
         Table::Crls,
         Table::Issued,
+        Table::CaCerts,
     ];
 
     /// The table's name in the backend.
@@ -61,6 +66,7 @@ impl Table {
             Table::Harvested => "harvested",
             Table::Crls => "crls",
             Table::Issued => "issued",
+            Table::CaCerts => "ca_certs",
         }
     }
 }

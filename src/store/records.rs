@@ -346,6 +346,18 @@ pub struct CrlRecord {
     pub imported: bool,
 }
 
+/// A CA certificate the directory knows without trusting it (table `ca_certs`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KnownCaRecord {
+    /// The certificate (DER).
+    #[serde(with = "b64")]
+    pub der: Vec<u8>,
+    /// When it was recorded (Unix seconds); the oldest go first when the table is full.
+    pub learned: i64,
+    /// Where it came from: `signer chain` or `import-crl --issuer FILE`.
+    pub source: String,
+}
+
 /// A certificate our CA issued: keeps serials unique and feeds the CRL.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct IssuedRecord {

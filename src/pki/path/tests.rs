@@ -411,7 +411,8 @@ fn crls_of_every_ca_on_a_cross_certified_path_are_used() {
     // with the cross-certificate (same name, same key).
     let mut ctx2 = a.ctx();
     ctx2.intermediates = vec![a.pki.cert(&cross), a.pki.cert(&issuing.cert)];
-    a.pki.revoke(&partner, "partner-issuing", Some("cACompromise"));
+    a.pki
+        .revoke(&partner, "partner-issuing", Some("cACompromise"));
     ctx2.crls = vec![Crl::read_file(&a.pki.gencrl(&partner, true)).unwrap()];
     let e = validate(&ctx2, &query(&bob, &[])).unwrap_err();
     assert!(e.to_string().contains("Partner Issuing CA"), "{e}");
