@@ -110,7 +110,8 @@ impl Directory {
     ) -> Result<(TrustSummary, Cert), DirectoryError> {
         let id = self.ensure_new_trust(cert)?;
         for d in permitted_domains {
-            if d.contains('@') || d.trim().is_empty() || d.contains(' ') {
+            // A constraint that is not a hostname (or `.` and one) would match no address.
+            if !crate::pki::name_constraints::is_hostname(d.strip_prefix('.').unwrap_or(d), false) {
                 return Err(DirectoryError::BadAddress(format!(
                     "{d} (--permit-domain takes a domain such as partner.test)"
                 )));

@@ -62,6 +62,10 @@ pub struct Cert {
     der: Vec<u8>,
     x509: Certificate,
     fingerprint: [u8; 32],
+    /// notBefore and notAfter, Unix seconds, read from the DER by [`validity_of`] (negative
+    /// before 1970).
+    not_before: i64,
+    not_after: i64,
 }
 
 impl fmt::Debug for Cert {
@@ -79,17 +83,38 @@ impl Eq for Cert {}
 
 impl Cert {
     /// Parses one DER certificate; `source_name` is used in error messages.
+    ///
+    /// Validity times from 1950 to 1969 (UTCTime years 50-69, RFC 5280 section 4.1.2.5.1) are
+    /// read, although the `der` crate's time types start at 1970: such a certificate is decoded
+    /// with those times replaced by 1970-01-01 in a private copy, and [`Self::not_before`] and
+    /// [`Self::not_after`] give the real times. [`Self::x509`] then shows the stand-in time;
+    /// everything signed or hashed uses the DER as received.
     pub fn from_der_named(der: &[u8], source_name: &str) -> Result<Self, CertError> {
-        let x509 = Certificate::from_der(der).map_err(|e| CertError::Malformed {
+        let malformed = |e: der::Error| CertError::Malformed {
             source_name: source_name.to_string(),
             reason: e.to_string(),
-        })?;
+        };
+        let times = validity_of(der);
+        let x509 = match Certificate::from_der(der) {
+            Ok(c) => c,
+            Err(e) => match times.as_ref().and_then(|t| before_1970_stand_in(der, t)) {
+                Some(copy) => Certificate::from_der(&copy).map_err(|_| malformed(e))?,
+                None => return Err(malformed(e)),
+            },
+        };
+        let validity = x509.tbs_certificate().validity();
+        let (not_before, not_after) = match &times {
+            Some([(_, nb), (_, na)]) => (*nb, *na),
+            None => (unix_of(&validity.not_before), unix_of(&validity.not_after)),
+        };
         let mut fingerprint = [0u8; 32];
         fingerprint.copy_from_slice(&HashAlgorithm::Sha256.digest(der));
         Ok(Self {
             der: der.to_vec(),
             x509,
             fingerprint,
+            not_before,
+            not_after,
         })
     }
 
@@ -112,7 +137,8 @@ impl Cert {
         &self.der
     }
 
-    /// The decoded structure.
+    /// The decoded structure (with a stand-in for validity times before 1970: see
+    /// [`Self::from_der_named`]; ask [`Self::not_before`] and [`Self::not_after`] for times).
     pub fn x509(&self) -> &Certificate {
         &self.x509
     }
@@ -157,24 +183,14 @@ impl Cert {
         self.issuer().to_string()
     }
 
-    /// Start of validity, seconds since the Unix epoch.
+    /// Start of validity, seconds since the Unix epoch (negative before 1970).
     pub fn not_before(&self) -> i64 {
-        self.x509
-            .tbs_certificate()
-            .validity()
-            .not_before
-            .to_unix_duration()
-            .as_secs() as i64
+        self.not_before
     }
 
-    /// End of validity, seconds since the Unix epoch.
+    /// End of validity, seconds since the Unix epoch (negative before 1970).
     pub fn not_after(&self) -> i64 {
-        self.x509
-            .tbs_certificate()
-            .validity()
-            .not_after
-            .to_unix_duration()
-            .as_secs() as i64
+        self.not_after
     }
 
     /// The subject public key.
@@ -379,6 +395,103 @@ fn attribute_text(v: &der::Any) -> Option<String> {
     )
 }
 
+fn unix_of(t: &x509_cert::time::Time) -> i64 {
+    i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Reads a DER UTCTime or GeneralizedTime value (the content octets) as Unix seconds, negative
+/// before 1970. UTCTime years 50-99 are 19YY and 00-49 are 20YY (RFC 5280 section 4.1.2.5.1);
+/// both forms must be in Zulu time with seconds and, for GeneralizedTime, no fraction (RFC 5280
+/// sections 4.1.2.5.1 and 4.1.2.5.2).
+pub fn parse_time(tag: der::Tag, value: &[u8]) -> Option<i64> {
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        let b = value.get(r)?;
+        if !b.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(b).ok()?.parse().ok()
+    };
+    let (year, rest) = match (tag, value.len()) {
+        (der::Tag::UtcTime, 13) => {
+            let yy = i32::try_from(digits(0..2)?).ok()?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, 2)
+        }
+        (der::Tag::GeneralizedTime, 15) => (i32::try_from(digits(0..4)?).ok()?, 4),
+        _ => return None,
+    };
+    if value.last() != Some(&b'Z') {
+        return None;
+    }
+    let month = time::Month::try_from(u8::try_from(digits(rest..rest + 2)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(
+        year,
+        month,
+        u8::try_from(digits(rest + 2..rest + 4)?).ok()?,
+    )
+    .ok()?;
+    let t = time::Time::from_hms(
+        u8::try_from(digits(rest + 4..rest + 6)?).ok()?,
+        u8::try_from(digits(rest + 6..rest + 8)?).ok()?,
+        u8::try_from(digits(rest + 8..rest + 10)?).ok()?,
+    )
+    .ok()?;
+    Some(
+        time::PrimitiveDateTime::new(date, t)
+            .assume_utc()
+            .unix_timestamp(),
+    )
+}
+
+/// notBefore and notAfter of a DER certificate, each as (byte range of the time's content
+/// octets, Unix seconds), read without the `der` crate's time types.
+type ValidityTimes = [(std::ops::Range<usize>, i64); 2];
+
+fn validity_of(cert: &[u8]) -> Option<ValidityTimes> {
+    let mut r = SliceReader::new(cert).ok()?;
+    let skip = |r: &mut SliceReader<'_>| -> Option<der::Header> {
+        let h = der::Header::decode(r).ok()?;
+        r.read_slice(h.length()).ok()?;
+        Some(h)
+    };
+    der::Header::decode(&mut r).ok()?; // Certificate
+    der::Header::decode(&mut r).ok()?; // tbsCertificate
+    if der::Tag::peek(&r).ok()?.is_context_specific() {
+        skip(&mut r)?; // [0] version
+    }
+    skip(&mut r)?; // serialNumber
+    skip(&mut r)?; // signature
+    skip(&mut r)?; // issuer
+    der::Header::decode(&mut r).ok()?; // validity
+    let mut one = || -> Option<(std::ops::Range<usize>, i64)> {
+        let h = der::Header::decode(&mut r).ok()?;
+        let start = usize::try_from(r.position()).ok()?;
+        let value = r.read_slice(h.length()).ok()?;
+        let t = parse_time(h.tag(), value)?;
+        Some((start..start + value.len(), t))
+    };
+    Some([one()?, one()?])
+}
+
+/// A copy of `cert` whose validity times before 1970 are replaced by 1970-01-01 00:00:00 of
+/// the same encoded length, so that the `der` crate (whose times start at 1970) decodes it;
+/// `None` when no time is before 1970.
+fn before_1970_stand_in(cert: &[u8], times: &ValidityTimes) -> Option<Vec<u8>> {
+    let mut copy = cert.to_vec();
+    let mut changed = false;
+    for (range, t) in times {
+        if *t < 0 {
+            let stand_in: &[u8] = match range.len() {
+                13 => b"700101000000Z",
+                15 => b"19700101000000Z",
+                _ => return None,
+            };
+            copy.get_mut(range.clone())?.copy_from_slice(stand_in);
+            changed = true;
+        }
+    }
+    changed.then_some(copy)
+}
+
 /// A Unix time as `YYYY-MM-DD HH:MM:SS UTC`, for messages a mail administrator reads.
 pub fn format_time(unix: i64) -> String {
     let fmt =
@@ -479,4 +592,71 @@ pub fn pem_blocks(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
         rest = &after[block_end..];
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::testpki::{DAY, KeyKind, Pki, now};
+
+    /// 1965-01-01 00:00:00 UTC.
+    const JAN_1965: i64 = -157_766_400;
+
+    #[test]
+    fn times_parse_both_forms_and_both_centuries() {
+        use der::Tag::{GeneralizedTime, UtcTime};
+        assert_eq!(parse_time(UtcTime, b"650101000000Z"), Some(JAN_1965));
+        assert_eq!(parse_time(UtcTime, b"500101000000Z"), Some(-631_152_000));
+        assert_eq!(parse_time(UtcTime, b"491231235959Z"), Some(2_524_607_999));
+        assert_eq!(parse_time(UtcTime, b"700101000000Z"), Some(0));
+        assert_eq!(
+            parse_time(GeneralizedTime, b"19650101000000Z"),
+            Some(JAN_1965)
+        );
+        assert_eq!(
+            parse_time(GeneralizedTime, b"20500101000000Z"),
+            Some(2_524_608_000)
+        );
+        for bad in [
+            &b"6501010000Z"[..],
+            b"650101000000+",
+            b"651301000000Z",
+            b"6501010000001",
+        ] {
+            assert_eq!(parse_time(UtcTime, bad), None, "{bad:?}");
+        }
+    }
+
+    /// Issue 12: a certificate whose notBefore is in 1965 (UTCTime "65...", RFC 5280 section
+    /// 4.1.2.5.1) could not be read at all, because the der crate's times start at 1970.
+    #[test]
+    fn certificate_valid_from_1965_loads_with_its_real_dates() {
+        let pki = Pki::new();
+        let ca = pki.root("ca", "/CN=Old Dates CA", KeyKind::P256, None);
+        let leaf = pki.issue(
+            &ca,
+            "old",
+            "/CN=Old Dates",
+            &pki.leaf_ext("old@acme.test"),
+            KeyKind::P256,
+            Some((JAN_1965, now() + 30 * DAY)),
+        );
+        let text = pki.run(&[
+            "x509",
+            "-in",
+            leaf.to_str().unwrap(),
+            "-noout",
+            "-startdate",
+        ]);
+        assert!(text.contains("1965"), "{text}");
+        let c = pki.cert(&leaf);
+        assert_eq!(c.not_before(), JAN_1965);
+        assert!(c.not_after() > now());
+        assert_eq!(c.email_addresses(), vec!["old@acme.test".to_string()]);
+        // The bytes are the bytes received: fingerprint and signed part are of the original.
+        let der = std::fs::read_to_string(&leaf).unwrap();
+        let (_, original) = der::pem::decode_vec(der.as_bytes()).unwrap();
+        assert_eq!(c.der(), &original[..]);
+        assert!(c.tbs_der().windows(13).any(|w| w == b"650101000000Z"));
+    }
 }

@@ -75,11 +75,24 @@ pub enum Violation {
         /// Its form.
         form: &'static str,
     },
-    /// A subtree uses minimum/maximum, which RFC 5280 section 4.2.1.10 forbids.
-    #[error("name constraint {subtree} uses minimum/maximum, which RFC 5280 forbids")]
+    /// A subtree that cannot be applied: minimum/maximum, which RFC 5280 section 4.2.1.10
+    /// forbids, or a base that is not a well-formed name of its form.
+    #[error("name constraint {subtree} {reason}")]
     BadSubtree {
         /// The subtree.
         subtree: String,
+        /// What is wrong with it, in words.
+        reason: &'static str,
+    },
+    /// The certificate's name is not a well-formed name of a constrained form (an address
+    /// with two `@` or an empty local part or domain, a dNSName with an empty label...): it
+    /// can neither satisfy a permitted subtree nor be shown to lie outside an excluded one.
+    #[error("{name} is not a well-formed {form}, so it cannot satisfy the CA's {form} constraints")]
+    MalformedName {
+        /// The offending name.
+        name: String,
+        /// Its form.
+        form: &'static str,
     },
 }
 
@@ -95,10 +108,11 @@ impl Violation {
             Self::Unsupported { form, .. } => {
                 format!("cannot be checked against {form} constraints (not supported)")
             }
-            Self::BadSubtree { subtree } => {
-                format!(
-                    "meets a constraint {subtree} using minimum/maximum, which RFC 5280 forbids"
-                )
+            Self::BadSubtree { subtree, reason } => {
+                format!("meets a name constraint {subtree} that {reason}")
+            }
+            Self::MalformedName { form, .. } => {
+                format!("is not a well-formed {form}, so it cannot satisfy {form} constraints")
             }
         }
     }
@@ -109,7 +123,8 @@ impl Violation {
         match self {
             Self::NotPermitted { name, .. }
             | Self::Excluded { name, .. }
-            | Self::Unsupported { name, .. } => name,
+            | Self::Unsupported { name, .. }
+            | Self::MalformedName { name, .. } => name,
             Self::BadSubtree { .. } => "its names",
         }
     }
@@ -177,6 +192,7 @@ pub fn check_names(constraints: &NameConstraints, names: &[CertName]) -> Result<
         if st.minimum != 0 || st.maximum.is_some() {
             return Err(Violation::BadSubtree {
                 subtree: subtree_text(&st.base),
+                reason: "uses minimum/maximum, which RFC 5280 forbids",
             });
         }
     }
@@ -195,6 +211,13 @@ pub fn check_names(constraints: &NameConstraints, names: &[CertName]) -> Result<
                         form,
                     });
                 }
+                Match::MalformedName(form) => {
+                    return Err(Violation::MalformedName {
+                        name: name.to_string(),
+                        form,
+                    });
+                }
+                Match::MalformedSubtree => return Err(malformed_subtree(&st.base)),
                 Match::No | Match::OtherForm => {}
             }
         }
@@ -211,6 +234,13 @@ pub fn check_names(constraints: &NameConstraints, names: &[CertName]) -> Result<
             match matches(&st.base, name) {
                 Match::Yes => ok = true,
                 Match::Unknown(form) => unknown = Some(form),
+                Match::MalformedName(form) => {
+                    return Err(Violation::MalformedName {
+                        name: name.to_string(),
+                        form,
+                    });
+                }
+                Match::MalformedSubtree => return Err(malformed_subtree(&st.base)),
                 Match::No | Match::OtherForm => {}
             }
         }
@@ -246,6 +276,17 @@ enum Match {
     OtherForm,
     /// The subtree concerns this name, but we cannot evaluate it (fail closed).
     Unknown(&'static str),
+    /// The name is not well-formed in the subtree's form (fail closed).
+    MalformedName(&'static str),
+    /// The subtree's base is not a well-formed name of its form (fail closed).
+    MalformedSubtree,
+}
+
+fn malformed_subtree(base: &GeneralName) -> Violation {
+    Violation::BadSubtree {
+        subtree: subtree_text(base),
+        reason: "is not a well-formed name of its form",
+    }
 }
 
 fn form_of(g: &GeneralName) -> &'static str {
@@ -293,11 +334,11 @@ fn ip_text(b: &[u8]) -> String {
 fn matches(base: &GeneralName, name: &CertName) -> Match {
     let yes = |b: bool| if b { Match::Yes } else { Match::No };
     match (base, name) {
-        (GeneralName::Rfc822Name(c), CertName::Email(e)) => yes(email_matches(c.as_str(), e)),
+        (GeneralName::Rfc822Name(c), CertName::Email(e)) => email_match(c.as_str(), e),
         (GeneralName::Rfc822Name(_), CertName::Other("SmtpUTF8Mailbox", _)) => {
             Match::Unknown("rfc822Name")
         }
-        (GeneralName::DnsName(c), CertName::Dns(d)) => yes(dns_matches(c.as_str(), d)),
+        (GeneralName::DnsName(c), CertName::Dns(d)) => dns_match(c.as_str(), d),
         (GeneralName::IpAddress(c), CertName::Ip(ip)) => yes(ip_matches(c.as_bytes(), ip)),
         (GeneralName::DirectoryName(c), CertName::Directory(n)) => yes(dn_matches(c, n)),
         (GeneralName::UniformResourceIdentifier(_), CertName::Other(f, _))
@@ -321,40 +362,127 @@ fn matches(base: &GeneralName, name: &CertName) -> Match {
 }
 
 /// rfc822Name matching (RFC 5280 section 4.2.1.10): `user@host` is that mailbox, `host` every
-/// mailbox at that host, `.domain` every mailbox at a host below the domain.
+/// mailbox at that host, `.domain` every mailbox at a host below the domain (not the domain
+/// itself). A malformed address or constraint matches nothing (see [`Violation::MalformedName`]
+/// for what that means under an excluded subtree).
 ///
 /// The whole comparison ignores ASCII case. RFC 5280 section 7.5 keeps local parts
 /// case-sensitive, but the gateway treats addresses case-insensitively everywhere (a mailbox
 /// constraint must not be dodged by `Eve@` versus `eve@`), and [`Cert::email_addresses`]
 /// lowercases.
 pub fn email_matches(constraint: &str, email: &str) -> bool {
-    let Some((_, host)) = email.rsplit_once('@') else {
-        return false; // not an address: nothing vouches for it
+    matches!(email_match(constraint, email), Match::Yes)
+}
+
+fn email_match(constraint: &str, email: &str) -> Match {
+    let Some((local, host)) = parse_mailbox(email) else {
+        return Match::MalformedName("rfc822Name");
     };
     if constraint.contains('@') {
-        constraint.eq_ignore_ascii_case(email)
-    } else if constraint.starts_with('.') {
-        host.len() > constraint.len()
+        match parse_mailbox(constraint) {
+            Some((c_local, c_host)) => {
+                bool_match(c_local.eq_ignore_ascii_case(local) && c_host.eq_ignore_ascii_case(host))
+            }
+            None => Match::MalformedSubtree,
+        }
+    } else if let Some(domain) = constraint.strip_prefix('.') {
+        if !is_hostname(domain, false) {
+            return Match::MalformedSubtree;
+        }
+        // `host` is a well-formed hostname, so a suffix after a dot is whole labels.
+        let below = host.len() > constraint.len()
             && host.is_char_boundary(host.len() - constraint.len())
-            && host[host.len() - constraint.len()..].eq_ignore_ascii_case(constraint)
+            && host[host.len() - constraint.len()..].eq_ignore_ascii_case(constraint);
+        bool_match(below)
+    } else if is_hostname(constraint, false) {
+        bool_match(host.eq_ignore_ascii_case(constraint))
     } else {
-        host.eq_ignore_ascii_case(constraint)
+        Match::MalformedSubtree
     }
 }
 
-/// dNSName matching (RFC 5280 section 4.2.1.10): the name itself or any name with labels added
-/// on the left; a leading dot (a common extension, as OpenSSL reads it) means subdomains only.
-pub fn dns_matches(constraint: &str, name: &str) -> bool {
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
-    let c = constraint.trim_end_matches('.').to_ascii_lowercase();
-    if c.is_empty() {
-        return true;
-    }
-    if c.starts_with('.') {
-        name.len() > c.len() && name.ends_with(&c)
+fn bool_match(b: bool) -> Match {
+    if b { Match::Yes } else { Match::No }
+}
+
+/// Splits a mailbox as RFC 5280 section 4.2.1.6 requires an rfc822Name to be (the `Mailbox`
+/// of RFC 5321 section 4.1.2): a local part that is a dot-atom or a quoted string, `@`, and a
+/// domain that is a hostname. `None` for anything else: no `@` or two outside quotes, an empty
+/// local part or domain, stray dots, an address literal (which no constraint form can name).
+pub fn parse_mailbox(s: &str) -> Option<(&str, &str)> {
+    let at = if s.starts_with('"') {
+        // Quoted string: any printable ASCII, backslash escapes the next character.
+        let bytes = s.as_bytes();
+        let mut i = 1;
+        loop {
+            match bytes.get(i)? {
+                b'\\' => i += 2,
+                b'"' => break i + 1,
+                c if (0x20..0x7f).contains(c) => i += 1,
+                _ => return None,
+            }
+        }
     } else {
-        name == c || name.ends_with(&format!(".{c}"))
+        s.find('@')?
+    };
+    let (local, rest) = s.split_at(at);
+    let host = rest.strip_prefix('@')?;
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    let local_ok = local.starts_with('"')
+        || (!local.is_empty()
+            && local
+                .split('.')
+                .all(|a| !a.is_empty() && a.chars().all(atext)));
+    (local_ok && is_hostname(host, false)).then_some((local, host))
+}
+
+/// Whether `s` is a hostname in the preferred name syntax (RFC 1034 section 3.5 as relaxed by
+/// RFC 1123 section 2.1, which RFC 5280 section 4.2.1.6 requires of dNSName and of the domain
+/// of an rfc822Name): labels of letters, digits and inner hyphens, 1 to 63 octets each, at most
+/// 253 in all, no empty label (so no leading, trailing or doubled dot). With `wildcard`, the
+/// first label may be `*` (a dNSName of a server certificate).
+pub fn is_hostname(s: &str, wildcard: bool) -> bool {
+    let s = if wildcard {
+        s.strip_prefix("*.").unwrap_or(s)
+    } else {
+        s
+    };
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// dNSName matching (RFC 5280 section 4.2.1.10): the name itself or any name with labels added
+/// on the left; a leading dot (a common extension, as OpenSSL reads it) means subdomains only;
+/// an empty constraint matches every name. A malformed name or constraint matches nothing.
+pub fn dns_matches(constraint: &str, name: &str) -> bool {
+    matches!(dns_match(constraint, name), Match::Yes)
+}
+
+fn dns_match(constraint: &str, name: &str) -> Match {
+    if !is_hostname(name, true) {
+        return Match::MalformedName("dNSName");
     }
+    if constraint.is_empty() {
+        return Match::Yes;
+    }
+    let (subdomains_only, base) = match constraint.strip_prefix('.') {
+        Some(b) => (true, b),
+        None => (false, constraint),
+    };
+    if !is_hostname(base, false) {
+        return Match::MalformedSubtree;
+    }
+    let name = name.to_ascii_lowercase();
+    let base = base.to_ascii_lowercase();
+    let below = name.ends_with(&format!(".{base}"));
+    bool_match(below || (!subdomains_only && name == base))
 }
 
 /// iPAddress matching: the constraint is address then mask (8 or 32 octets); the name, 4 or 16.
@@ -481,7 +609,7 @@ mod tests {
     #[test]
     fn dns_constraints() {
         assert!(dns_matches("acme.test", "acme.test"));
-        assert!(dns_matches("acme.test", "mx.ACME.test."));
+        assert!(dns_matches("acme.test", "mx.ACME.test"));
         assert!(!dns_matches("acme.test", "evilacme.test"));
         assert!(dns_matches(".acme.test", "mx.acme.test"));
         assert!(!dns_matches(".acme.test", "acme.test"));
@@ -492,6 +620,124 @@ mod tests {
         )
         .unwrap();
         assert!(check_names(&c, &[CertName::Dns("evil.test".into())]).is_err());
+    }
+
+    /// Issue 12: an address that is not one mailbox (two `@`, an empty local part or domain,
+    /// an empty label) was matched by its last `@`; it now never satisfies a constraint, and
+    /// under an excluded subtree it fails instead of passing as "outside".
+    #[test]
+    fn malformed_addresses_satisfy_no_rfc822_constraint() {
+        for bad in [
+            "a@b@acme.test",
+            "@acme.test",
+            "bob@",
+            "bob@acme..test",
+            "bob@.acme.test",
+            "bob@acme.test.",
+            ".bob@acme.test",
+            "bo..b@acme.test",
+            "bob@[192.0.2.1]",
+            "bob@acme_x.test",
+            "\"unterminated@acme.test",
+        ] {
+            for c in ["acme.test", ".acme.test", "bob@acme.test", "b@acme.test"] {
+                assert!(!email_matches(c, bad), "{c} matched {bad}");
+            }
+            let permitted = nc(vec![email("acme.test"), email(".acme.test")], vec![]);
+            assert!(
+                matches!(
+                    check_names(&permitted, &[mail(bad)]),
+                    Err(Violation::MalformedName {
+                        form: "rfc822Name",
+                        ..
+                    })
+                ),
+                "{bad} under permitted"
+            );
+            let excluded = nc(vec![], vec![email("evil.test")]);
+            let err = check_names(&excluded, &[mail(bad)]).unwrap_err();
+            assert!(
+                matches!(err, Violation::MalformedName { .. }),
+                "{bad} under excluded: {err}"
+            );
+        }
+        // A quoted local part may hold an @: still one mailbox, at the host after the quote.
+        assert!(email_matches("acme.test", "\"x@y\"@acme.test"));
+        assert!(parse_mailbox("\"a b\"@acme.test").is_some());
+        assert_eq!(
+            parse_mailbox("a.b+c@mx.acme.test"),
+            Some(("a.b+c", "mx.acme.test"))
+        );
+    }
+
+    #[test]
+    fn rfc822_constraint_forms_mean_what_rfc_5280_says() {
+        let mailbox = nc(vec![email("alice@x.test")], vec![]);
+        check_names(&mailbox, &[mail("alice@x.test")]).unwrap();
+        for other in ["bob@x.test", "alice@sub.x.test", "alice@y.test"] {
+            assert!(check_names(&mailbox, &[mail(other)]).is_err(), "{other}");
+        }
+        let host = nc(vec![email("x.test")], vec![]);
+        check_names(&host, &[mail("anyone@x.test")]).unwrap();
+        assert!(check_names(&host, &[mail("anyone@sub.x.test")]).is_err());
+        let domain = nc(vec![email(".x.test")], vec![]);
+        check_names(&domain, &[mail("anyone@sub.x.test")]).unwrap();
+        check_names(&domain, &[mail("anyone@a.b.x.test")]).unwrap();
+        assert!(check_names(&domain, &[mail("anyone@x.test")]).is_err());
+        assert!(check_names(&domain, &[mail("anyone@notx.test")]).is_err());
+        // A malformed constraint is refused rather than guessed at, whichever list holds it.
+        for bad in ["a@b@x.test", "x..test", ".", "", "@x.test"] {
+            let c = nc(vec![email(bad)], vec![]);
+            assert!(
+                matches!(
+                    check_names(&c, &[mail("alice@x.test")]),
+                    Err(Violation::BadSubtree { .. })
+                ),
+                "permitted {bad:?}"
+            );
+            let c = nc(vec![], vec![email(bad)]);
+            assert!(
+                check_names(&c, &[mail("alice@x.test")]).is_err(),
+                "excluded {bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_dns_names_satisfy_no_constraint() {
+        for bad in [
+            "",
+            "mx..acme.test",
+            "mx.acme.test.",
+            ".acme.test",
+            "-mx.acme.test",
+            "mx-.acme.test",
+            "mx_1.acme.test",
+            "mx acme.test",
+            "a.*.acme.test",
+        ] {
+            assert!(!dns_matches("acme.test", bad), "{bad}");
+            let permitted = nc(vec![dns("acme.test")], vec![]);
+            assert!(
+                matches!(
+                    check_names(&permitted, &[CertName::Dns(bad.into())]),
+                    Err(Violation::MalformedName {
+                        form: "dNSName",
+                        ..
+                    })
+                ),
+                "{bad:?} under permitted"
+            );
+            let excluded = nc(vec![], vec![dns("evil.test")]);
+            assert!(
+                check_names(&excluded, &[CertName::Dns(bad.into())]).is_err(),
+                "{bad:?} under excluded"
+            );
+        }
+        assert!(dns_matches("acme.test", "*.acme.test"));
+        assert!(dns_matches("", "anything.test"));
+        let long_label = format!("{}.acme.test", "a".repeat(64));
+        assert!(!dns_matches("acme.test", &long_label));
     }
 
     #[test]

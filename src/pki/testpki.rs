@@ -186,6 +186,16 @@ impl Pki {
             format!("{base}crlnumber = $dir/crlnumber\n[p]\ncommonName = optional\n"),
         )
         .unwrap();
+        // CRLs naming their signer's key (authorityKeyIdentifier), which OpenSSL needs to find
+        // a CRL signer other than the certificate's issuer (`-extended_crl`).
+        std::fs::write(
+            dir.join("akid.cnf"),
+            format!(
+                "{base}crlnumber = $dir/crlnumber\ncrl_extensions = crl_ext\n\
+                 [p]\ncommonName = optional\n[crl_ext]\nauthorityKeyIdentifier = keyid:always\n"
+            ),
+        )
+        .unwrap();
         std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
         dir
     }
@@ -394,10 +404,22 @@ impl Pki {
 
     /// `openssl ca -gencrl`: version 2 with a cRLNumber when `numbered`, else version 1.
     pub(crate) fn gencrl(&self, ca: &Ca, numbered: bool) -> PathBuf {
-        let cnf = ca.dir.join(if numbered { "ca.cnf" } else { "v1.cnf" });
-        let out = ca
-            .cert
-            .with_extension(if numbered { "crl" } else { "v1.crl" });
+        let (cnf, ext) = if numbered {
+            ("ca.cnf", "crl")
+        } else {
+            ("v1.cnf", "v1.crl")
+        };
+        self.gencrl_with(ca, cnf, ext)
+    }
+
+    /// A numbered CRL that also carries authorityKeyIdentifier.
+    pub(crate) fn gencrl_akid(&self, ca: &Ca) -> PathBuf {
+        self.gencrl_with(ca, "akid.cnf", "akid.crl")
+    }
+
+    fn gencrl_with(&self, ca: &Ca, cnf: &str, ext: &str) -> PathBuf {
+        let cnf = ca.dir.join(cnf);
+        let out = ca.cert.with_extension(ext);
         self.run(&[
             "ca",
             "-batch",

@@ -22,6 +22,8 @@ struct Case {
     expect: Option<&'static str>,
     /// `Some(reason)` when openssl's verdict is deliberately different from ours.
     deviation: Option<&'static str>,
+    /// More `openssl verify` options.
+    openssl_args: &'static [&'static str],
 }
 
 impl Case {
@@ -36,7 +38,12 @@ impl Case {
             email: None,
             expect: None,
             deviation: None,
+            openssl_args: &[],
         }
+    }
+    fn openssl_args(mut self, args: &'static [&'static str]) -> Self {
+        self.openssl_args = args;
+        self
     }
     fn fails(mut self, code: &'static str) -> Self {
         self.expect = Some(code);
@@ -187,6 +194,67 @@ fn agrees_with_openssl_verify() {
             None,
             "nameConstraints = critical, permitted;email:partner.test",
         ),
+    );
+
+    // The intermediate rolled its key over and signs its CRL with the new one (RFC 5280
+    // section 6.3.3 (f); openssl's -extended_crl, which finds the signer by the CRL's
+    // authorityKeyIdentifier among the untrusted certificates).
+    let rolled = pki.issue_ca(
+        &root,
+        "inter-rolled",
+        "/O=Acme/CN=Acme Intermediate",
+        &pki.ca_ext(None, ""),
+        KeyKind::P256,
+    );
+    let before_roll = pki.issue(
+        &inter,
+        "before-roll",
+        "/O=Acme/CN=Issued Before The Rollover",
+        &alice_ext,
+        KeyKind::P256,
+        None,
+    );
+    pki.revoke(&rolled, "before-roll", Some("superseded"));
+    let rolled_crl = pki.gencrl_akid(&rolled);
+
+    // rfc822Name constraints of each form (RFC 5280 section 4.2.1.10), and addresses that are
+    // not one mailbox (issue 12).
+    let partner_leaf = |name: &str, email: &str| {
+        pki.issue(
+            &partner,
+            name,
+            &format!("/O=Partner/CN={name}"),
+            &pki.leaf_ext(email),
+            KeyKind::P256,
+            None,
+        )
+    };
+    let bob2 = partner_leaf("bob2", "bob2@partner.test");
+    let bob_eu = partner_leaf("bob-eu", "bob@eu.partner.test");
+    let two_at = partner_leaf("two-at", "bob@evil.test@partner.test");
+    let no_local = partner_leaf("no-local", "@partner.test");
+    let dns_dot = partner_leaf("dns-dot", "bob@partner.test, DNS:mx.partner.test.");
+    let nc_cross = |name: &str, nc: &str| {
+        pki.cross(
+            &root,
+            &partner,
+            name,
+            &pki.ca_ext(None, &format!("nameConstraints = critical, {nc}")),
+        )
+    };
+    let cross_mailbox = nc_cross("cross-mailbox", "permitted;email:bob@partner.test");
+    let cross_sub = nc_cross("cross-sub", "permitted;email:.partner.test");
+    let cross_excl = nc_cross("cross-excl", "excluded;email:evil.test");
+    let cross_dns = nc_cross("cross-dns", "permitted;DNS:partner.test");
+
+    // notBefore in 1965: UTCTime "65..." is 1965 (RFC 5280 section 4.1.2.5.1).
+    let old_dates = pki.issue(
+        &inter,
+        "from1965",
+        "/O=Acme/CN=Valid Since 1965",
+        &alice_ext,
+        KeyKind::P256,
+        Some((-157_766_400, now() + 30 * DAY)),
     );
 
     // pathlen:0 followed by another CA.
@@ -346,6 +414,13 @@ fn agrees_with_openssl_verify() {
         Case::new("revoked intermediate", frank, &[&inter2.cert])
             .crls(&[&root_crl, &inter2_crl], true)
             .fails("revoked"),
+        Case::new("revoked by a CRL signed with the CA's next key", before_roll, &[&inter.cert, &rolled.cert])
+            .crls(&[&rolled_crl], false)
+            .openssl_args(&["-extended_crl"])
+            .fails("revoked"),
+        Case::new("CRL signed with the CA's next key, leaf not listed", alice.clone(), &[&inter.cert, &rolled.cert])
+            .crls(&[&rolled_crl], false)
+            .openssl_args(&["-extended_crl"]),
         Case::new("serverAuth only, for signing", server, &[&inter.cert])
             .usage(Usage::Signing)
             .fails("wrong-usage"),
@@ -382,7 +457,34 @@ fn agrees_with_openssl_verify() {
             .fails("name-constraints"),
         Case::new("constrained cross-certificate, emailAddress in DN", sneaky, &[&cross_nc])
             .fails("name-constraints"),
-        Case::new("unconstrained cross-certificate, other domain", eve, &[&cross]),
+        Case::new("unconstrained cross-certificate, other domain", eve.clone(), &[&cross]),
+        Case::new("mailbox constraint, that mailbox", bob.clone(), &[&cross_mailbox]),
+        Case::new("mailbox constraint, another mailbox at its host", bob2, &[&cross_mailbox])
+            .fails("name-constraints"),
+        Case::new("domain constraint, a host below it", bob_eu.clone(), &[&cross_sub]),
+        Case::new("domain constraint, the domain itself", bob.clone(), &[&cross_sub])
+            .fails("name-constraints"),
+        Case::new("host constraint, a host below it", bob_eu, &[&cross_nc]).fails("name-constraints"),
+        Case::new("excluded host, another host", bob.clone(), &[&cross_excl]),
+        Case::new("excluded host, inside", eve, &[&cross_excl]).fails("name-constraints"),
+        Case::new("two @, permitted host after the last", two_at.clone(), &[&cross_nc])
+            .fails("name-constraints")
+            .deviation(
+                "OpenSSL takes the host after the last @; an rfc822Name with two @ is not a \
+                 mailbox (RFC 5280 4.2.1.6) and satisfies no constraint",
+            ),
+        Case::new("two @, excluded host before the last", two_at, &[&cross_excl])
+            .fails("name-constraints")
+            .deviation(
+                "OpenSSL finds the name outside the excluded subtree; a name that is not a \
+                 mailbox cannot be shown to be outside one, so it fails",
+            ),
+        Case::new("empty local part, permitted host", no_local, &[&cross_nc])
+            .fails("name-constraints")
+            .deviation("OpenSSL compares the host only; an empty local part is not a mailbox"),
+        Case::new("dNSName with a trailing dot, DNS constraint", dns_dot, &[&cross_dns])
+            .fails("name-constraints"),
+        Case::new("notBefore in 1965", old_dates, &[&inter.cert]).usage(Usage::Signing),
         Case::new("pathlen:0 then another CA", carol, &[&zero.cert, &sub.cert]).fails("pathlen"),
         Case::new("pathlen:0 issuing a leaf", direct, &[&zero.cert]),
         Case::new("unknown critical extension", odd, &[&inter.cert]).fails("malformed"),
@@ -437,6 +539,7 @@ fn agrees_with_openssl_verify() {
         if let Some(e) = case.email {
             args.extend(["-verify_email".into(), e.to_string()]);
         }
+        args.extend(case.openssl_args.iter().map(|a| a.to_string()));
         let untrusted: Vec<&std::path::Path> =
             case.untrusted.iter().map(PathBuf::as_path).collect();
         let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
