@@ -1058,6 +1058,10 @@ fn trust_check_and_the_gateway_agree_and_signer_chains_are_learned() {
             &leaf_ext(email, eku),
         );
     }
+    // Like the gateway with a message's certificates, trust check takes the chain that comes
+    // in the same file as the leaf (before, it read the first certificate only).
+    let bundle = common_bundle(d, &["erin.pem", "i.pem"]);
+    gw.ok(&["trust", "check", &bundle, "--email", "erin@partner.test"]);
     // A valid signature teaches the gateway the issuing CA.
     let (pass, out) = gateway_passes(&gw, "erin", "erin@partner.test", &inter);
     assert!(pass, "{out}");

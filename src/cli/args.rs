@@ -532,7 +532,9 @@ pub enum TrustCommand {
     /// Validate a certificate against the directory, as the gateway does for every signature.
     /// Exit 0 when trusted, 1 when not, 2 on bad input.
     Check {
-        /// The certificate to check (PEM or DER; the first certificate in the file).
+        /// The certificate to check (PEM or DER: the first certificate in the file; any others
+        /// in it are taken as intermediates that came with it, as the gateway takes the
+        /// certificates of a message).
         cert: PathBuf,
         /// Intermediate certificates that came with it (PEM).
         #[arg(long)]

@@ -682,11 +682,13 @@ fn trust(cli: &Cli, c: &TrustCommand) -> Result<u8> {
             usage,
             json,
         } => {
-            let leaf = first_cert(cert)?;
-            let chain = match untrusted {
-                Some(p) => read_certs_file(p)?,
-                None => Vec::new(),
-            };
+            // As the gateway takes every certificate of a message: the leaf, then whatever
+            // else the file holds, then --untrusted.
+            let mut chain = read_certs_file(cert)?;
+            let leaf = chain.remove(0);
+            if let Some(p) = untrusted {
+                chain.extend(read_certs_file(p)?);
+            }
             let at = match at {
                 Some(s) => Some(
                     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)

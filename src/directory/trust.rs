@@ -259,7 +259,7 @@ impl Directory {
         let source = format!("import-crl --issuer {source_name}");
         let anchors: Vec<&Cert> = ctx.anchors.iter().map(|a| &a.cert).collect();
         let keep: Vec<&Cert> = path.iter().filter(|c| !anchors.contains(c)).collect();
-        let learned = self.remember_cas(&mut tx, &keep, &source)?;
+        let learned = Self::remember_cas(&mut tx, &keep, &source)?;
         self.audit(
             &mut tx,
             "trust.import-crl",
@@ -305,7 +305,7 @@ impl Directory {
             return Ok(());
         }
         let mut tx = self.store.write()?;
-        if self.remember_cas(&mut tx, &new, "signer chain")? > 0 {
+        if Self::remember_cas(&mut tx, &new, "signer chain")? > 0 {
             self.bump_trust_generation(&mut tx)?;
         }
         tx.commit()?;
@@ -316,10 +316,18 @@ impl Directory {
     /// [`MAX_KNOWN_CAS`]: expired ones go first, then the longest known. Returns how many were
     /// new.
     fn remember_cas(
-        &self,
         tx: &mut Box<dyn crate::store::WriteTx + '_>,
         certs: &[&Cert],
         source: &str,
+    ) -> Result<usize, DirectoryError> {
+        Self::remember_cas_within(tx, certs, source, MAX_KNOWN_CAS)
+    }
+
+    fn remember_cas_within(
+        tx: &mut Box<dyn crate::store::WriteTx + '_>,
+        certs: &[&Cert],
+        source: &str,
+        max: usize,
     ) -> Result<usize, DirectoryError> {
         let now = profile::now();
         let mut added = 0;
@@ -334,11 +342,11 @@ impl Directory {
             }
         }
         let mut all: Vec<(String, KnownCaRecord)> = tx.scan_json(Table::CaCerts)?;
-        if all.len() > MAX_KNOWN_CAS {
+        if all.len() > max {
             let expired =
                 |r: &KnownCaRecord| Cert::from_der(&r.der).map_or(true, |c| c.not_after() < now);
             all.sort_by_key(|(_, r)| (!expired(r), r.learned));
-            for (k, _) in &all[..all.len() - MAX_KNOWN_CAS] {
+            for (k, _) in &all[..all.len() - max] {
                 tx.delete(Table::CaCerts, k)?;
             }
         }
@@ -614,5 +622,84 @@ pub(super) fn summarise(r: &TrustRecord) -> TrustSummary {
             .unwrap_or_default(),
         fingerprint: cert.map(|c| c.fingerprint_hex()).unwrap_or_default(),
         added: rfc3339(r.added),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::testpki::{DAY, KeyKind, Pki, now};
+
+    fn known(dir: &Directory) -> Vec<Cert> {
+        dir.store
+            .read()
+            .unwrap()
+            .scan_json::<KnownCaRecord>(Table::CaCerts)
+            .unwrap()
+            .into_iter()
+            .map(|(_, r)| Cert::from_der(&r.der).unwrap())
+            .collect()
+    }
+
+    /// The CAs of a validated chain are kept (not the anchor), once, and reach path
+    /// validation; the table stays bounded, expired certificates leaving first.
+    #[test]
+    fn signer_chains_are_learned_once_and_kept_bounded() {
+        let (_tmp, _config, dir) = crate::gateway::tests::scratch("");
+        let pki = Pki::new();
+        let root = pki.root("root", "/CN=Partner Root", KeyKind::P256, None);
+        let inter = pki.issue_ca(
+            &root,
+            "inter",
+            "/CN=Partner Issuing CA",
+            &pki.ca_ext(None, ""),
+            KeyKind::P256,
+        );
+        let (root, inter) = (pki.cert(&root.cert), pki.cert(&inter.cert));
+        let g = dir.trust_generation().unwrap();
+        dir.learn_chain(&[inter.clone(), root.clone()]).unwrap();
+        assert_eq!(known(&dir), vec![inter.clone()]);
+        assert_eq!(dir.trust_generation().unwrap(), g + 1);
+        dir.learn_chain(&[inter.clone(), root]).unwrap();
+        assert_eq!(
+            dir.trust_generation().unwrap(),
+            g + 1,
+            "nothing new: no write"
+        );
+        assert!(dir.trust_context().unwrap().intermediates.contains(&inter));
+
+        let ca = pki.root("many", "/CN=Many", KeyKind::P256, None);
+        let expired = pki.issue(
+            &ca,
+            "expired",
+            "/CN=Expired CA",
+            &pki.ca_ext(None, ""),
+            KeyKind::P256,
+            Some((now() - 400 * DAY, now() - DAY)),
+        );
+        let expired = pki.cert(&expired);
+        let others: Vec<Cert> = (0..3)
+            .map(|i| {
+                let c = pki.issue_ca(
+                    &ca,
+                    &format!("c{i}"),
+                    &format!("/CN=CA {i}"),
+                    &pki.ca_ext(None, ""),
+                    KeyKind::P256,
+                );
+                pki.cert(&c.cert)
+            })
+            .collect();
+        let mut tx = dir.store.write().unwrap();
+        let mut all: Vec<&Cert> = vec![&expired];
+        all.extend(&others);
+        assert_eq!(
+            Directory::remember_cas_within(&mut tx, &all, "test", 3).unwrap(),
+            4
+        );
+        tx.commit().unwrap();
+        let kept = known(&dir);
+        assert_eq!(kept.len(), 3);
+        assert!(!kept.contains(&expired), "the expired CA goes first");
     }
 }
