@@ -768,6 +768,28 @@ fn partner_with_intermediate() -> (Gw, String) {
     (gw, inter)
 }
 
+/// `<name>@partner.test`, issued by the partner's issuing CA (`i.cnf`) with extended key usage
+/// `eku`.
+fn partner_leaf(d: &Path, name: &str, eku: &str) -> String {
+    let email = format!("{name}@partner.test");
+    issue(
+        d,
+        "i.cnf",
+        name,
+        &format!("/CN={name}"),
+        &leaf_ext(&email, eku),
+    )
+}
+
+/// `openssl ca -revoke` with the configuration `cnf`.
+fn revoke(d: &Path, cnf: &str, cert: &str, reason: Option<&str>) {
+    let mut args = vec!["ca", "-batch", "-config", cnf, "-revoke", cert];
+    if let Some(r) = reason {
+        args.extend(["-crl_reason", r]);
+    }
+    openssl_ok(d, &args);
+}
+
 fn gencrl(d: &Path, cnf: &str, out: &str) -> String {
     openssl_ok(d, &["ca", "-batch", "-config", cnf, "-gencrl", "-out", out]);
     d.join(out).to_str().unwrap().to_string()
@@ -779,13 +801,7 @@ fn gencrl(d: &Path, cnf: &str, out: &str) -> String {
 fn intermediate_crl_is_imported_with_its_issuer_and_refreshed_by_number() {
     let (gw, inter) = partner_with_intermediate();
     let d = gw.dir.path();
-    let carol = issue(
-        d,
-        "i.cnf",
-        "carol",
-        "/CN=carol",
-        &leaf_ext("carol@partner.test", "emailProtection"),
-    );
+    let carol = partner_leaf(d, "carol", "emailProtection");
     let check_carol = || {
         let o = gw.run(&[
             "trust",
@@ -802,19 +818,7 @@ fn intermediate_crl_is_imported_with_its_issuer_and_refreshed_by_number() {
         )
     };
     assert_eq!(check_carol().0, 0, "{}", check_carol().1);
-    openssl_ok(
-        d,
-        &[
-            "ca",
-            "-batch",
-            "-config",
-            "i.cnf",
-            "-revoke",
-            &carol,
-            "-crl_reason",
-            "keyCompromise",
-        ],
-    );
+    revoke(d, "i.cnf", &carol, Some("keyCompromise"));
     let first = gencrl(d, "i.cnf", "i1.crl");
 
     // Today's refusal named no way out; now it says what to give.
@@ -880,15 +884,9 @@ fn common_bundle(d: &Path, parts: &[&str]) -> String {
 fn crl_from_another_key_of_the_same_ca_is_accepted_and_used() {
     let (gw, inter) = partner_with_intermediate();
     let d = gw.dir.path();
-    let dave = issue(
-        d,
-        "i.cnf",
-        "dave",
-        "/CN=dave",
-        &leaf_ext("dave@partner.test", "emailProtection"),
-    );
+    let dave = partner_leaf(d, "dave", "emailProtection");
     // The CRL signer: issued by the issuing CA under its own name.
-    let signer = issue(
+    issue(
         d,
         "i.cnf",
         "crlsigner",
@@ -906,7 +904,7 @@ fn crl_from_another_key_of_the_same_ca_is_accepted_and_used() {
          default_crl_days = 7\n",
     )
     .unwrap();
-    openssl_ok(d, &["ca", "-batch", "-config", "s.cnf", "-revoke", &dave]);
+    revoke(d, "s.cnf", &dave, None);
     let crl = gencrl(d, "s.cnf", "s.crl");
     let chain = common_bundle(d, &["crlsigner.pem", "i.pem"]);
     let check_dave = || {
@@ -917,7 +915,6 @@ fn crl_from_another_key_of_the_same_ca_is_accepted_and_used() {
     assert_eq!(check_dave(), Some(0));
     gw.ok(&["trust", "import-crl", &crl, "--issuer", &chain]);
     assert_eq!(check_dave(), Some(1), "the CRL signer's CRL revokes dave");
-    let _ = signer;
 
     // A self-made key under the same name: the signature check finds no certified key.
     sh_ok(
@@ -1016,14 +1013,8 @@ fn trust_check_and_the_gateway_agree_and_signer_chains_are_learned() {
         ("frank", "frank@partner.test", "emailProtection"),
         ("gina", "gina@partner.test", "serverAuth"),
     ];
-    for (name, email, eku) in people {
-        issue(
-            d,
-            "i.cnf",
-            name,
-            &format!("/CN={name}"),
-            &leaf_ext(email, eku),
-        );
+    for (name, _, eku) in people {
+        partner_leaf(d, name, eku);
     }
     // Like the gateway with a message's certificates, trust check takes the chain that comes
     // in the same file as the leaf (before, it read the first certificate only).
@@ -1032,17 +1023,7 @@ fn trust_check_and_the_gateway_agree_and_signer_chains_are_learned() {
     // A valid signature teaches the gateway the issuing CA.
     let (pass, out) = gateway_passes(&gw, "erin", "erin@partner.test", &inter);
     assert!(pass, "{out}");
-    openssl_ok(
-        d,
-        &[
-            "ca",
-            "-batch",
-            "-config",
-            "i.cnf",
-            "-revoke",
-            &format!("{}/frank.pem", d.display()),
-        ],
-    );
+    revoke(d, "i.cnf", &format!("{}/frank.pem", d.display()), None);
     let crl = gencrl(d, "i.cnf", "learned.crl");
     gw.ok(&["trust", "import-crl", &crl]);
 

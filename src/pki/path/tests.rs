@@ -310,36 +310,29 @@ authorityKeyIdentifier = keyid
 "
         )
     };
-    let signer = a.pki.issue(
-        &a.inter,
-        "crlsigner",
-        "/O=Acme/CN=Acme Intermediate",
-        &crl_signer_ext("cRLSign"),
-        KeyKind::P256,
-        None,
-    );
-    let signer_ca = a.pki.ca_for("crlsigner");
-    a.pki.revoke(&signer_ca, "alice", None);
-    let mut ctx = a.ctx();
-    ctx.crls = vec![Crl::read_file(&a.pki.gencrl(&signer_ca, true)).unwrap()];
-    ctx.intermediates.push(a.pki.cert(&signer));
+    // A same-name certificate from the intermediate, whose own CRL revokes Alice.
+    let ctx_with_crl_of = |name: &str, ku: &str| {
+        let signer = a.pki.issue(
+            &a.inter,
+            name,
+            "/O=Acme/CN=Acme Intermediate",
+            &crl_signer_ext(ku),
+            KeyKind::P256,
+            None,
+        );
+        let signer_ca = a.pki.ca_for(name);
+        a.pki.revoke(&signer_ca, "alice", None);
+        let mut ctx = a.ctx();
+        ctx.crls = vec![Crl::read_file(&a.pki.gencrl(&signer_ca, true)).unwrap()];
+        ctx.intermediates.push(a.pki.cert(&signer));
+        ctx
+    };
+    let ctx = ctx_with_crl_of("crlsigner", "cRLSign");
     let e = validate(&ctx, &query(&a.alice, &[])).unwrap_err();
     assert_eq!(e.code(), "revoked", "{e}");
 
     // Without cRLSign the same certificate may not sign CRLs.
-    let nosign = a.pki.issue(
-        &a.inter,
-        "nosign",
-        "/O=Acme/CN=Acme Intermediate",
-        &crl_signer_ext("digitalSignature"),
-        KeyKind::P256,
-        None,
-    );
-    let nosign_ca = a.pki.ca_for("nosign");
-    a.pki.revoke(&nosign_ca, "alice", None);
-    let mut ctx = a.ctx();
-    ctx.crls = vec![Crl::read_file(&a.pki.gencrl(&nosign_ca, true)).unwrap()];
-    ctx.intermediates.push(a.pki.cert(&nosign));
+    let ctx = ctx_with_crl_of("nosign", "digitalSignature");
     let p = validate(&ctx, &query(&a.alice, &[])).unwrap();
     assert!(!p.revocation_checked[0], "{p:?}");
 }
