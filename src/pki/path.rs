@@ -558,6 +558,7 @@ fn validate_to(
         q,
         pool,
         sig_memo: RefCell::new(HashMap::new()),
+        crl_memo: RefCell::new(HashMap::new()),
         best: None,
         dead_end: None,
         steps: 0,
@@ -588,12 +589,18 @@ fn validate_to(
 /// (child, issuer) certificate fingerprints.
 type FingerprintPair = ([u8; 32], [u8; 32]);
 
+/// (index into [`TrustContext::crls`], issuer fingerprint, anchor fingerprint).
+type CrlMemoKey = (usize, [u8; 32], [u8; 32]);
+
 struct Builder<'a> {
     ctx: &'a TrustContext,
     q: &'a Query<'a>,
     pool: Vec<&'a Cert>,
     /// (child, issuer) fingerprints -> signature verdict, so backtracking does not repeat work.
     sig_memo: RefCell<HashMap<FingerprintPair, Result<(), SignatureError>>>,
+    /// (CRL index, issuer fingerprint, anchor fingerprint) -> whether the CRL is authenticated
+    /// for that issuer on a path to that anchor (or why not).
+    crl_memo: RefCell<HashMap<CrlMemoKey, Result<(), String>>>,
     /// Most specific failure of a complete path.
     best: Option<PathError>,
     /// Failure of the longest incomplete path: (chain length, error).
@@ -907,7 +914,7 @@ impl<'a> Builder<'a> {
     ) -> Result<bool, PathError> {
         let mut newest: Option<&Crl> = None;
         let mut rejected = Vec::new();
-        for crl in &self.ctx.crls {
+        for (index, crl) in self.ctx.crls.iter().enumerate() {
             if !same_name(crl.issuer(), c.issuer()) {
                 continue;
             }
@@ -915,10 +922,20 @@ impl<'a> Builder<'a> {
                 rejected.push(format!("a CRL of {} is not used: {why}", crl.issuer()));
                 continue;
             }
-            let verified = match crl.verify_signature(issuer) {
-                Ok(()) => Ok(()),
-                Err(_) if self.other_crl_signer(crl, issuer, anchor) => Ok(()),
-                Err(e) => Err(e),
+            // Backtracking checks the same issuer's CRLs again: the verdict is remembered.
+            let memo_key = (index, issuer.fingerprint(), anchor.cert.fingerprint());
+            let memo = self.crl_memo.borrow().get(&memo_key).cloned();
+            let verified = match memo {
+                Some(r) => r,
+                None => {
+                    let r = match crl.verify_signature(issuer) {
+                        Ok(()) => Ok(()),
+                        Err(_) if self.other_crl_signer(crl, issuer, anchor) => Ok(()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    self.crl_memo.borrow_mut().insert(memo_key, r.clone());
+                    r
+                }
             };
             match verified {
                 Ok(()) => {
