@@ -256,7 +256,7 @@ impl Directory {
         )?;
         // The signer and its chain below the anchor, so path validation can authenticate the
         // CRL with the same certificates.
-        let source = format!("import-crl --issuer {source_name}");
+        let source = format!("import-crl {source_name}");
         let anchors: Vec<&Cert> = ctx.anchors.iter().map(|a| &a.cert).collect();
         let keep: Vec<&Cert> = path.iter().filter(|c| !anchors.contains(c)).collect();
         let learned = Self::remember_cas(&mut tx, &keep, &source)?;

@@ -354,7 +354,8 @@ pub struct KnownCaRecord {
     pub der: Vec<u8>,
     /// When it was recorded (Unix seconds); the oldest go first when the table is full.
     pub learned: i64,
-    /// Where it came from: `signer chain` or `import-crl --issuer FILE`.
+    /// Where it came from: `signer chain`, or `import-crl CRLFILE` (the chain that authenticated
+    /// that CRL).
     pub source: String,
 }
 
