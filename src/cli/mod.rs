@@ -695,8 +695,28 @@ fn trust(cli: &Cli, c: &TrustCommand) -> Result<u8> {
                 UsageArg::Signing => Usage::Signing,
                 UsageArg::Encryption => Usage::Encryption,
             });
-            let verdict = dir.check_trust(&leaf, &chain, email.as_deref(), at, usage)?;
-            output::trust_check(&leaf, &verdict, *json)?;
+            let mut verdict = dir.check_trust(&leaf, &chain, email.as_deref(), at, usage)?;
+            // The same revocation line the gateway writes into X-Smimegw-Result.
+            let mut revocation = None;
+            if let Ok(p) = &verdict {
+                let rc = &dir.config().revocation;
+                let timeout = std::time::Duration::from_secs(rc.timeout_secs);
+                let checker = crate::pki::online::Checker::new(rc.fetch, timeout);
+                let now = at.unwrap_or_else(crate::pki::profile::now);
+                let status = checker.check(
+                    &dir.trust_context()?,
+                    p,
+                    now,
+                    std::time::Instant::now() + timeout,
+                );
+                let line = status.describe(now);
+                if let crate::pki::online::PathRevocation::Revoked(e) = status {
+                    verdict = Err(e);
+                } else {
+                    revocation = Some(line);
+                }
+            }
+            output::trust_check(&leaf, &verdict, revocation.as_deref(), *json)?;
             return Ok(if verdict.is_ok() { 0 } else { EXIT_NOT_TRUSTED });
         }
     }

@@ -188,11 +188,50 @@ pub(super) fn code(r: &SignerReport, policy: &PolicyConfig) -> &'static str {
     if r.verdict.is_valid() && r.sha1_used().is_some() && !policy.insecure_sha1_signatures() {
         return "sha1-not-accepted";
     }
+    if r.verdict.is_valid() && r.revocation.as_ref().is_some_and(|n| n.withholds_pass()) {
+        return "revocation-unknown";
+    }
     r.verdict.code()
+}
+
+/// How a per-signer code weighs in the message's result: `pass`, `neutral` (intact but not
+/// accepted: SHA-1, or an unknown revocation status under `when_unknown = "neutral"`), or
+/// `fail`.
+pub(super) fn weight(r: &SignerReport, policy: &PolicyConfig) -> &'static str {
+    match code(r, policy) {
+        "pass" => "pass",
+        "sha1-not-accepted" => "neutral",
+        "revocation-unknown"
+            if r
+                .revocation
+                .as_ref()
+                .is_some_and(|n| n.when_unknown == crate::config::WhenUnknown::Neutral) =>
+        {
+            "neutral"
+        }
+        _ => "fail",
+    }
 }
 
 /// The per-signer explanation, naming SHA-1 where the SignerInfo used it.
 pub(super) fn explain(r: &SignerReport, policy: &PolicyConfig) -> String {
+    let mut s = explain_signature(r, policy);
+    if r.verdict.is_valid()
+        && let Some(n) = &r.revocation
+    {
+        s.push_str("; ");
+        s.push_str(&n.describe());
+        if n.withholds_pass() {
+            s.push_str(&format!(
+                " ([revocation] when_unknown = \"{}\")",
+                n.when_unknown.as_str()
+            ));
+        }
+    }
+    s
+}
+
+fn explain_signature(r: &SignerReport, policy: &PolicyConfig) -> String {
     match (r.sha1_used(), r.verdict.is_valid()) {
         (Some(how), true) if policy.insecure_sha1_signatures() => format!(
             "{}, made with SHA-1 ({how}), accepted by [policy] insecure_sha1_signatures",

@@ -163,6 +163,12 @@ pub struct SignerReport {
     pub signature_algorithm: Option<SignatureAlgorithm>,
     /// Only for [`Verdict::Valid`].
     pub harvest: Option<Harvest>,
+    /// The validated path of the signer's certificate (only for [`Verdict::Valid`]): what the
+    /// caller's revocation check ([`crate::pki::online`]) looks at.
+    pub path: Option<ValidatedPath>,
+    /// The revocation status of `path`, when the caller checked it (the gateway does, with
+    /// fetching; [`verify`] leaves it `None`).
+    pub revocation: Option<crate::pki::online::RevocationNote>,
     /// Noteworthy but not fatal: SHA-1, a signing time outside the certificate's validity, an
     /// encryption preference that could not be followed, path warnings...
     pub warnings: Vec<String>,
@@ -242,11 +248,14 @@ pub fn verify(
                 digest_algorithm: None,
                 signature_algorithm: None,
                 harvest: None,
+                path: None,
+                revocation: None,
                 warnings: Vec::new(),
             };
             if let Err(v) = check_signer(&env, si, &mut report) {
                 report.verdict = v;
                 report.harvest = None;
+                report.path = None;
             }
             report
         })
@@ -400,6 +409,7 @@ fn check_signer(env: &Env<'_>, si: &SignerInfo, r: &mut SignerReport) -> Result<
     }
 
     r.harvest = Some(harvest(env, si, cert, &path, &mut r.warnings));
+    r.path = Some(path);
     Ok(())
 }
 
