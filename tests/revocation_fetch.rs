@@ -1,0 +1,337 @@
+//! Revocation from the certificates' own distribution points, end to end through `smimegw
+//! serve`: a foreign CA run with `openssl ca` publishes its CRLs on loopback HTTP servers owned
+//! by the test (which count the requests), and inbound mail signed by its users gets the verdict
+//! the fetched CRL (or its absence) calls for, within the configured bound. Loopback only.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::smtp::{Sink, free_port, send};
+use common::{Gw, Serve, openssl_ok};
+
+const AUTHSERV: &str = "gw.acme.test";
+
+/// A loopback HTTP server answering every GET with `body`, after `delay`, counting requests.
+struct CrlServer {
+    addr: SocketAddr,
+    body: Arc<Mutex<Vec<u8>>>,
+    hits: Arc<AtomicUsize>,
+}
+
+impl CrlServer {
+    fn start(delay: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let body = Arc::new(Mutex::new(Vec::new()));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (b, h) = (body.clone(), hits.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let (b, h) = (b.clone(), h.clone());
+                std::thread::spawn(move || {
+                    let mut r = BufReader::new(conn.try_clone().unwrap());
+                    let mut line = String::new();
+                    while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+                        if line == "\r\n" {
+                            break;
+                        }
+                        line.clear();
+                    }
+                    h.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(delay);
+                    let body = b.lock().unwrap().clone();
+                    let _ = conn.write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/pkix-crl\r\n\
+                             Content-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    );
+                    let _ = conn.write_all(&body);
+                });
+            }
+        });
+        Self { addr, body, hits }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/partner.crl", self.addr)
+    }
+
+    fn serve_file(&self, path: &Path) {
+        *self.body.lock().unwrap() = std::fs::read(path).unwrap();
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+const CA_CNF: &str = "[ca]\ndefault_ca = ca_default\n[ca_default]\ndir = .\n\
+database = index.txt\nnew_certs_dir = newcerts\ncertificate = partner-root.pem\n\
+private_key = partner-root.key\nserial = serial\ncrlnumber = crlnumber\ndefault_md = sha256\n\
+default_days = 20\ndefault_crl_days = 7\npolicy = policy_any\nunique_subject = no\n\
+[policy_any]\ncommonName = supplied\n";
+
+/// The partner CA (an `openssl ca` directory in `d`), cross-certified for partner.test.
+#[rustfmt::skip]
+fn partner_ca(gw: &Gw) {
+    let d = gw.dir.path();
+    std::fs::write(d.join("ca.cnf"), CA_CNF).unwrap();
+    std::fs::write(d.join("index.txt"), "").unwrap();
+    std::fs::write(d.join("serial"), "1000\n").unwrap();
+    std::fs::write(d.join("crlnumber"), "01\n").unwrap();
+    std::fs::create_dir_all(d.join("newcerts")).unwrap();
+    openssl_ok(d, &[
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "partner-root.key", "-out", "partner-root.pem", "-days", "30", "-subj",
+        "/O=Partner/CN=Partner Fetch Root", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    gw.ok(&["trust", "cross-certify", d.join("partner-root.pem").to_str().unwrap(),
+        "--permit-domain", "partner.test"]);
+}
+
+/// `<who>@partner.test`'s certificate and key, with its CRL at `crl_url` (none when `None`).
+#[rustfmt::skip]
+fn issue(gw: &Gw, who: &str, crl_url: Option<&str>) {
+    let d = gw.dir.path();
+    let mut ext = format!(
+        "keyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage=emailProtection\n\
+         subjectAltName=email:{who}@partner.test\n"
+    );
+    if let Some(u) = crl_url {
+        ext.push_str(&format!("crlDistributionPoints=URI:{u}\n"));
+    }
+    std::fs::write(d.join(format!("{who}.ext")), ext).unwrap();
+    openssl_ok(d, &[
+        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", &format!("{who}.key"), "-out", &format!("{who}.csr"), "-subj", &format!("/CN={who}"),
+    ]);
+    openssl_ok(d, &[
+        "ca", "-batch", "-config", "ca.cnf", "-notext", "-in", &format!("{who}.csr"),
+        "-out", &format!("{who}.pem"), "-extfile", &format!("{who}.ext"),
+    ]);
+}
+
+/// A message from `who`@partner.test to alice, signed (detached) by OpenSSL.
+#[rustfmt::skip]
+fn signed_by(gw: &Gw, who: &str, subject: &str) -> Vec<u8> {
+    let d = gw.dir.path();
+    let (input, out) = (format!("{who}-{subject}.txt"), format!("{who}-{subject}.eml"));
+    std::fs::write(d.join(&input), "Content-Type: text/plain\r\n\r\nhello\r\n").unwrap();
+    openssl_ok(d, &[
+        "cms", "-sign", "-in", &input, "-signer", &format!("{who}.pem"), "-inkey",
+        &format!("{who}.key"), "-from", &format!("{who}@partner.test"), "-to",
+        "alice@acme.test", "-subject", subject, "-out", &out,
+    ]);
+    std::fs::read(d.join(out)).unwrap()
+}
+
+struct Setup {
+    sink: Sink,
+    gw: Gw,
+    serve: Option<Serve>,
+}
+
+impl Setup {
+    fn new(revocation: &str) -> Self {
+        let sink = Sink::start();
+        let port = free_port();
+        let gw = Gw::with_config(&format!(
+            "authserv_id = \"{AUTHSERV}\"\n[revocation]\n{revocation}\n\
+             [listen]\naddress = \"127.0.0.1:{port}\"\n[relay]\nnext_hop = \"{}\"\n",
+            sink.addr
+        ));
+        gw.init_ca();
+        gw.enroll("alice@acme.test", "Alice", "p256");
+        partner_ca(&gw);
+        Self { sink, gw, serve: None }
+    }
+
+    fn start(&mut self) {
+        let text = std::fs::read_to_string(&self.gw.config).unwrap();
+        let port: u16 = text
+            .split("address = \"127.0.0.1:")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        self.serve = Some(self.gw.serve_on(port));
+    }
+
+    /// Sends `msg` to alice; what reached the next hop (unfolded) and how long it took.
+    fn deliver(&self, from: &str, msg: &[u8]) -> (String, Duration) {
+        let before = self.sink.messages().len();
+        let t = Instant::now();
+        let (code, text) = send(
+            self.serve.as_ref().unwrap().addr,
+            from,
+            &["alice@acme.test"],
+            msg,
+        );
+        let took = t.elapsed();
+        assert_eq!(code, 250, "{text}");
+        let got = self.sink.wait_for(before + 1);
+        let s = String::from_utf8_lossy(&got[before].data).into_owned();
+        (s.replace("\r\n ", " ").replace("\r\n\t", " "), took)
+    }
+
+    /// `openssl ca -gencrl` into `name`, with `extra` options.
+    fn gencrl(&self, name: &str, extra: &[&str]) -> std::path::PathBuf {
+        let d = self.gw.dir.path();
+        let mut args = vec!["ca", "-gencrl", "-config", "ca.cnf", "-out", name];
+        args.extend_from_slice(extra);
+        openssl_ok(d, &args);
+        d.join(name)
+    }
+
+    fn revoke(&self, who: &str) {
+        openssl_ok(
+            self.gw.dir.path(),
+            &[
+                "ca",
+                "-config",
+                "ca.cnf",
+                "-revoke",
+                &format!("{who}.pem"),
+                "-crl_reason",
+                "keyCompromise",
+            ],
+        );
+    }
+}
+
+fn result_of(delivered: &str) -> String {
+    let start = delivered
+        .find(&format!("Authentication-Results: {AUTHSERV};"))
+        .expect("our Authentication-Results");
+    let end = delivered[start..].find("\r\n").unwrap() + start;
+    delivered[start..end].to_string()
+}
+
+fn summary_of(delivered: &str) -> String {
+    let start = delivered.find("X-Smimegw-Result:").expect("X-Smimegw-Result");
+    let end = delivered[start..].find("\r\n").unwrap() + start;
+    delivered[start..end].to_string()
+}
+
+/// Good and revoked certificates of one CA, its CRL fetched once from its distribution point
+/// for any number of messages; a CA that is down, one that publishes an out-of-date CRL and one
+/// slower than the bound make the status unknown, judged by `when_unknown = "neutral"`.
+#[test]
+fn fetched_crls_decide_inbound_verdicts_within_the_bound() {
+    let live = CrlServer::start(Duration::ZERO);
+    let stale = CrlServer::start(Duration::ZERO);
+    let slow = CrlServer::start(Duration::from_secs(6));
+    let down = format!("http://127.0.0.1:{}/partner.crl", free_port());
+    let mut s = Setup::new("timeout_secs = 1\nwhen_unknown = \"neutral\"");
+    issue(&s.gw, "good", Some(&live.url()));
+    issue(&s.gw, "gone", Some(&live.url()));
+    issue(&s.gw, "down", Some(&down));
+    issue(&s.gw, "old", Some(&stale.url()));
+    issue(&s.gw, "slow", Some(&slow.url()));
+    issue(&s.gw, "nocdp", None);
+    s.revoke("gone");
+    live.serve_file(&s.gencrl("live.crl", &[]));
+    stale.serve_file(&s.gencrl(
+        "stale.crl",
+        &["-crl_lastupdate", "20200101000000Z", "-crl_nextupdate", "20200108000000Z"],
+    ));
+    slow.serve_file(&s.gw.dir.path().join("live.crl"));
+    s.start();
+
+    // Good: pass, saying how and how old; the second message costs no fetch.
+    let (m, _) = s.deliver("good@partner.test", &signed_by(&s.gw, "good", "one"));
+    assert!(result_of(&m).contains("smime=pass"), "{m}");
+    assert!(
+        summary_of(&m).contains("fetched CRL, ") && summary_of(&m).contains("revocation checked ("),
+        "{}",
+        summary_of(&m)
+    );
+    assert_eq!(live.hits(), 1);
+    let (m, _) = s.deliver("good@partner.test", &signed_by(&s.gw, "good", "two"));
+    assert!(result_of(&m).contains("smime=pass"), "{m}");
+    // Revoked, from the same (cached) CRL.
+    let (m, _) = s.deliver("gone@partner.test", &signed_by(&s.gw, "gone", "three"));
+    assert!(result_of(&m).contains("smime=fail (revoked)"), "{m}");
+    assert!(summary_of(&m).contains("keyCompromise"), "{}", summary_of(&m));
+    assert_eq!(live.hits(), 1, "one fetch for every message of the CA");
+
+    // The CA is down: unknown, neutral by policy, saying why.
+    let (m, _) = s.deliver("down@partner.test", &signed_by(&s.gw, "down", "four"));
+    assert!(result_of(&m).contains("smime=neutral"), "{m}");
+    let sum = summary_of(&m);
+    assert!(sum.contains("revocation not checked: "), "{sum}");
+    assert!(sum.contains(&down), "{sum}");
+    assert!(sum.contains("when_unknown = \"neutral\""), "{sum}");
+
+    // An out-of-date CRL is not an answer.
+    let (m, _) = s.deliver("old@partner.test", &signed_by(&s.gw, "old", "five"));
+    assert!(result_of(&m).contains("smime=neutral"), "{m}");
+    assert!(summary_of(&m).contains("out of date"), "{}", summary_of(&m));
+
+    // A CA slower than timeout_secs: the message does not wait for it.
+    let (m, took) = s.deliver("slow@partner.test", &signed_by(&s.gw, "slow", "six"));
+    assert!(took < Duration::from_secs(4), "waited {took:?}");
+    assert!(result_of(&m).contains("smime=neutral"), "{m}");
+    assert!(summary_of(&m).contains("revocation not checked"), "{m}");
+
+    // No distribution point at all.
+    let (m, _) = s.deliver("nocdp@partner.test", &signed_by(&s.gw, "nocdp", "seven"));
+    assert!(result_of(&m).contains("smime=neutral"), "{m}");
+    assert!(
+        summary_of(&m).contains("no http CRL distribution point"),
+        "{}",
+        summary_of(&m)
+    );
+}
+
+/// The default policy lets an unknown status pass and says so; `trust check` prints the same
+/// line; `fetch = false` fetches nothing.
+#[test]
+fn unknown_passes_by_default_and_trust_check_says_the_same() {
+    let live = CrlServer::start(Duration::ZERO);
+    let mut s = Setup::new("");
+    issue(&s.gw, "good", Some(&live.url()));
+    issue(&s.gw, "gone", Some(&live.url()));
+    issue(&s.gw, "nocdp", None);
+    s.revoke("gone");
+    live.serve_file(&s.gencrl("live.crl", &[]));
+    let d = s.gw.dir.path().to_path_buf();
+    let out = s.gw.ok(&["trust", "check", d.join("good.pem").to_str().unwrap()]);
+    assert!(
+        out.contains("revocation: revocation checked (") && out.contains("fetched CRL, "),
+        "{out}"
+    );
+    let o = s.gw.run(&["trust", "check", d.join("gone.pem").to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("NOT trusted") && out.contains("keyCompromise"), "{out}");
+    s.start();
+    let (m, _) = s.deliver("nocdp@partner.test", &signed_by(&s.gw, "nocdp", "one"));
+    assert!(result_of(&m).contains("smime=pass"), "{m}");
+    assert!(
+        summary_of(&m).contains("revocation not checked: "),
+        "{}",
+        summary_of(&m)
+    );
+
+    let off = CrlServer::start(Duration::ZERO);
+    let mut s = Setup::new("fetch = false");
+    issue(&s.gw, "good", Some(&off.url()));
+    s.start();
+    let (m, _) = s.deliver("good@partner.test", &signed_by(&s.gw, "good", "two"));
+    assert!(result_of(&m).contains("smime=pass"), "{m}");
+    assert!(summary_of(&m).contains("fetch = false"), "{}", summary_of(&m));
+    assert_eq!(off.hits(), 0);
+}
