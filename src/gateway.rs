@@ -182,6 +182,7 @@ impl Gateway {
         let rc = &dir.config().revocation;
         let revocation = Checker::new(
             rc.fetch,
+            rc.ocsp,
             std::time::Duration::from_secs(rc.timeout_secs),
         );
         Self {

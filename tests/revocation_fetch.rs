@@ -17,7 +17,11 @@ use common::{Gw, Serve, openssl_ok};
 
 const AUTHSERV: &str = "gw.acme.test";
 
-/// A loopback HTTP server answering every GET with `body`, after `delay`, counting requests.
+/// What a test server answers: from the request's method, path and body.
+type Handler = Arc<dyn Fn(&str, &str, &[u8]) -> Vec<u8> + Send + Sync>;
+
+/// A loopback HTTP server answering every request with `handler`'s bytes (or, without one,
+/// `body`), after `delay`, counting requests.
 struct CrlServer {
     addr: SocketAddr,
     body: Arc<Mutex<Vec<u8>>>,
@@ -26,6 +30,10 @@ struct CrlServer {
 
 impl CrlServer {
     fn start(delay: Duration) -> Self {
+        Self::with_handler(delay, None)
+    }
+
+    fn with_handler(delay: Duration, handler: Option<Handler>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let body = Arc::new(Mutex::new(Vec::new()));
@@ -34,22 +42,35 @@ impl CrlServer {
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
-                let (b, h) = (b.clone(), h.clone());
+                let (b, h, handler) = (b.clone(), h.clone(), handler.clone());
                 std::thread::spawn(move || {
                     let mut r = BufReader::new(conn.try_clone().unwrap());
+                    let mut request_line = String::new();
+                    let _ = r.read_line(&mut request_line);
+                    let mut length = 0usize;
                     let mut line = String::new();
                     while r.read_line(&mut line).is_ok_and(|n| n > 0) {
                         if line == "\r\n" {
                             break;
                         }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
                         line.clear();
                     }
+                    let mut req = vec![0u8; length];
+                    let _ = std::io::Read::read_exact(&mut r, &mut req);
                     h.fetch_add(1, Ordering::SeqCst);
                     std::thread::sleep(delay);
-                    let body = b.lock().unwrap().clone();
+                    let mut parts = request_line.split(' ');
+                    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                    let body = match &handler {
+                        Some(f) => f(method, path, &req),
+                        None => b.lock().unwrap().clone(),
+                    };
                     let _ = conn.write_all(
                         format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: application/pkix-crl\r\n\
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
                              Content-Length: {}\r\nConnection: close\r\n\r\n",
                             body.len()
                         )
@@ -73,6 +94,59 @@ impl CrlServer {
     fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
+}
+
+/// An OCSP responder on loopback: each request (GET or POST, RFC 6960 appendix A) is answered
+/// by `openssl ocsp -index` (the real peer) signing with `signer`/`key`, valid for 5 minutes.
+fn ocsp_responder(dir: &Path, signer: &str, key: &str) -> CrlServer {
+    let (dir, signer, key) = (dir.to_path_buf(), signer.to_string(), key.to_string());
+    let n = Arc::new(AtomicUsize::new(0));
+    let handler: Handler = Arc::new(move |method, path, body| {
+        use base64::Engine;
+        let der = if method == "GET" {
+            let enc = path.rsplit('/').next().unwrap_or("");
+            let b64 = enc
+                .replace("%2B", "+")
+                .replace("%2F", "/")
+                .replace("%3D", "=");
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap_or_default()
+        } else {
+            body.to_vec()
+        };
+        let i = n.fetch_add(1, Ordering::SeqCst);
+        let (req, resp) = (format!("ocsp-req-{i}.der"), format!("ocsp-resp-{i}.der"));
+        std::fs::write(dir.join(&req), der).unwrap();
+        let st = std::process::Command::new("openssl")
+            .current_dir(&dir)
+            .args([
+                "ocsp",
+                "-index",
+                "index.txt",
+                "-CA",
+                "partner-root.pem",
+                "-rsigner",
+                &signer,
+                "-rkey",
+                &key,
+                "-nmin",
+                "5",
+                "-reqin",
+                &req,
+                "-respout",
+                &resp,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        std::fs::read(dir.join(resp)).unwrap()
+    });
+    CrlServer::with_handler(Duration::ZERO, Some(handler))
 }
 
 const CA_CNF: &str = "[ca]\ndefault_ca = ca_default\n[ca_default]\ndir = .\n\
@@ -101,8 +175,14 @@ fn partner_ca(gw: &Gw) {
 }
 
 /// `<who>@partner.test`'s certificate and key, with its CRL at `crl_url` (none when `None`).
-#[rustfmt::skip]
 fn issue(gw: &Gw, who: &str, crl_url: Option<&str>) {
+    issue_with(gw, who, crl_url, None, true);
+}
+
+/// [`issue`] with an OCSP responder in authorityInfoAccess; `indexed` false issues it with
+/// `openssl x509 -req`, outside the CA's index, so the responder does not know it.
+#[rustfmt::skip]
+fn issue_with(gw: &Gw, who: &str, crl_url: Option<&str>, ocsp_url: Option<&str>, indexed: bool) {
     let d = gw.dir.path();
     let mut ext = format!(
         "keyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage=emailProtection\n\
@@ -111,15 +191,26 @@ fn issue(gw: &Gw, who: &str, crl_url: Option<&str>) {
     if let Some(u) = crl_url {
         ext.push_str(&format!("crlDistributionPoints=URI:{u}\n"));
     }
+    if let Some(u) = ocsp_url {
+        ext.push_str(&format!("authorityInfoAccess=OCSP;URI:{u}\n"));
+    }
     std::fs::write(d.join(format!("{who}.ext")), ext).unwrap();
     openssl_ok(d, &[
         "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
         "-keyout", &format!("{who}.key"), "-out", &format!("{who}.csr"), "-subj", &format!("/CN={who}"),
     ]);
-    openssl_ok(d, &[
-        "ca", "-batch", "-config", "ca.cnf", "-notext", "-in", &format!("{who}.csr"),
-        "-out", &format!("{who}.pem"), "-extfile", &format!("{who}.ext"),
-    ]);
+    if indexed {
+        openssl_ok(d, &[
+            "ca", "-batch", "-config", "ca.cnf", "-notext", "-in", &format!("{who}.csr"),
+            "-out", &format!("{who}.pem"), "-extfile", &format!("{who}.ext"),
+        ]);
+    } else {
+        openssl_ok(d, &[
+            "x509", "-req", "-in", &format!("{who}.csr"), "-CA", "partner-root.pem", "-CAkey",
+            "partner-root.key", "-set_serial", "0x7777", "-days", "20", "-extfile",
+            &format!("{who}.ext"), "-out", &format!("{who}.pem"),
+        ]);
+    }
 }
 
 /// A message from `who`@partner.test to alice, signed (detached) by OpenSSL.
@@ -154,7 +245,11 @@ impl Setup {
         gw.init_ca();
         gw.enroll("alice@acme.test", "Alice", "p256");
         partner_ca(&gw);
-        Self { sink, gw, serve: None }
+        Self {
+            sink,
+            gw,
+            serve: None,
+        }
     }
 
     fn start(&mut self) {
@@ -220,7 +315,9 @@ fn result_of(delivered: &str) -> String {
 }
 
 fn summary_of(delivered: &str) -> String {
-    let start = delivered.find("X-Smimegw-Result:").expect("X-Smimegw-Result");
+    let start = delivered
+        .find("X-Smimegw-Result:")
+        .expect("X-Smimegw-Result");
     let end = delivered[start..].find("\r\n").unwrap() + start;
     delivered[start..end].to_string()
 }
@@ -245,7 +342,12 @@ fn fetched_crls_decide_inbound_verdicts_within_the_bound() {
     live.serve_file(&s.gencrl("live.crl", &[]));
     stale.serve_file(&s.gencrl(
         "stale.crl",
-        &["-crl_lastupdate", "20200101000000Z", "-crl_nextupdate", "20200108000000Z"],
+        &[
+            "-crl_lastupdate",
+            "20200101000000Z",
+            "-crl_nextupdate",
+            "20200108000000Z",
+        ],
     ));
     slow.serve_file(&s.gw.dir.path().join("live.crl"));
     s.start();
@@ -264,7 +366,11 @@ fn fetched_crls_decide_inbound_verdicts_within_the_bound() {
     // Revoked, from the same (cached) CRL.
     let (m, _) = s.deliver("gone@partner.test", &signed_by(&s.gw, "gone", "three"));
     assert!(result_of(&m).contains("smime=fail (revoked)"), "{m}");
-    assert!(summary_of(&m).contains("keyCompromise"), "{}", summary_of(&m));
+    assert!(
+        summary_of(&m).contains("keyCompromise"),
+        "{}",
+        summary_of(&m)
+    );
     assert_eq!(live.hits(), 1, "one fetch for every message of the CA");
 
     // The CA is down: unknown, neutral by policy, saying why.
@@ -308,15 +414,20 @@ fn unknown_passes_by_default_and_trust_check_says_the_same() {
     s.revoke("gone");
     live.serve_file(&s.gencrl("live.crl", &[]));
     let d = s.gw.dir.path().to_path_buf();
-    let out = s.gw.ok(&["trust", "check", d.join("good.pem").to_str().unwrap()]);
+    let out =
+        s.gw.ok(&["trust", "check", d.join("good.pem").to_str().unwrap()]);
     assert!(
         out.contains("revocation: revocation checked (") && out.contains("fetched CRL, "),
         "{out}"
     );
-    let o = s.gw.run(&["trust", "check", d.join("gone.pem").to_str().unwrap()]);
+    let o =
+        s.gw.run(&["trust", "check", d.join("gone.pem").to_str().unwrap()]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("NOT trusted") && out.contains("keyCompromise"), "{out}");
+    assert!(
+        out.contains("NOT trusted") && out.contains("keyCompromise"),
+        "{out}"
+    );
     s.start();
     let (m, _) = s.deliver("nocdp@partner.test", &signed_by(&s.gw, "nocdp", "one"));
     assert!(result_of(&m).contains("smime=pass"), "{m}");
@@ -332,6 +443,92 @@ fn unknown_passes_by_default_and_trust_check_says_the_same() {
     s.start();
     let (m, _) = s.deliver("good@partner.test", &signed_by(&s.gw, "good", "two"));
     assert!(result_of(&m).contains("smime=pass"), "{m}");
-    assert!(summary_of(&m).contains("fetch = false"), "{}", summary_of(&m));
+    assert!(
+        summary_of(&m).contains("fetch = false"),
+        "{}",
+        summary_of(&m)
+    );
     assert_eq!(off.hits(), 0);
+}
+
+/// OCSP from the certificates' authorityInfoAccess, answered by `openssl ocsp`: good, revoked,
+/// unknown to the responder, a responder that is down; signed by the CA itself or by a
+/// delegated responder certificate; cached until nextUpdate (one request per certificate).
+#[test]
+fn ocsp_answers_decide_inbound_verdicts() {
+    let mut s = Setup::new("timeout_secs = 2\nwhen_unknown = \"fail\"");
+    let d = s.gw.dir.path().to_path_buf();
+    // A delegated responder: issued by the CA for id-kp-OCSPSigning.
+    std::fs::write(
+        d.join("responder.ext"),
+        "keyUsage=critical,digitalSignature\nextendedKeyUsage=OCSPSigning\n",
+    )
+    .unwrap();
+    #[rustfmt::skip]
+    openssl_ok(&d, &[
+        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "responder.key", "-out", "responder.csr", "-subj", "/CN=Partner OCSP",
+    ]);
+    #[rustfmt::skip]
+    openssl_ok(&d, &[
+        "ca", "-batch", "-config", "ca.cnf", "-notext", "-in", "responder.csr", "-out",
+        "responder.pem", "-extfile", "responder.ext",
+    ]);
+    let by_ca = ocsp_responder(&d, "partner-root.pem", "partner-root.key");
+    let delegated = ocsp_responder(&d, "responder.pem", "responder.key");
+    let down = format!("http://127.0.0.1:{}/", free_port());
+    let ca_url = format!("http://{}/", by_ca.addr);
+    let del_url = format!("http://{}/ocsp", delegated.addr);
+    issue_with(&s.gw, "good", None, Some(&ca_url), true);
+    issue_with(&s.gw, "gone", None, Some(&ca_url), true);
+    issue_with(&s.gw, "stranger", None, Some(&ca_url), false);
+    issue_with(&s.gw, "deleg", None, Some(&del_url), true);
+    issue_with(&s.gw, "down", None, Some(&down), true);
+    s.revoke("gone");
+    s.start();
+
+    let (m, _) = s.deliver("good@partner.test", &signed_by(&s.gw, "good", "one"));
+    assert!(result_of(&m).contains("smime=pass"), "{m}");
+    assert!(summary_of(&m).contains("OCSP, "), "{}", summary_of(&m));
+    let (m, _) = s.deliver("good@partner.test", &signed_by(&s.gw, "good", "two"));
+    assert!(result_of(&m).contains("smime=pass"), "{m}");
+    assert_eq!(by_ca.hits(), 1, "the answer is cached until nextUpdate");
+
+    let (m, _) = s.deliver("gone@partner.test", &signed_by(&s.gw, "gone", "three"));
+    assert!(result_of(&m).contains("smime=fail (revoked)"), "{m}");
+    assert!(
+        summary_of(&m).contains("keyCompromise"),
+        "{}",
+        summary_of(&m)
+    );
+
+    let (m, _) = s.deliver(
+        "stranger@partner.test",
+        &signed_by(&s.gw, "stranger", "four"),
+    );
+    assert!(
+        result_of(&m).contains("smime=fail (revocation-unknown)"),
+        "{m}"
+    );
+    assert!(
+        summary_of(&m).contains("does not know it"),
+        "{}",
+        summary_of(&m)
+    );
+
+    let (m, _) = s.deliver("deleg@partner.test", &signed_by(&s.gw, "deleg", "five"));
+    assert!(result_of(&m).contains("smime=pass"), "{m}");
+    assert_eq!(delegated.hits(), 1);
+
+    let (m, _) = s.deliver("down@partner.test", &signed_by(&s.gw, "down", "six"));
+    assert!(
+        result_of(&m).contains("smime=fail (revocation-unknown)"),
+        "{m}"
+    );
+    assert!(summary_of(&m).contains(&down), "{}", summary_of(&m));
+    assert!(
+        summary_of(&m).contains("when_unknown = \"fail\""),
+        "{}",
+        summary_of(&m)
+    );
 }

@@ -701,7 +701,7 @@ fn trust(cli: &Cli, c: &TrustCommand) -> Result<u8> {
             if let Ok(p) = &verdict {
                 let rc = &dir.config().revocation;
                 let timeout = std::time::Duration::from_secs(rc.timeout_secs);
-                let checker = crate::pki::online::Checker::new(rc.fetch, timeout);
+                let checker = crate::pki::online::Checker::new(rc.fetch, rc.ocsp, timeout);
                 let now = at.unwrap_or_else(crate::pki::profile::now);
                 let status = checker.check(
                     &dir.trust_context()?,

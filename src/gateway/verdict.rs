@@ -202,8 +202,7 @@ pub(super) fn weight(r: &SignerReport, policy: &PolicyConfig) -> &'static str {
         "pass" => "pass",
         "sha1-not-accepted" => "neutral",
         "revocation-unknown"
-            if r
-                .revocation
+            if r.revocation
                 .as_ref()
                 .is_some_and(|n| n.when_unknown == crate::config::WhenUnknown::Neutral) =>
         {

@@ -186,7 +186,9 @@ impl CachedCrl {
         {
             return Ok(());
         }
-        self.crl.verify_signature(issuer).map_err(|e| e.to_string())?;
+        self.crl
+            .verify_signature(issuer)
+            .map_err(|e| e.to_string())?;
         self.verified
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -371,12 +373,10 @@ impl CrlFetcher {
         }
         let inner = self.inner.clone();
         let url = url.to_string();
-        let spawned = std::thread::Builder::new()
-            .name("crl-fetch".into())
-            .spawn({
-                let url = url.clone();
-                move || fetch_crl(&inner, &url)
-            });
+        let spawned = std::thread::Builder::new().name("crl-fetch".into()).spawn({
+            let url = url.clone();
+            move || fetch_crl(&inner, &url)
+        });
         if spawned.is_err() {
             st.inflight.remove(&url);
         }
@@ -459,7 +459,10 @@ mod tests {
 
     #[test]
     fn only_http_urls_have_a_host() {
-        assert_eq!(http_host("http://127.0.0.1:8080/a.crl"), Some("127.0.0.1:8080"));
+        assert_eq!(
+            http_host("http://127.0.0.1:8080/a.crl"),
+            Some("127.0.0.1:8080")
+        );
         assert_eq!(http_host("HTTP://ca.test"), Some("ca.test"));
         assert_eq!(http_host("https://ca.test/a.crl"), None);
         assert_eq!(http_host("ldap://ca.test/cn=x"), None);

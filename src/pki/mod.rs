@@ -7,6 +7,7 @@ pub mod csr;
 pub mod fetch;
 pub mod keys;
 pub mod name_constraints;
+pub mod ocsp;
 pub mod online;
 pub mod path;
 pub mod pkcs12;

@@ -11,16 +11,18 @@
 //! Certificates our own CA issued are never fetched for: our CA's CRL is in the directory, and
 //! the CA revokes through it.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use x509_cert::ext::pkix::CrlDistributionPoints;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 
 use crate::pki::cert::{Cert, format_time, same_name};
-use crate::pki::fetch::{CachedCrl, CrlFetcher};
+use crate::pki::fetch::{CachedCrl, CrlFetcher, FetchError};
+use crate::pki::ocsp::{self, OcspAnswer, OcspError, OcspStatus};
 use crate::pki::path::{AnchorKind, PathError, TrustContext, ValidatedPath};
 use crate::pki::revocation::Crl;
 
@@ -225,7 +227,10 @@ pub struct StatusCounts {
 pub struct Checker {
     fetcher: CrlFetcher,
     fetch: bool,
+    ocsp: bool,
     counts: Arc<StatusCounts>,
+    /// OCSP answers by (certificate, issuer) fingerprints, until they expire.
+    answers: Arc<Mutex<HashMap<([u8; 32], [u8; 32]), OcspAnswer>>>,
 }
 
 /// The status of one certificate.
@@ -250,12 +255,15 @@ fn who(c: &Cert) -> String {
 }
 
 impl Checker {
-    /// A checker; `fetch` is `[revocation] fetch`, `timeout` its `timeout_secs`.
-    pub fn new(fetch: bool, timeout: Duration) -> Self {
+    /// A checker; `fetch`, `ocsp` and `timeout` are `[revocation]`'s `fetch`, `ocsp` and
+    /// `timeout_secs`. OCSP is asked only when fetching is on.
+    pub fn new(fetch: bool, ocsp: bool, timeout: Duration) -> Self {
         Self {
             fetcher: CrlFetcher::new(timeout),
             fetch,
+            ocsp: fetch && ocsp,
             counts: Arc::new(StatusCounts::default()),
+            answers: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -304,7 +312,15 @@ impl Checker {
         for i in (0..n.saturating_sub(1)).rev() {
             let own = i + 2 == n && path.anchor_kind == AnchorKind::OwnRoot;
             let imported = path.revocation_checked.get(i).copied().unwrap_or(false);
-            let one = self.one(ctx, &path.path[i], &path.path[i + 1], own, imported, now, deadline);
+            let one = self.one(
+                ctx,
+                &path.path[i],
+                &path.path[i + 1],
+                own,
+                imported,
+                now,
+                deadline,
+            );
             match one {
                 Err(e) => return PathRevocation::Revoked(e),
                 Ok(One::Good(s, t)) => {
@@ -344,7 +360,11 @@ impl Checker {
         now: i64,
         deadline: Instant,
     ) -> Result<One, PathError> {
-        let imp = if imported { newest_imported(ctx, c) } else { None };
+        let imp = if imported {
+            newest_imported(ctx, c)
+        } else {
+            None
+        };
         if own {
             return Ok(One::Good(Source::OwnCa, imp.map(Crl::this_update)));
         }
@@ -388,7 +408,10 @@ impl Checker {
                 });
             }
             if cached.fresh_at(now) {
-                return Ok(One::Good(Source::FetchedCrl, Some(cached.crl.this_update())));
+                return Ok(One::Good(
+                    Source::FetchedCrl,
+                    Some(cached.crl.this_update()),
+                ));
             }
             why.push(format!(
                 "the CRL at {url} is out of date (nextUpdate {}){}",
@@ -400,9 +423,92 @@ impl Checker {
                     .unwrap_or_default()
             ));
         }
+        if self.ocsp {
+            let urls = ocsp::responder_urls(c);
+            if urls.is_empty() {
+                why.push("no http OCSP responder".into());
+            }
+            for url in urls {
+                match self.ask(&url, c, issuer, now, deadline) {
+                    Ok(a) => match a.status {
+                        OcspStatus::Good => {
+                            return Ok(One::Good(Source::Ocsp, Some(a.this_update)));
+                        }
+                        OcspStatus::Revoked { revoked_at, reason } => {
+                            return Err(PathError::Revoked {
+                                subject: c.subject_string(),
+                                serial: c.serial_hex(),
+                                reason,
+                                revoked_at,
+                            });
+                        }
+                        OcspStatus::Unknown => {
+                            why.push(format!("the OCSP responder {url} does not know it"));
+                        }
+                    },
+                    Err(e) => why.push(e.to_string()),
+                }
+            }
+        }
         Ok(One::Unknown(format!("{}: {}", who(c), why.join("; "))))
     }
+
+    /// The OCSP answer for `c` from `url`: cached until it expires, else asked within the
+    /// time left before `deadline` (and the host's backoff).
+    fn ask(
+        &self,
+        url: &str,
+        c: &Cert,
+        issuer: &Cert,
+        now: i64,
+        deadline: Instant,
+    ) -> Result<OcspAnswer, OcspError> {
+        let key = (c.fingerprint(), issuer.fingerprint());
+        if let Some(a) = self
+            .answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .filter(|a| now <= a.valid_until)
+        {
+            return Ok(a.clone());
+        }
+        if let Some(e) = self.fetcher.backoff(url) {
+            return Err(e.into());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(OcspError::Fetch(FetchError::Pending {
+                url: url.into(),
+                waited_ms: 0,
+            }));
+        }
+        let counts = self.fetcher.counts();
+        let r = ocsp::query(url, c, issuer, now, left.min(self.fetcher.timeout()));
+        self.fetcher.record_host(url, r.is_ok());
+        match &r {
+            Ok(a) => {
+                counts.ocsp_ok.fetch_add(1, Ordering::Relaxed);
+                let mut m = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+                if m.len() >= MAX_OCSP_ANSWERS {
+                    m.retain(|_, a| now <= a.valid_until);
+                    if m.len() >= MAX_OCSP_ANSWERS {
+                        m.clear();
+                    }
+                }
+                m.insert(key, a.clone());
+            }
+            Err(e) => {
+                counts.ocsp_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "OCSP request failed");
+            }
+        }
+        r
+    }
 }
+
+/// OCSP answers kept at most (one per certificate asked about).
+const MAX_OCSP_ANSWERS: usize = 100_000;
 
 /// Whether a fetched CRL may be used for certificates of `issuer`.
 fn usable(cached: &CachedCrl, issuer: &Cert) -> Result<(), String> {
