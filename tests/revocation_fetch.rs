@@ -281,6 +281,20 @@ impl Setup {
         (s.replace("\r\n ", " ").replace("\r\n\t", " "), took)
     }
 
+    /// A message signed by `who`@partner.test (subject `subject`) delivered to alice: asserts
+    /// that its result is `smime=<result>` and that X-Smimegw-Result says each of `says`;
+    /// returns how long the gateway took.
+    fn expect(&self, who: &str, subject: &str, result: &str, says: &[&str]) -> Duration {
+        let from = format!("{who}@partner.test");
+        let (m, took) = self.deliver(&from, &signed_by(&self.gw, who, subject));
+        assert!(result_of(&m).contains(&format!("smime={result}")), "{m}");
+        let summary = summary_of(&m);
+        for w in says {
+            assert!(summary.contains(w), "{w:?} not in {summary}");
+        }
+        took
+    }
+
     /// `openssl ca -gencrl` into `name`, with `extra` options.
     fn gencrl(&self, name: &str, extra: &[&str]) -> std::path::PathBuf {
         let d = self.gw.dir.path();
@@ -353,52 +367,33 @@ fn fetched_crls_decide_inbound_verdicts_within_the_bound() {
     s.start();
 
     // Good: pass, saying how and how old; the second message costs no fetch.
-    let (m, _) = s.deliver("good@partner.test", &signed_by(&s.gw, "good", "one"));
-    assert!(result_of(&m).contains("smime=pass"), "{m}");
-    assert!(
-        summary_of(&m).contains("fetched CRL, ") && summary_of(&m).contains("revocation checked ("),
-        "{}",
-        summary_of(&m)
-    );
+    let checked = ["revocation checked (", "fetched CRL, "];
+    s.expect("good", "one", "pass", &checked);
     assert_eq!(live.hits(), 1);
-    let (m, _) = s.deliver("good@partner.test", &signed_by(&s.gw, "good", "two"));
-    assert!(result_of(&m).contains("smime=pass"), "{m}");
+    s.expect("good", "two", "pass", &checked);
     // Revoked, from the same (cached) CRL.
-    let (m, _) = s.deliver("gone@partner.test", &signed_by(&s.gw, "gone", "three"));
-    assert!(result_of(&m).contains("smime=fail (revoked)"), "{m}");
-    assert!(
-        summary_of(&m).contains("keyCompromise"),
-        "{}",
-        summary_of(&m)
-    );
+    s.expect("gone", "three", "fail (revoked)", &["keyCompromise"]);
     assert_eq!(live.hits(), 1, "one fetch for every message of the CA");
 
     // The CA is down: unknown, neutral by policy, saying why.
-    let (m, _) = s.deliver("down@partner.test", &signed_by(&s.gw, "down", "four"));
-    assert!(result_of(&m).contains("smime=neutral"), "{m}");
-    let sum = summary_of(&m);
-    assert!(sum.contains("revocation not checked: "), "{sum}");
-    assert!(sum.contains(&down), "{sum}");
-    assert!(sum.contains("when_unknown = \"neutral\""), "{sum}");
-
+    let policy = "when_unknown = \"neutral\"";
+    s.expect(
+        "down",
+        "four",
+        "neutral",
+        &["revocation not checked: ", &down, policy],
+    );
     // An out-of-date CRL is not an answer.
-    let (m, _) = s.deliver("old@partner.test", &signed_by(&s.gw, "old", "five"));
-    assert!(result_of(&m).contains("smime=neutral"), "{m}");
-    assert!(summary_of(&m).contains("out of date"), "{}", summary_of(&m));
-
+    s.expect("old", "five", "neutral", &["out of date"]);
     // A CA slower than timeout_secs: the message does not wait for it.
-    let (m, took) = s.deliver("slow@partner.test", &signed_by(&s.gw, "slow", "six"));
+    let took = s.expect("slow", "six", "neutral", &["revocation not checked"]);
     assert!(took < Duration::from_secs(4), "waited {took:?}");
-    assert!(result_of(&m).contains("smime=neutral"), "{m}");
-    assert!(summary_of(&m).contains("revocation not checked"), "{m}");
-
     // No distribution point at all.
-    let (m, _) = s.deliver("nocdp@partner.test", &signed_by(&s.gw, "nocdp", "seven"));
-    assert!(result_of(&m).contains("smime=neutral"), "{m}");
-    assert!(
-        summary_of(&m).contains("no http CRL distribution point"),
-        "{}",
-        summary_of(&m)
+    s.expect(
+        "nocdp",
+        "seven",
+        "neutral",
+        &["no http CRL distribution point"],
     );
 }
 
@@ -429,25 +424,13 @@ fn unknown_passes_by_default_and_trust_check_says_the_same() {
         "{out}"
     );
     s.start();
-    let (m, _) = s.deliver("nocdp@partner.test", &signed_by(&s.gw, "nocdp", "one"));
-    assert!(result_of(&m).contains("smime=pass"), "{m}");
-    assert!(
-        summary_of(&m).contains("revocation not checked: "),
-        "{}",
-        summary_of(&m)
-    );
+    s.expect("nocdp", "one", "pass", &["revocation not checked: "]);
 
     let off = CrlServer::start(Duration::ZERO);
     let mut s = Setup::new("fetch = false");
     issue(&s.gw, "good", Some(&off.url()));
     s.start();
-    let (m, _) = s.deliver("good@partner.test", &signed_by(&s.gw, "good", "two"));
-    assert!(result_of(&m).contains("smime=pass"), "{m}");
-    assert!(
-        summary_of(&m).contains("fetch = false"),
-        "{}",
-        summary_of(&m)
-    );
+    s.expect("good", "two", "pass", &["fetch = false"]);
     assert_eq!(off.hits(), 0);
 }
 
@@ -487,48 +470,13 @@ fn ocsp_answers_decide_inbound_verdicts() {
     s.revoke("gone");
     s.start();
 
-    let (m, _) = s.deliver("good@partner.test", &signed_by(&s.gw, "good", "one"));
-    assert!(result_of(&m).contains("smime=pass"), "{m}");
-    assert!(summary_of(&m).contains("OCSP, "), "{}", summary_of(&m));
-    let (m, _) = s.deliver("good@partner.test", &signed_by(&s.gw, "good", "two"));
-    assert!(result_of(&m).contains("smime=pass"), "{m}");
+    s.expect("good", "one", "pass", &["OCSP, "]);
+    s.expect("good", "two", "pass", &["OCSP, "]);
     assert_eq!(by_ca.hits(), 1, "the answer is cached until nextUpdate");
-
-    let (m, _) = s.deliver("gone@partner.test", &signed_by(&s.gw, "gone", "three"));
-    assert!(result_of(&m).contains("smime=fail (revoked)"), "{m}");
-    assert!(
-        summary_of(&m).contains("keyCompromise"),
-        "{}",
-        summary_of(&m)
-    );
-
-    let (m, _) = s.deliver(
-        "stranger@partner.test",
-        &signed_by(&s.gw, "stranger", "four"),
-    );
-    assert!(
-        result_of(&m).contains("smime=fail (revocation-unknown)"),
-        "{m}"
-    );
-    assert!(
-        summary_of(&m).contains("does not know it"),
-        "{}",
-        summary_of(&m)
-    );
-
-    let (m, _) = s.deliver("deleg@partner.test", &signed_by(&s.gw, "deleg", "five"));
-    assert!(result_of(&m).contains("smime=pass"), "{m}");
+    s.expect("gone", "three", "fail (revoked)", &["keyCompromise"]);
+    let unknown = "fail (revocation-unknown)";
+    s.expect("stranger", "four", unknown, &["does not know it"]);
+    s.expect("deleg", "five", "pass", &["OCSP, "]);
     assert_eq!(delegated.hits(), 1);
-
-    let (m, _) = s.deliver("down@partner.test", &signed_by(&s.gw, "down", "six"));
-    assert!(
-        result_of(&m).contains("smime=fail (revocation-unknown)"),
-        "{m}"
-    );
-    assert!(summary_of(&m).contains(&down), "{}", summary_of(&m));
-    assert!(
-        summary_of(&m).contains("when_unknown = \"fail\""),
-        "{}",
-        summary_of(&m)
-    );
+    s.expect("down", "six", unknown, &[&down, "when_unknown = \"fail\""]);
 }

@@ -397,6 +397,50 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_revocation_status_weighs_as_when_unknown_says() {
+        use crate::config::WhenUnknown;
+        use crate::pki::online::{PathRevocation, RevocationNote};
+        use crate::smime::signed::SignerReport;
+        let report = |status: PathRevocation, when_unknown| SignerReport {
+            revocation: Some(RevocationNote {
+                status,
+                when_unknown,
+                at: 0,
+            }),
+            ..SignerReport::valid()
+        };
+        let policy = PolicyConfig::default();
+        let unknown = || PathRevocation::Unknown {
+            why: "CN=x: http://127.0.0.1:1/x.crl: connection refused".into(),
+        };
+        let r = report(unknown(), WhenUnknown::Pass);
+        assert_eq!((code(&r, &policy), weight(&r, &policy)), ("pass", "pass"));
+        assert!(explain(&r, &policy).contains("revocation not checked: CN=x"));
+        let r = report(unknown(), WhenUnknown::Neutral);
+        assert_eq!(
+            (code(&r, &policy), weight(&r, &policy)),
+            ("revocation-unknown", "neutral")
+        );
+        let r = report(PathRevocation::Disabled, WhenUnknown::Fail);
+        assert_eq!(
+            (code(&r, &policy), weight(&r, &policy)),
+            ("revocation-unknown", "fail")
+        );
+        assert!(explain(&r, &policy).contains("when_unknown = \"fail\""));
+        let checked = PathRevocation::Checked {
+            sources: vec![crate::pki::online::Source::FetchedCrl],
+            oldest: Some(-300),
+        };
+        let r = report(checked, WhenUnknown::Fail);
+        assert_eq!(code(&r, &policy), "pass");
+        assert!(
+            explain(&r, &policy).ends_with("revocation checked (fetched CRL, 5 min old)"),
+            "{}",
+            explain(&r, &policy)
+        );
+    }
+
+    #[test]
     fn reasons_are_one_quoted_string_and_the_subject_tag_keeps_the_field_whole() {
         let r = reason_spec(&["a \"b\" \\ c\r\nX-Evil: 1".into()]);
         assert_eq!(r, "reason=\"a \\\"b\\\" \\\\ cX-Evil: 1\"");

@@ -477,7 +477,7 @@ mod tests {
         let Some(FetchError::Backoff { wait_secs, .. }) = backoff_of(&st, "h") else {
             panic!("no backoff");
         };
-        assert!(wait_secs <= 30 && wait_secs >= 29);
+        assert!((29..=30).contains(&wait_secs));
         for _ in 0..20 {
             record(&mut st, "h", false);
         }

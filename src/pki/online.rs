@@ -208,6 +208,9 @@ pub fn crl_urls(c: &Cert) -> Vec<String> {
     out
 }
 
+/// (certificate, issuer) fingerprints.
+type FingerprintPair = ([u8; 32], [u8; 32]);
+
 /// Counts for `/metrics` (`smimegw_revocation_status_total{status}`).
 #[derive(Debug, Default)]
 pub struct StatusCounts {
@@ -230,7 +233,7 @@ pub struct Checker {
     ocsp: bool,
     counts: Arc<StatusCounts>,
     /// OCSP answers by (certificate, issuer) fingerprints, until they expire.
-    answers: Arc<Mutex<HashMap<([u8; 32], [u8; 32]), OcspAnswer>>>,
+    answers: Arc<Mutex<HashMap<FingerprintPair, OcspAnswer>>>,
 }
 
 /// The status of one certificate.
@@ -285,29 +288,12 @@ impl Checker {
         now: i64,
         deadline: Instant,
     ) -> PathRevocation {
-        let r = self.check_path(ctx, path, now, deadline);
-        let c = match &r {
-            PathRevocation::Checked { .. } => &self.counts.checked,
-            PathRevocation::Revoked(_) => &self.counts.revoked,
-            PathRevocation::Unknown { .. } => &self.counts.unknown,
-            PathRevocation::Disabled => &self.counts.disabled,
-        };
-        c.fetch_add(1, Ordering::Relaxed);
-        r
-    }
-
-    fn check_path(
-        &self,
-        ctx: &TrustContext,
-        path: &ValidatedPath,
-        now: i64,
-        deadline: Instant,
-    ) -> PathRevocation {
         let n = path.path.len();
         let mut sources = Vec::new();
         let mut oldest: Option<i64> = None;
         let mut unknown = Vec::new();
         let mut off = false;
+        let mut revoked = None;
         // From the top, so a revoked CA is named rather than its leaf (as path validation does).
         for i in (0..n.saturating_sub(1)).rev() {
             let own = i + 2 == n && path.anchor_kind == AnchorKind::OwnRoot;
@@ -322,7 +308,10 @@ impl Checker {
                 deadline,
             );
             match one {
-                Err(e) => return PathRevocation::Revoked(e),
+                Err(e) => {
+                    revoked = Some(e);
+                    break;
+                }
                 Ok(One::Good(s, t)) => {
                     if !sources.contains(&s) {
                         sources.push(s);
@@ -335,16 +324,20 @@ impl Checker {
                 Ok(One::Off) => off = true,
             }
         }
-        if !unknown.is_empty() {
-            return PathRevocation::Unknown {
-                why: unknown.join("; "),
-            };
-        }
-        if off {
-            return PathRevocation::Disabled;
-        }
-        sources.sort();
-        PathRevocation::Checked { sources, oldest }
+        let (r, counter) = if let Some(e) = revoked {
+            (PathRevocation::Revoked(e), &self.counts.revoked)
+        } else if !unknown.is_empty() {
+            let why = unknown.join("; ");
+            (PathRevocation::Unknown { why }, &self.counts.unknown)
+        } else if off {
+            (PathRevocation::Disabled, &self.counts.disabled)
+        } else {
+            sources.sort();
+            let r = PathRevocation::Checked { sources, oldest };
+            (r, &self.counts.checked)
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        r
     }
 
     /// The status of `c`, issued by `issuer`; `own` when our CA issued it, `imported` when path

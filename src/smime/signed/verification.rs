@@ -48,6 +48,21 @@ pub enum Verdict {
 }
 
 impl SignerReport {
+    /// A report saying [`Verdict::Valid`] and nothing else yet, for the checks to fill in.
+    pub fn valid() -> Self {
+        Self {
+            verdict: Verdict::Valid,
+            signer: None,
+            signing_time: None,
+            digest_algorithm: None,
+            signature_algorithm: None,
+            harvest: None,
+            path: None,
+            revocation: None,
+            warnings: Vec::new(),
+        }
+    }
+
     /// SHA-1 where the SignerInfo used it: as its digestAlgorithm (the content's hash) or as the
     /// hash of its signature algorithm (over the signed attributes). A collision in either
     /// lets one signature stand for other content (RFC 8551 section 2.1 deprecates SHA-1).
@@ -241,17 +256,7 @@ pub fn verify(
     msg.signer_infos
         .iter()
         .map(|si| {
-            let mut report = SignerReport {
-                verdict: Verdict::Valid,
-                signer: None,
-                signing_time: None,
-                digest_algorithm: None,
-                signature_algorithm: None,
-                harvest: None,
-                path: None,
-                revocation: None,
-                warnings: Vec::new(),
-            };
+            let mut report = SignerReport::valid();
             if let Err(v) = check_signer(&env, si, &mut report) {
                 report.verdict = v;
                 report.harvest = None;
