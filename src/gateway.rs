@@ -328,7 +328,7 @@ impl Gateway {
         }
         let t = policy::treatment(&config, listener, sender, rcpt);
         if t.encrypt == EncryptModeKey::Required {
-            match self.recipient_cert(rcpt) {
+            match self.recipient_cert(rcpt, None) {
                 Ok(Some(_)) => {}
                 Ok(None) => {
                     return Err((
@@ -441,6 +441,7 @@ impl Gateway {
     fn recipient_cert(
         &self,
         addr: &str,
+        limits: Option<&Limits>,
     ) -> Result<Option<(Cert, Vec<Capability>)>, DirectoryError> {
         let looked_up = if self.config().is_internal(addr) {
             self.dir
@@ -473,7 +474,7 @@ impl Gateway {
         };
         // A revoked recipient certificate is no certificate; one whose status is unknown is
         // still used (encrypting to it discloses nothing its holder could not already read).
-        let deadline = self.revocation_deadline(None);
+        let deadline = self.revocation_deadline(limits);
         let revoked = matches!(
             self.revocation.check(&ctx, &path, q.at, deadline),
             PathRevocation::Revoked(_)
@@ -500,7 +501,7 @@ impl Gateway {
         let mut missing = Vec::new();
         if t.encrypt != EncryptModeKey::Never {
             for r in rcpts {
-                match self.recipient_cert(r) {
+                match self.recipient_cert(r, Some(limits)) {
                     Ok(Some((c, caps))) => certs.push((r.clone(), c, caps)),
                     Ok(None) => missing.push(r.clone()),
                     Err(e) => return Err(self.unavailable(t, &e)),

@@ -33,6 +33,8 @@ pub const MAX_OCSP_BYTES: u64 = 64 * 1024;
 pub const BACKOFF_MIN: Duration = Duration::from_secs(30);
 /// Longest wait before a failed host is asked again.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(30 * 60);
+/// Distribution points whose CRL is kept in memory at most (each CRL up to [`MAX_CRL_BYTES`]).
+pub const MAX_CACHED_CRLS: usize = 1000;
 /// How long a CRL without nextUpdate is used before it is fetched again.
 const NO_NEXT_UPDATE_TTL: i64 = 3600;
 
@@ -430,6 +432,19 @@ fn fetch_crl(inner: &Inner, url: &str) {
                 .get(url)
                 .is_some_and(|old| old.crl.is_newer_than(&crl));
             if !keep_old {
+                if st.crls.len() >= MAX_CACHED_CRLS && !st.crls.contains_key(url) {
+                    // Out-of-date CRLs go first, then the one fetched longest ago.
+                    st.crls.retain(|_, c| c.fresh_at(now));
+                    if st.crls.len() >= MAX_CACHED_CRLS
+                        && let Some(oldest) = st
+                            .crls
+                            .iter()
+                            .min_by_key(|(_, c)| c.fetched_at)
+                            .map(|(k, _)| k.clone())
+                    {
+                        st.crls.remove(&oldest);
+                    }
+                }
                 st.crls.insert(
                     url.to_string(),
                     Arc::new(CachedCrl {
@@ -446,6 +461,9 @@ fn fetch_crl(inner: &Inner, url: &str) {
             inner.counts.crl_failed.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(error = %e, "CRL fetch failed");
             record(&mut st, &host, false);
+            if st.errors.len() >= MAX_CACHED_CRLS {
+                st.errors.clear();
+            }
             st.errors.insert(url.to_string(), e);
         }
     }
