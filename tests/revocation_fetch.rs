@@ -96,13 +96,19 @@ impl CrlServer {
     }
 }
 
+/// Request methods an [`ocsp_responder`] saw.
+type Methods = Arc<Mutex<Vec<String>>>;
+
 /// An OCSP responder on loopback: each request (GET or POST, RFC 6960 appendix A) is answered
 /// by `openssl ocsp -index` (the real peer) signing with `signer`/`key`, valid for 5 minutes.
-fn ocsp_responder(dir: &Path, signer: &str, key: &str) -> CrlServer {
+fn ocsp_responder(dir: &Path, signer: &str, key: &str) -> (CrlServer, Methods) {
     let (dir, signer, key) = (dir.to_path_buf(), signer.to_string(), key.to_string());
+    let methods: Methods = Arc::default();
+    let seen = methods.clone();
     let n = Arc::new(AtomicUsize::new(0));
     let handler: Handler = Arc::new(move |method, path, body| {
         use base64::Engine;
+        seen.lock().unwrap().push(method.to_string());
         let der = if method == "GET" {
             let enc = path.rsplit('/').next().unwrap_or("");
             let b64 = enc
@@ -146,7 +152,10 @@ fn ocsp_responder(dir: &Path, signer: &str, key: &str) -> CrlServer {
         );
         std::fs::read(dir.join(resp)).unwrap()
     });
-    CrlServer::with_handler(Duration::ZERO, Some(handler))
+    (
+        CrlServer::with_handler(Duration::ZERO, Some(handler)),
+        methods,
+    )
 }
 
 const CA_CNF: &str = "[ca]\ndefault_ca = ca_default\n[ca_default]\ndir = .\n\
@@ -457,11 +466,12 @@ fn ocsp_answers_decide_inbound_verdicts() {
         "ca", "-batch", "-config", "ca.cnf", "-notext", "-in", "responder.csr", "-out",
         "responder.pem", "-extfile", "responder.ext",
     ]);
-    let by_ca = ocsp_responder(&d, "partner-root.pem", "partner-root.key");
-    let delegated = ocsp_responder(&d, "responder.pem", "responder.key");
+    let (by_ca, by_ca_methods) = ocsp_responder(&d, "partner-root.pem", "partner-root.key");
+    let (delegated, delegated_methods) = ocsp_responder(&d, "responder.pem", "responder.key");
     let down = format!("http://127.0.0.1:{}/", free_port());
     let ca_url = format!("http://{}/", by_ca.addr);
-    let del_url = format!("http://{}/ocsp", delegated.addr);
+    // A long responder URL: the request no longer fits a GET (RFC 6960 A.1) and goes by POST.
+    let del_url = format!("http://{}/{}", delegated.addr, "ocsp/".repeat(40));
     issue_with(&s.gw, "good", None, Some(&ca_url), true);
     issue_with(&s.gw, "gone", None, Some(&ca_url), true);
     issue_with(&s.gw, "stranger", None, Some(&ca_url), false);
@@ -473,10 +483,12 @@ fn ocsp_answers_decide_inbound_verdicts() {
     s.expect("good", "one", "pass", &["OCSP, "]);
     s.expect("good", "two", "pass", &["OCSP, "]);
     assert_eq!(by_ca.hits(), 1, "the answer is cached until nextUpdate");
+    assert_eq!(*by_ca_methods.lock().unwrap(), ["GET"]);
     s.expect("gone", "three", "fail (revoked)", &["keyCompromise"]);
     let unknown = "fail (revocation-unknown)";
     s.expect("stranger", "four", unknown, &["does not know it"]);
     s.expect("deleg", "five", "pass", &["OCSP, "]);
     assert_eq!(delegated.hits(), 1);
+    assert_eq!(*delegated_methods.lock().unwrap(), ["POST"]);
     s.expect("down", "six", unknown, &[&down, "when_unknown = \"fail\""]);
 }
