@@ -71,9 +71,10 @@ const KEYS: [KeyAlgorithm; 3] = [
 ];
 const RECIPIENTS: [usize; 2] = [1, 10];
 const CIPHERS: [ContentCipher; 2] = [ContentCipher::Aes256Cbc, ContentCipher::Aes256Gcm];
-const OPS: [&str; 8] = [
+const OPS: [&str; 9] = [
     "sign",
     "verify",
+    "verify+revocation",
     "encrypt",
     "decrypt",
     "sign+encrypt",
@@ -746,7 +747,9 @@ fn main() {
 
         for size in f.sizes() {
             let msg = synthetic_message(size);
-            if !f.skip_large(size, key, None) && (f.op("sign") || f.op("verify")) {
+            if !f.skip_large(size, key, None)
+                && (f.op("sign") || f.op("verify") || f.op("verify+revocation"))
+            {
                 // Each side opens what the other wrote, byte-exact.
                 let ours = fx.sign(&msg).expect("smimegw signs");
                 let theirs = ossl.sign(&msg);
@@ -775,6 +778,19 @@ fn main() {
                             rounds,
                             budget,
                             || drop(fx.verify(&ours).unwrap()),
+                            || drop(ossl.verify(&theirs)),
+                        ),
+                    ));
+                }
+                if f.op("verify+revocation") {
+                    // Ours with the revocation step from a warm cache; OpenSSL's as in "verify"
+                    // (no CRL check), so the ratio shows what the step costs.
+                    measured.push((
+                        "verify+revocation",
+                        race(
+                            rounds,
+                            budget,
+                            || drop(fx.verify_revocation(&ours).unwrap()),
                             || drop(ossl.verify(&theirs)),
                         ),
                     ));

@@ -13,8 +13,10 @@ use serde::Serialize;
 use crate::pki::Cert;
 use crate::pki::ca::{Ca, CaError};
 use crate::pki::keys::{KeyAlgorithm, KeyError, PrivateKey};
+use crate::pki::online::{Checker, PathRevocation};
 use crate::pki::path::{AnchorKind, ChainCache, Query, TrustAnchor, TrustContext, Usage};
 use crate::pki::profile::{self, CertificateParams, ProfileError};
+use crate::pki::revocation::Crl;
 use crate::smime::enveloped::{ContentCipher, Recipient, RecipientIdKind};
 use crate::smime::message::{self, SmimeError, TrustInput};
 use crate::smime::signed::{self, SignOptions, Signer};
@@ -150,6 +152,13 @@ pub struct Fixture {
     pub cache: ChainCache,
     /// The content cipher used for encryption.
     pub cipher: ContentCipher,
+    /// The same CA as a trusted (not own) root with its CRL, so that every verification asks
+    /// the revocation checker, as for a correspondent's certificate.
+    pub trust_rev: TrustContext,
+    /// Validated-chain cache for `trust_rev`.
+    pub cache_rev: ChainCache,
+    /// The revocation checker (no fetching: the CRL is in `trust_rev`).
+    pub revocation: Checker,
 }
 
 impl Fixture {
@@ -192,6 +201,17 @@ impl Fixture {
             }],
             ..TrustContext::default()
         };
+        let crl = Crl::from_der(&ca.build_crl(&[], 1, 7)?)
+            .map_err(|e| BenchError::Pki(format!("bench CRL: {e}")))?;
+        let trust_rev = TrustContext {
+            anchors: vec![TrustAnchor {
+                cert: ca.cert().clone(),
+                kind: AnchorKind::TrustedRoot,
+                label: "bench (trusted root)".into(),
+            }],
+            crls: vec![crl],
+            ..TrustContext::default()
+        };
         Ok(Self {
             key,
             ca,
@@ -200,6 +220,9 @@ impl Fixture {
             trust,
             cache: ChainCache::default(),
             cipher,
+            trust_rev,
+            cache_rev: ChainCache::default(),
+            revocation: Checker::new(false, false, Duration::from_secs(1)),
         })
     }
 
@@ -229,6 +252,40 @@ impl Fixture {
         })?;
         if !signed::all_valid(&v.reports) {
             return Err(BenchError::NotValid("verify"));
+        }
+        Ok(v.message)
+    }
+
+    /// [`Fixture::verify`] followed by the gateway's revocation step on the signer's path
+    /// (warm chain cache, the CRL already at hand); fails unless the path is found not revoked.
+    pub fn verify_revocation(&self, raw: &[u8]) -> Result<Vec<u8>, BenchError> {
+        let now = profile::now();
+        let trust = TrustInput {
+            ctx: &self.trust_rev,
+            cache: Some(&self.cache_rev),
+            generation: 1,
+            now,
+        };
+        let v = message::verify(raw, &trust, None).map_err(|source| BenchError::Smime {
+            op: "verify+revocation",
+            source,
+        })?;
+        if !signed::all_valid(&v.reports) {
+            return Err(BenchError::NotValid("verify+revocation"));
+        }
+        let deadline = Instant::now() + Duration::from_secs(1);
+        for r in &v.reports {
+            let path = r
+                .path
+                .as_ref()
+                .ok_or(BenchError::NotValid("verify+revocation"))?;
+            let status = self.revocation.check(&self.trust_rev, path, now, deadline);
+            if !matches!(status, PathRevocation::Checked { .. }) {
+                return Err(BenchError::Pki(format!(
+                    "revocation: {}",
+                    status.describe(now)
+                )));
+            }
         }
         Ok(v.message)
     }
@@ -369,8 +426,8 @@ pub struct BenchOptions {
     pub size: usize,
     /// Number of recipients.
     pub recipients: usize,
-    /// Total time for the six S/MIME operations and the two path validations (each gets an
-    /// eighth); the ceilings take a quarter of it on top.
+    /// Total time for the six S/MIME operations, verification with revocation and the two path
+    /// validations (each gets a ninth); the ceilings take a quarter of it on top.
     pub seconds: f64,
     /// Key type.
     pub key: KeyAlgorithm,
@@ -387,6 +444,10 @@ pub const OPS: [&str; 6] = [
     "sign+encrypt",
     "decrypt+verify",
 ];
+
+/// Verification followed by the revocation step, from a warm cache (see
+/// [`Fixture::verify_revocation`]), measured after [`OPS`].
+pub const REVOCATION_OPS: [&str; 1] = ["verify+revocation"];
 
 /// Path validation of the signer's certificate with a cold and a warm [`ChainCache`] (see
 /// [`Fixture::validate_path`]), measured after [`OPS`]; their rows have size 0.
@@ -418,10 +479,14 @@ pub fn run(
             return Err(BenchError::Pki("round trip changed the message".into()));
         }
     }
-    let total = OPS.len() + PATH_OPS.len();
+    let total = OPS.len() + REVOCATION_OPS.len() + PATH_OPS.len();
     let budget = Duration::from_secs_f64((opts.seconds / total as f64).max(0.001));
     let mut out = Vec::new();
-    for (i, op) in OPS.iter().chain(PATH_OPS.iter()).enumerate() {
+    if fx.verify_revocation(&signed)? != msg {
+        return Err(BenchError::Pki("round trip changed the message".into()));
+    }
+    let all = OPS.iter().chain(&REVOCATION_OPS).chain(&PATH_OPS);
+    for (i, op) in all.enumerate() {
         let path = PATH_OPS.contains(op);
         progress(&format!(
             "[{}/{total}] {op} {} ...",
@@ -435,6 +500,7 @@ pub fn run(
         let (n, el) = match *op {
             "sign" => time_loop(budget, || fx.sign(&msg).map(drop))?,
             "verify" => time_loop(budget, || fx.verify(&signed).map(drop))?,
+            "verify+revocation" => time_loop(budget, || fx.verify_revocation(&signed).map(drop))?,
             "encrypt" => time_loop(budget, || fx.encrypt(&msg).map(drop))?,
             "decrypt" => time_loop(budget, || fx.decrypt(&encrypted).map(drop))?,
             "sign+encrypt" => time_loop(budget, || fx.sign_encrypt(&msg).map(drop))?,

@@ -182,6 +182,35 @@ impl LimitsConfig {
     }
 }
 
+pub use crate::pki::online::WhenUnknown;
+
+/// `[revocation]`: where revocation answers come from besides the CRLs an administrator
+/// imported, how long a message may wait for one, and what an unknown status means.
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RevocationConfig {
+    /// Fetch CRLs from the certificates' cRLDistributionPoints (http URLs).
+    pub fetch: bool,
+    /// Ask OCSP responders named in authorityInfoAccess (RFC 6960).
+    pub ocsp: bool,
+    /// Seconds one message may wait for a fetch (a fetch still running then goes on in the
+    /// background and serves later messages); also the HTTP timeout of one fetch.
+    pub timeout_secs: u64,
+    /// The verdict of a valid signature whose revocation status is unknown.
+    pub when_unknown: WhenUnknown,
+}
+
+impl Default for RevocationConfig {
+    fn default() -> Self {
+        Self {
+            fetch: true,
+            ocsp: true,
+            timeout_secs: 3,
+            when_unknown: WhenUnknown::Pass,
+        }
+    }
+}
+
 /// `[relay]`: where processed mail goes.
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -470,6 +499,9 @@ pub struct Config {
     /// Per-message bounds on parsing and processing.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Revocation checking: fetching, timeouts, the policy for "unknown".
+    #[serde(default)]
+    pub revocation: RevocationConfig,
     /// The file this was read from (not a key).
     #[serde(skip)]
     pub source: PathBuf,
@@ -700,6 +732,13 @@ impl Config {
                 "102400",
             ),
             ("limits.max_cms_layers", l.max_cms_layers as u64, 1, 16, "4"),
+            (
+                "revocation.timeout_secs",
+                self.revocation.timeout_secs,
+                1,
+                60,
+                "3",
+            ),
             (
                 "limits.max_processing_secs",
                 l.max_processing_secs,

@@ -18,6 +18,7 @@ use crate::config::{
 use crate::directory::{Directory, DirectoryError};
 use crate::limits::{LimitError, Limits};
 use crate::mime::{self, MimeError, parse_entity};
+use crate::pki::online::{Checker, PathRevocation, RevocationNote};
 use crate::pki::path::{ChainCache, Query, TrustContext, Usage};
 use crate::pki::profile;
 use crate::pki::{Cert, PrivateKey};
@@ -142,6 +143,8 @@ pub struct Gateway {
     policy: std::sync::RwLock<std::sync::Arc<Config>>,
     /// Harvested certificates that could not be stored (metrics).
     harvest_failures: std::sync::atomic::AtomicU64,
+    /// Revocation status beyond the imported CRLs: fetched CRLs, their cache and counters.
+    revocation: Checker,
 }
 
 /// What a policy reload did.
@@ -176,6 +179,12 @@ impl Gateway {
     pub fn new(dir: Directory) -> Self {
         let authserv_id = authserv_id(dir.config());
         let policy = std::sync::RwLock::new(std::sync::Arc::new(dir.config().clone()));
+        let rc = &dir.config().revocation;
+        let revocation = Checker::new(
+            rc.fetch,
+            rc.ocsp,
+            std::time::Duration::from_secs(rc.timeout_secs),
+        );
         Self {
             dir,
             cache: ChainCache::default(),
@@ -183,6 +192,51 @@ impl Gateway {
             authserv_id,
             policy,
             harvest_failures: std::sync::atomic::AtomicU64::new(0),
+            revocation,
+        }
+    }
+
+    /// The revocation checker (for `/metrics`).
+    pub fn revocation(&self) -> &Checker {
+        &self.revocation
+    }
+
+    /// How long a message may wait for revocation data: `[revocation] timeout_secs`, and never
+    /// past the message's own deadline (`[limits] max_processing_secs`).
+    fn revocation_deadline(&self, limits: Option<&Limits>) -> Instant {
+        let own = Instant::now() + self.revocation.fetcher().timeout();
+        match limits.and_then(|l| l.deadline) {
+            Some(d) => own.min(d),
+            None => own,
+        }
+    }
+
+    /// Settles the revocation status of every valid signer's path: a revoked certificate makes
+    /// the signature untrusted (and nothing is harvested from it); any other status is attached
+    /// for the verdict to weigh under `[revocation] when_unknown`.
+    fn check_revocation(
+        &self,
+        reports: &mut [SignerReport],
+        ctx: &TrustContext,
+        now: i64,
+        deadline: Instant,
+    ) {
+        let when_unknown = self.config().revocation.when_unknown;
+        for r in reports.iter_mut().filter(|r| r.verdict.is_valid()) {
+            let Some(path) = &r.path else { continue };
+            match self.revocation.check(ctx, path, now, deadline) {
+                PathRevocation::Revoked(e) => {
+                    r.verdict = SignerVerdict::Untrusted(e);
+                    r.harvest = None;
+                }
+                status => {
+                    r.revocation = Some(RevocationNote {
+                        status,
+                        when_unknown,
+                        at: now,
+                    });
+                }
+            }
         }
     }
 
@@ -274,7 +328,7 @@ impl Gateway {
         }
         let t = policy::treatment(&config, listener, sender, rcpt);
         if t.encrypt == EncryptModeKey::Required {
-            match self.recipient_cert(rcpt) {
+            match self.recipient_cert(rcpt, None) {
                 Ok(Some(_)) => {}
                 Ok(None) => {
                     return Err((
@@ -387,6 +441,7 @@ impl Gateway {
     fn recipient_cert(
         &self,
         addr: &str,
+        limits: Option<&Limits>,
     ) -> Result<Option<(Cert, Vec<Capability>)>, DirectoryError> {
         let looked_up = if self.config().is_internal(addr) {
             self.dir
@@ -414,8 +469,17 @@ impl Gateway {
             email: Some(addr),
             usage: Some(Usage::Encryption),
         };
-        let ok = self.cache.validate(&ctx, generation, &q).is_ok();
-        Ok(ok.then_some((cert, caps)))
+        let Ok(path) = self.cache.validate(&ctx, generation, &q) else {
+            return Ok(None);
+        };
+        // A revoked recipient certificate is no certificate; one whose status is unknown is
+        // still used (encrypting to it discloses nothing its holder could not already read).
+        let deadline = self.revocation_deadline(limits);
+        let revoked = matches!(
+            self.revocation.check(&ctx, &path, q.at, deadline),
+            PathRevocation::Revoked(_)
+        );
+        Ok((!revoked).then_some((cert, caps)))
     }
 
     fn protect(
@@ -437,7 +501,7 @@ impl Gateway {
         let mut missing = Vec::new();
         if t.encrypt != EncryptModeKey::Never {
             for r in rcpts {
-                match self.recipient_cert(r) {
+                match self.recipient_cert(r, Some(limits)) {
                     Ok(Some((c, caps))) => certs.push((r.clone(), c, caps)),
                     Ok(None) => missing.push(r.clone()),
                     Err(e) => return Err(self.unavailable(t, &e)),
@@ -938,7 +1002,9 @@ impl Gateway {
             now: profile::now(),
         };
         match message::verify(raw, &trust, None) {
-            Ok(v) => {
+            Ok(mut v) => {
+                let deadline = self.revocation_deadline(Some(limits));
+                self.check_revocation(&mut v.reports, &ctx, trust.now, deadline);
                 let policy = inbound.policy;
                 let (result, props, summary) = summarise_reports(&v.reports, policy);
                 for r in &v.reports {
@@ -1067,12 +1133,10 @@ fn summarise_reports(reports: &[SignerReport], policy: &PolicyConfig) -> (String
     let codes: Vec<&str> = reports.iter().map(|r| verdict::code(r, policy)).collect();
     // Not one From mailbox (and nothing worse): permerror, see `message::verify`'s `judge_from`.
     let from_unusable = |r: &SignerReport| matches!(r.verdict, SignerVerdict::FromNotOneMailbox(_));
+    let weights: Vec<&str> = reports.iter().map(|r| verdict::weight(r, policy)).collect();
     let result = if codes.iter().all(|c| *c == "pass") {
         "pass".to_string()
-    } else if codes
-        .iter()
-        .all(|c| *c == "pass" || *c == "sha1-not-accepted")
-    {
+    } else if weights.iter().all(|w| *w == "pass" || *w == "neutral") {
         "neutral".to_string()
     } else if reports.iter().all(from_unusable) {
         format!("permerror ({})", codes.join(","))

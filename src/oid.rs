@@ -112,6 +112,12 @@ pub const FRESHEST_CRL: Oid = Oid::new_unwrap("2.5.29.46");
 pub const INHIBIT_ANY_POLICY: Oid = Oid::new_unwrap("2.5.29.54");
 /// id-pe-authorityInfoAccess, RFC 5280 section 4.2.2.1.
 pub const AUTHORITY_INFO_ACCESS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.1.1");
+/// id-ad-ocsp, RFC 5280 section 4.2.2.1 (an OCSP responder in authorityInfoAccess).
+pub const AD_OCSP: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1");
+/// id-pkix-ocsp-basic, RFC 6960 section 4.2.1 (the one response type we read).
+pub const OCSP_BASIC: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.1");
+/// id-kp-OCSPSigning, RFC 6960 section 4.2.2.2 (a responder the CA delegated to).
+pub const KP_OCSP_SIGNING: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.9");
 /// id-pe-subjectInfoAccess, RFC 5280 section 4.2.2.2.
 pub const SUBJECT_INFO_ACCESS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.1.11");
 /// id-on-SmtpUTF8Mailbox, RFC 9598 section 3 (internationalised address as an otherName).

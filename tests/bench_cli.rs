@@ -17,7 +17,9 @@ fn bench_json_runs_without_config_and_reports_every_op() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "bench failed: {stderr}");
     assert!(
-        stderr.contains("[6/8] decrypt+verify") && stderr.contains("[8/8] path-warm"),
+        stderr.contains("[6/9] decrypt+verify")
+            && stderr.contains("[7/9] verify+revocation")
+            && stderr.contains("[9/9] path-warm"),
         "progress on stderr: {stderr}"
     );
     assert!(!missing.exists(), "bench must not create a config");
@@ -42,6 +44,7 @@ fn bench_json_runs_without_config_and_reports_every_op() {
             "decrypt",
             "sign+encrypt",
             "decrypt+verify",
+            "verify+revocation",
             "path-cold",
             "path-warm",
             "ceiling-rsa-private",

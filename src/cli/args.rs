@@ -97,9 +97,10 @@ pub enum Command {
         verify: bool,
     },
     /// Measure the in-process S/MIME hot path (sign, verify, encrypt, decrypt, sign+encrypt,
-    /// decrypt+verify, and path validation with a cold and a warm chain cache) single-threaded
-    /// with throwaway keys, and the aws-lc-rs ceilings on this CPU. Needs no configuration file
-    /// or data directory. Progress goes to stderr.
+    /// decrypt+verify, verify with the revocation step from a warm cache, and path validation
+    /// with a cold and a warm chain cache) single-threaded with throwaway keys, and the aws-lc-rs
+    /// ceilings on this CPU. Needs no configuration file or data directory. Progress goes to
+    /// stderr.
     Bench {
         /// Message size (headers included): 1KiB, 10KiB, 100KiB, 1MiB, 10MiB, or bytes.
         #[arg(long, default_value = "10KiB", value_parser = parse_bench_size)]

@@ -702,12 +702,41 @@ fn trust(cli: &Cli, c: &TrustCommand) -> Result<u8> {
                 UsageArg::Encryption => Some(Usage::Encryption),
                 UsageArg::Any => None,
             };
-            let verdict = dir.check_trust(&leaf, &chain, email.as_deref(), at, usage)?;
-            output::trust_check(&leaf, &verdict, *json)?;
+            let mut verdict = dir.check_trust(&leaf, &chain, email.as_deref(), at, usage)?;
+            let revocation = revocation_line(&dir, &mut verdict, at)?;
+            output::trust_check(&leaf, &verdict, revocation.as_deref(), *json)?;
             return Ok(if verdict.is_ok() { 0 } else { EXIT_NOT_TRUSTED });
         }
     }
     Ok(0)
+}
+
+/// The revocation line the gateway writes into X-Smimegw-Result, for a trusted path (fetching
+/// as `[revocation]` says); a revoked certificate turns the verdict into that failure.
+fn revocation_line(
+    dir: &Directory,
+    verdict: &mut crate::directory::TrustCheck,
+    at: Option<i64>,
+) -> Result<Option<String>> {
+    use crate::pki::online::{Checker, PathRevocation};
+    let Ok(p) = verdict else {
+        return Ok(None);
+    };
+    let rc = &dir.config().revocation;
+    let timeout = std::time::Duration::from_secs(rc.timeout_secs);
+    let now = at.unwrap_or_else(crate::pki::profile::now);
+    let status = Checker::new(rc.fetch, rc.ocsp, timeout).check(
+        &dir.trust_context()?,
+        p,
+        now,
+        std::time::Instant::now() + timeout,
+    );
+    let line = status.describe(now);
+    if let PathRevocation::Revoked(e) = status {
+        *verdict = Err(e);
+        return Ok(None);
+    }
+    Ok(Some(line))
 }
 
 fn first_cert(path: &Path) -> Result<Cert> {

@@ -212,7 +212,12 @@ pub(super) fn audit_table(log: &[AuditEntry]) {
     }
 }
 
-pub(super) fn trust_check(leaf: &Cert, verdict: &TrustCheck, json: bool) -> anyhow::Result<()> {
+pub(super) fn trust_check(
+    leaf: &Cert,
+    verdict: &TrustCheck,
+    revocation: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
     match verdict {
         Ok(p) => {
             if json {
@@ -225,6 +230,7 @@ pub(super) fn trust_check(leaf: &Cert, verdict: &TrustCheck, json: bool) -> anyh
                         "sha256": c.fingerprint_hex(),
                     })).collect::<Vec<_>>(),
                     "warnings": p.warnings,
+                    "revocation": revocation,
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -233,6 +239,9 @@ pub(super) fn trust_check(leaf: &Cert, verdict: &TrustCheck, json: bool) -> anyh
                 println!("path:");
                 for (i, c) in p.path.iter().enumerate() {
                     println!("  {i}: {} (serial {})", c.subject_string(), c.serial_hex());
+                }
+                if let Some(r) = revocation {
+                    println!("revocation: {r}");
                 }
                 for w in &p.warnings {
                     println!("warning: {w}");

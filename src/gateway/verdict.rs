@@ -188,11 +188,49 @@ pub(super) fn code(r: &SignerReport, policy: &PolicyConfig) -> &'static str {
     if r.verdict.is_valid() && r.sha1_used().is_some() && !policy.insecure_sha1_signatures() {
         return "sha1-not-accepted";
     }
+    if r.verdict.is_valid() && r.revocation.as_ref().is_some_and(|n| n.withholds_pass()) {
+        return "revocation-unknown";
+    }
     r.verdict.code()
+}
+
+/// How a per-signer code weighs in the message's result: `pass`, `neutral` (intact but not
+/// accepted: SHA-1, or an unknown revocation status under `when_unknown = "neutral"`), or
+/// `fail`.
+pub(super) fn weight(r: &SignerReport, policy: &PolicyConfig) -> &'static str {
+    match code(r, policy) {
+        "pass" => "pass",
+        "sha1-not-accepted" => "neutral",
+        "revocation-unknown"
+            if r.revocation
+                .as_ref()
+                .is_some_and(|n| n.when_unknown == crate::config::WhenUnknown::Neutral) =>
+        {
+            "neutral"
+        }
+        _ => "fail",
+    }
 }
 
 /// The per-signer explanation, naming SHA-1 where the SignerInfo used it.
 pub(super) fn explain(r: &SignerReport, policy: &PolicyConfig) -> String {
+    let mut s = explain_signature(r, policy);
+    if r.verdict.is_valid()
+        && let Some(n) = &r.revocation
+    {
+        s.push_str("; ");
+        s.push_str(&n.describe());
+        if n.withholds_pass() {
+            s.push_str(&format!(
+                " ([revocation] when_unknown = \"{}\")",
+                n.when_unknown.as_str()
+            ));
+        }
+    }
+    s
+}
+
+fn explain_signature(r: &SignerReport, policy: &PolicyConfig) -> String {
     match (r.sha1_used(), r.verdict.is_valid()) {
         (Some(how), true) if policy.insecure_sha1_signatures() => format!(
             "{}, made with SHA-1 ({how}), accepted by [policy] insecure_sha1_signatures",
@@ -356,6 +394,50 @@ mod tests {
         );
         assert!(f.unprotected.is_some());
         assert!(f.props.contains(CIPHERTEXT_ONLY) && f.props.contains("aes128-cbc"));
+    }
+
+    #[test]
+    fn an_unknown_revocation_status_weighs_as_when_unknown_says() {
+        use crate::config::WhenUnknown;
+        use crate::pki::online::{PathRevocation, RevocationNote};
+        use crate::smime::signed::SignerReport;
+        let report = |status: PathRevocation, when_unknown| SignerReport {
+            revocation: Some(RevocationNote {
+                status,
+                when_unknown,
+                at: 0,
+            }),
+            ..SignerReport::valid()
+        };
+        let policy = PolicyConfig::default();
+        let unknown = || PathRevocation::Unknown {
+            why: "CN=x: http://127.0.0.1:1/x.crl: connection refused".into(),
+        };
+        let r = report(unknown(), WhenUnknown::Pass);
+        assert_eq!((code(&r, &policy), weight(&r, &policy)), ("pass", "pass"));
+        assert!(explain(&r, &policy).contains("revocation not checked: CN=x"));
+        let r = report(unknown(), WhenUnknown::Neutral);
+        assert_eq!(
+            (code(&r, &policy), weight(&r, &policy)),
+            ("revocation-unknown", "neutral")
+        );
+        let r = report(PathRevocation::Disabled, WhenUnknown::Fail);
+        assert_eq!(
+            (code(&r, &policy), weight(&r, &policy)),
+            ("revocation-unknown", "fail")
+        );
+        assert!(explain(&r, &policy).contains("when_unknown = \"fail\""));
+        let checked = PathRevocation::Checked {
+            sources: vec![crate::pki::online::Source::FetchedCrl],
+            oldest: Some(-300),
+        };
+        let r = report(checked, WhenUnknown::Fail);
+        assert_eq!(code(&r, &policy), "pass");
+        assert!(
+            explain(&r, &policy).ends_with("revocation checked (fetched CRL, 5 min old)"),
+            "{}",
+            explain(&r, &policy)
+        );
     }
 
     #[test]

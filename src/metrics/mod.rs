@@ -251,6 +251,7 @@ impl Metrics {
             &[],
             gateway.harvest_failures() as f64,
         );
+        revocation_counters(&mut e, gateway);
         let c = relay.connection_counts();
         e.family(
             "smimegw_relay_connections_total",
@@ -280,6 +281,46 @@ impl Metrics {
         );
         directory_gauges(&mut e, gateway);
         e.finish()
+    }
+}
+
+fn revocation_counters(e: &mut Encoder, gateway: &Gateway) {
+    let r = gateway.revocation();
+    let f = r.fetcher().counts();
+    e.family(
+        "smimegw_revocation_fetches_total",
+        Kind::Counter,
+        "Revocation data fetched over HTTP, by kind (crl, ocsp) and outcome (ok, failed).",
+    );
+    for (kind, outcome, n) in [
+        ("crl", "ok", &f.crl_ok),
+        ("crl", "failed", &f.crl_failed),
+        ("ocsp", "ok", &f.ocsp_ok),
+        ("ocsp", "failed", &f.ocsp_failed),
+    ] {
+        e.sample(
+            "smimegw_revocation_fetches_total",
+            &[("kind", kind), ("outcome", outcome)],
+            n.load(Ordering::Relaxed) as f64,
+        );
+    }
+    let s = r.counts();
+    e.family(
+        "smimegw_revocation_status_total",
+        Kind::Counter,
+        "Revocation status of validated certificate paths (signers and recipients): checked, revoked, unknown, disabled (fetch = false and no imported CRL).",
+    );
+    for (status, n) in [
+        ("checked", &s.checked),
+        ("revoked", &s.revoked),
+        ("unknown", &s.unknown),
+        ("disabled", &s.disabled),
+    ] {
+        e.sample(
+            "smimegw_revocation_status_total",
+            &[("status", status)],
+            n.load(Ordering::Relaxed) as f64,
+        );
     }
 }
 

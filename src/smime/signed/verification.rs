@@ -48,6 +48,21 @@ pub enum Verdict {
 }
 
 impl SignerReport {
+    /// A report saying [`Verdict::Valid`] and nothing else yet, for the checks to fill in.
+    pub fn valid() -> Self {
+        Self {
+            verdict: Verdict::Valid,
+            signer: None,
+            signing_time: None,
+            digest_algorithm: None,
+            signature_algorithm: None,
+            harvest: None,
+            path: None,
+            revocation: None,
+            warnings: Vec::new(),
+        }
+    }
+
     /// SHA-1 where the SignerInfo used it: as its digestAlgorithm (the content's hash) or as the
     /// hash of its signature algorithm (over the signed attributes). A collision in either
     /// lets one signature stand for other content (RFC 8551 section 2.1 deprecates SHA-1).
@@ -163,6 +178,12 @@ pub struct SignerReport {
     pub signature_algorithm: Option<SignatureAlgorithm>,
     /// Only for [`Verdict::Valid`].
     pub harvest: Option<Harvest>,
+    /// The validated path of the signer's certificate (only for [`Verdict::Valid`]): what the
+    /// caller's revocation check ([`crate::pki::online`]) looks at.
+    pub path: Option<ValidatedPath>,
+    /// The revocation status of `path`, when the caller checked it (the gateway does, with
+    /// fetching; [`verify`] leaves it `None`).
+    pub revocation: Option<crate::pki::online::RevocationNote>,
     /// Noteworthy but not fatal: SHA-1, a signing time outside the certificate's validity, an
     /// encryption preference that could not be followed, path warnings...
     pub warnings: Vec<String>,
@@ -235,18 +256,11 @@ pub fn verify(
     msg.signer_infos
         .iter()
         .map(|si| {
-            let mut report = SignerReport {
-                verdict: Verdict::Valid,
-                signer: None,
-                signing_time: None,
-                digest_algorithm: None,
-                signature_algorithm: None,
-                harvest: None,
-                warnings: Vec::new(),
-            };
+            let mut report = SignerReport::valid();
             if let Err(v) = check_signer(&env, si, &mut report) {
                 report.verdict = v;
                 report.harvest = None;
+                report.path = None;
             }
             report
         })
@@ -400,6 +414,7 @@ fn check_signer(env: &Env<'_>, si: &SignerInfo, r: &mut SignerReport) -> Result<
     }
 
     r.harvest = Some(harvest(env, si, cert, &path, &mut r.warnings));
+    r.path = Some(path);
     Ok(())
 }
 
