@@ -88,6 +88,9 @@ pub struct NotifyReport {
     pub template_errors: Vec<String>,
 }
 
+/// What sends one notice: envelope sender, recipients, message; the next hop's answer.
+pub type Sender<'a> = dyn FnMut(&str, &[String], &[u8]) -> RelayOutcome + 'a;
+
 /// Where the template files are: `notices/` beside the configuration file.
 pub fn template_dir(config: &Config) -> PathBuf {
     config
@@ -104,7 +107,7 @@ pub fn run(
     dir: &Directory,
     holder: &str,
     harvest_failures: u64,
-    send: &mut dyn FnMut(&str, &[String], &[u8]) -> RelayOutcome,
+    send: &mut Sender<'_>,
 ) -> Result<Option<NotifyReport>, NotifyError> {
     if !dir.take_notice_lease(holder)? {
         return Ok(None);
@@ -120,7 +123,7 @@ fn pass(
     dir: &Directory,
     holder: &str,
     harvest_failures: u64,
-    send: &mut dyn FnMut(&str, &[String], &[u8]) -> RelayOutcome,
+    send: &mut Sender<'_>,
 ) -> Result<NotifyReport, NotifyError> {
     let config = dir.config();
     let now = profile::now();
@@ -139,10 +142,14 @@ fn pass(
             Template::builtin(n.kind)
         });
         let built = (|| {
-            if identity.is_none() {
-                identity = Some(dir.service_identity(&from, config.ca.key, config.ca.user_days)?);
-            }
-            let (cert, key, chain, enc) = identity.as_ref().expect("set above");
+            let (cert, key, chain, enc) = match identity {
+                Some(ref i) => i,
+                None => identity.insert(dir.service_identity(
+                    &from,
+                    config.ca.key,
+                    config.ca.user_days,
+                )?),
+            };
             let mut values = n.values.clone();
             values.push(("from", from.clone()));
             let (subject, body) = template.render(&values);
@@ -384,7 +391,9 @@ fn due(dir: &Directory, now: i64) -> Result<Vec<Notice>, DirectoryError> {
             let mut serials: Vec<&str> = certs.iter().map(|c| c.serial.as_str()).collect();
             serials.sort_unstable();
             let roles: Vec<String> = certs.iter().map(|c| c.role.to_string()).collect();
-            let first = certs.iter().min_by_key(|c| c.not_after).expect("not empty");
+            let Some(first) = certs.iter().min_by_key(|c| c.not_after) else {
+                continue;
+            };
             out.push(Notice {
                 key: format!("expiring/{}/{}/{n}", u.email, serials.join("+")),
                 kind: Kind::Expiring,
