@@ -244,3 +244,50 @@ fn serve_sends_each_notice_once_signed_through_the_next_hop() {
     let audit = gw.ok(&["audit"]);
     assert_eq!(audit.matches("notice.sent").count(), 7, "{audit}");
 }
+
+/// A next hop that answers 4xx loses nothing: the notices are sent at a later pass (here after a
+/// restart), once each.
+#[test]
+fn notices_refused_with_4xx_are_sent_at_a_later_pass() {
+    let sink = Sink::start();
+    sink.data_code
+        .store(451, std::sync::atomic::Ordering::SeqCst);
+    let port = common::smtp::free_port();
+    let gw = Gw::with_config(&format!(
+        "[listen]\naddress = \"127.0.0.1:{port}\"\n[relay]\nnext_hop = \"{}\"\n[notify]\nenabled = true\nadmins = [\"admin@acme.test\"]\n",
+        sink.addr
+    ));
+    gw.init_ca();
+    gw.ok(&[
+        "user",
+        "enroll",
+        "soon@acme.test",
+        "--name",
+        "Soon",
+        "--key",
+        "p256",
+        "--days",
+        "10",
+    ]);
+    let serve = gw.serve_on(port);
+    // Both passes (at start, after the renewal) meet the 451.
+    let mut audit = String::new();
+    for _ in 0..200 {
+        audit = gw.ok(&["audit"]);
+        if audit.contains("user.renew.auto") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(audit.contains("user.renew.auto"), "{audit}");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    drop(serve);
+    assert!(sink.messages().is_empty());
+    assert!(!gw.ok(&["audit"]).contains("notice.sent"));
+    sink.data_code
+        .store(250, std::sync::atomic::Ordering::SeqCst);
+    let _serve = gw.serve_on(port);
+    let msgs = wait_exactly(&sink, 2);
+    assert_eq!(to(&msgs, "soon@acme.test").len(), 1);
+    assert_eq!(to(&msgs, "admin@acme.test").len(), 1);
+}
