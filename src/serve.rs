@@ -417,6 +417,7 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
         tokio::spawn(crate::notify::task(
             gateway.clone(),
             relay.clone(),
+            lease_holder(&gateway),
             poke.clone(),
             rx.clone(),
         ));
@@ -440,6 +441,15 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// How this process names itself in the directory's leases (and notice claims): host and pid.
+fn lease_holder(gateway: &Gateway) -> String {
+    format!(
+        "{} pid {}",
+        crate::gateway::authserv_id(gateway.directory().config()),
+        std::process::id()
+    )
+}
+
 /// How often `serve` looks for certificates due for renewal (and once at start).
 const RENEWAL_INTERVAL: Duration = Duration::from_secs(6 * 3600);
 
@@ -454,11 +464,7 @@ async fn renewal(
     notices: Arc<tokio::sync::Notify>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let holder = format!(
-        "{} pid {}",
-        crate::gateway::authserv_id(gateway.directory().config()),
-        std::process::id()
-    );
+    let holder = lease_holder(&gateway);
     loop {
         let (gw, holder2, ca2) = (gateway.clone(), holder.clone(), ca.clone());
         let run = tokio::task::spawn_blocking(move || {

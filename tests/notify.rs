@@ -4,49 +4,7 @@
 mod common;
 
 use common::smtp::{Received, Sink};
-use common::{Gw, openssl, openssl_ok};
-
-/// A key and a CSR for `email` made with OpenSSL, submitted; returns the request id.
-fn submit_csr(gw: &Gw, email: &str) -> String {
-    let d = gw.dir.path();
-    let (key, csr) = (format!("{email}.key"), format!("{email}.csr"));
-    openssl_ok(
-        d,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            &key,
-        ],
-    );
-    openssl_ok(
-        d,
-        &[
-            "req",
-            "-new",
-            "-key",
-            &key,
-            "-subj",
-            "/CN=CSR User",
-            "-addext",
-            &format!("subjectAltName=email:{email}"),
-            "-out",
-            &csr,
-        ],
-    );
-    let out = gw.ok(&[
-        "request",
-        "submit",
-        "--csr",
-        d.join(&csr).to_str().unwrap(),
-        "--role",
-        "signing",
-    ]);
-    out.lines().last().unwrap().trim().to_string()
-}
+use common::{Gw, openssl};
 
 /// The message's header, unfolded lines.
 fn header(m: &Received) -> String {
@@ -132,11 +90,9 @@ fn serve_sends_each_notice_once_signed_through_the_next_hop() {
         ("soon@acme.test", "Soon"),
         ("mallory@acme.test", "Mallory\r\nBcc: victim@evil.test"),
     ] {
-        gw.ok(&[
-            "user", "enroll", email, "--name", name, "--key", "p256", "--days", "10",
-        ]);
+        gw.enroll_for_days(email, name, 10);
     }
-    let id = submit_csr(&gw, "csr@acme.test");
+    let id = gw.submit_csr("csr@acme.test", "CSR User");
     gw.ok(&["request", "approve", &id, "--days", "5"]);
 
     let mut serve = gw.serve_on(port);
@@ -219,8 +175,8 @@ fn serve_sends_each_notice_once_signed_through_the_next_hop() {
 
     // Decisions while serve runs; the next pass (here: the restart's) announces them, and
     // nothing already sent goes again.
-    let yes = submit_csr(&gw, "yes@acme.test");
-    let no = submit_csr(&gw, "no@acme.test");
+    let yes = gw.submit_csr("yes@acme.test", "Yes");
+    let no = gw.submit_csr("no@acme.test", "No");
     gw.ok(&["request", "approve", &yes]);
     gw.ok(&["request", "deny", &no, "--reason", "not an employee"]);
     serve.kill9();
@@ -258,27 +214,10 @@ fn notices_refused_with_4xx_are_sent_at_a_later_pass() {
         sink.addr
     ));
     gw.init_ca();
-    gw.ok(&[
-        "user",
-        "enroll",
-        "soon@acme.test",
-        "--name",
-        "Soon",
-        "--key",
-        "p256",
-        "--days",
-        "10",
-    ]);
+    gw.enroll_for_days("soon@acme.test", "Soon", 10);
     let serve = gw.serve_on(port);
     // Both passes (at start, after the renewal) meet the 451.
-    let mut audit = String::new();
-    for _ in 0..200 {
-        audit = gw.ok(&["audit"]);
-        if audit.contains("user.renew.auto") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let audit = gw.wait_for_audit("user.renew.auto");
     assert!(audit.contains("user.renew.auto"), "{audit}");
     std::thread::sleep(std::time::Duration::from_secs(2));
     drop(serve);

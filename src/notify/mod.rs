@@ -618,17 +618,14 @@ pub const NOTIFY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(
 
 /// `serve`'s notice task: a pass at start, every [`NOTIFY_INTERVAL`], and whenever `poke` is
 /// notified (the renewal task does after each of its passes); each notice goes through `relay`.
+/// `holder` names this gateway in the directory's lease and claims.
 pub async fn task(
     gateway: std::sync::Arc<crate::gateway::Gateway>,
     relay: crate::smtp::relay::Relay,
+    holder: String,
     poke: std::sync::Arc<tokio::sync::Notify>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let holder = format!(
-        "{} pid {}",
-        crate::gateway::authserv_id(gateway.directory().config()),
-        std::process::id()
-    );
     loop {
         let (gw, relay2, holder2) = (gateway.clone(), relay.clone(), holder.clone());
         let handle = tokio::runtime::Handle::current();
