@@ -318,6 +318,46 @@ impl Default for CaConfig {
     }
 }
 
+/// `[notify]`: notices by mail (see [`crate::notify`]): expiry warnings and renewals to users,
+/// request decisions to requesters, a daily digest to the administrators.
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Send notices at all.
+    pub enabled: bool,
+    /// The sender address (envelope and `From:`), in an internal domain: the gateway signs the
+    /// notices with a certificate of its own for it. Default `postmaster@<first internal domain>`
+    /// (filled in by validation).
+    pub from: Option<String>,
+    /// Who gets the daily digest.
+    pub admins: Vec<String>,
+    /// Days before expiry on which users are warned, e.g. `[30, 7, 1]` (kept largest first).
+    pub days: Vec<u32>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            from: None,
+            admins: Vec::new(),
+            days: vec![30, 7, 1],
+        }
+    }
+}
+
+impl NotifyConfig {
+    /// The sender address (validated and defaulted at load).
+    pub fn sender(&self) -> &str {
+        self.from.as_deref().unwrap_or("")
+    }
+
+    /// The largest of `days`: how far ahead the digest looks.
+    pub fn horizon_days(&self) -> u32 {
+        self.days.iter().copied().max().unwrap_or(0)
+    }
+}
+
 /// Signing and encryption policy at one level (global, domain or user). Unset fields inherit.
 #[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -502,6 +542,9 @@ pub struct Config {
     /// Revocation checking: fetching, timeouts, the policy for "unknown".
     #[serde(default)]
     pub revocation: RevocationConfig,
+    /// Notices by mail.
+    #[serde(default)]
+    pub notify: NotifyConfig,
     /// The file this was read from (not a key).
     #[serde(skip)]
     pub source: PathBuf,
@@ -617,6 +660,7 @@ impl Config {
             ));
         }
         self.validate_limits()?;
+        self.validate_notify()?;
         if !self.relay.next_hop.contains(':') {
             return Err(self.invalid(
                 "relay.next_hop",
@@ -697,6 +741,70 @@ impl Config {
                 "set both (a PEM certificate chain and its PEM key) or neither",
             ));
         }
+        Ok(())
+    }
+
+    /// `[notify]`: addresses without white space or control characters (they go into the
+    /// envelope and the header), the sender in an internal domain (our CA issues its
+    /// certificate), days from 1 to 3650, largest first.
+    fn validate_notify(&mut self) -> Result<(), ConfigError> {
+        let address = |a: &str| {
+            let a = a.trim().to_ascii_lowercase();
+            let ok = a.split_once('@').is_some_and(|(l, d)| {
+                !l.is_empty() && d.contains('.') && !d.contains('@') && !d.ends_with('.')
+            }) && !a
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"\\()[]".contains(c));
+            ok.then_some(a)
+        };
+        let from = match &self.notify.from {
+            Some(f) => address(f).ok_or_else(|| {
+                self.invalid(
+                    "notify.from",
+                    format!("{f:?}"),
+                    "an e-mail address such as \"postmaster@acme.test\"",
+                )
+            })?,
+            None => format!("postmaster@{}", self.internal_domains[0]),
+        };
+        if !self.is_internal(&from) {
+            return Err(self.invalid(
+                "notify.from",
+                format!("\"{from}\""),
+                &format!(
+                    "an address in an internal domain ({}): the gateway signs notices with a certificate its CA issues for it",
+                    self.internal_domains.join(", ")
+                ),
+            ));
+        }
+        self.notify.from = Some(from);
+        let mut admins = Vec::with_capacity(self.notify.admins.len());
+        for a in &self.notify.admins {
+            admins.push(address(a).ok_or_else(|| {
+                self.invalid(
+                    "notify.admins",
+                    format!("{a:?}"),
+                    "a list of e-mail addresses such as [\"hostmaster@acme.test\"]",
+                )
+            })?);
+        }
+        self.notify.admins = admins;
+        if self.notify.days.is_empty() {
+            return Err(self.invalid(
+                "notify.days",
+                "[]",
+                "at least one number of days, e.g. [30, 7, 1] (the default)",
+            ));
+        }
+        if let Some(d) = self.notify.days.iter().find(|d| !(1..=3650).contains(*d)) {
+            return Err(self.invalid(
+                "notify.days",
+                d,
+                "numbers of days from 1 to 3650, e.g. [30, 7, 1] (the default)",
+            ));
+        }
+        self.notify.days.sort_unstable_by(|a, b| b.cmp(a));
+        self.notify.days.dedup();
         Ok(())
     }
 
@@ -911,6 +1019,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("max_depth"), "{e}");
+    }
+
+    #[test]
+    fn notify_has_defaults_and_checks_its_keys() {
+        let base = "data_dir = \"/x\"\ninternal_domains = [\"Acme.test\", \"b.test\"]\n";
+        let c = parse(base).unwrap();
+        assert!(!c.notify.enabled);
+        assert_eq!(c.notify.sender(), "postmaster@acme.test");
+        assert_eq!(c.notify.days, vec![30, 7, 1]);
+        let c = parse(&format!(
+            "{base}[notify]\nenabled = true\nfrom = \"PKI@b.test\"\nadmins = [\"Root@x.test\"]\ndays = [1, 14, 14]\n"
+        ))
+        .unwrap();
+        assert_eq!(c.notify.sender(), "pki@b.test");
+        assert_eq!(c.notify.admins, vec!["root@x.test"]);
+        assert_eq!(
+            (c.notify.days.clone(), c.notify.horizon_days()),
+            (vec![14, 1], 14)
+        );
+        for (bad, key) in [
+            ("from = \"pki@partner.test\"", "notify.from"),
+            ("from = \"a@b.test\\r\\nBcc: x@y.test\"", "notify.from"),
+            ("admins = [\"root\"]", "notify.admins"),
+            ("admins = [\"a@x.test\\nBcc: v@y.test\"]", "notify.admins"),
+            ("days = []", "notify.days"),
+            ("days = [0]", "notify.days"),
+            ("dayz = [1]", "dayz"),
+        ] {
+            let e = parse(&format!("{base}[notify]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("test.toml") && e.contains(key), "{bad}: {e}");
+        }
     }
 
     #[test]

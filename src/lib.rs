@@ -27,6 +27,7 @@ pub mod hardening;
 pub mod limits;
 pub mod metrics;
 pub mod mime;
+pub mod notify;
 pub mod oid;
 pub mod pki;
 pub mod policy;

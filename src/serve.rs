@@ -411,8 +411,24 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
             SHUTDOWN_GRACE,
         )));
     }
+    // The notice task runs after each renewal pass too, so a renewal is announced at once.
+    let poke = std::sync::Arc::new(tokio::sync::Notify::new());
+    if config.notify.enabled {
+        tokio::spawn(crate::notify::task(
+            gateway.clone(),
+            relay.clone(),
+            lease_holder(&gateway),
+            poke.clone(),
+            rx.clone(),
+        ));
+    }
     if config.ca.renew_before_days > 0 {
-        tokio::spawn(renewal(gateway.clone(), config.ca.clone(), rx.clone()));
+        tokio::spawn(renewal(
+            gateway.clone(),
+            config.ca.clone(),
+            poke,
+            rx.clone(),
+        ));
     }
     wait_for_signal(signals, config, &gateway).await;
     sd_notify("STOPPING=1");
@@ -425,23 +441,30 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// How this process names itself in the directory's leases (and notice claims): host and pid.
+fn lease_holder(gateway: &Gateway) -> String {
+    format!(
+        "{} pid {}",
+        crate::gateway::authserv_id(gateway.directory().config()),
+        std::process::id()
+    )
+}
+
 /// How often `serve` looks for certificates due for renewal (and once at start).
 const RENEWAL_INTERVAL: Duration = Duration::from_secs(6 * 3600);
 
 /// Renews, at start and every [`RENEWAL_INTERVAL`], the certificates the gateway holds keys for
 /// that expire within `ca.renew_before_days`, as the gateway's own audited action; names the
 /// certificates it cannot renew (CSR users, imports) in the log. Of several gateways on one
-/// directory one renews at a time (the directory's renewal lease).
+/// directory one renews at a time (the directory's renewal lease). After each pass it pokes the
+/// notice task (`[notify]`), which announces the renewals and the certificates it cannot renew.
 async fn renewal(
     gateway: Arc<Gateway>,
     ca: crate::config::CaConfig,
+    notices: Arc<tokio::sync::Notify>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let holder = format!(
-        "{} pid {}",
-        crate::gateway::authserv_id(gateway.directory().config()),
-        std::process::id()
-    );
+    let holder = lease_holder(&gateway);
     loop {
         let (gw, holder2, ca2) = (gateway.clone(), holder.clone(), ca.clone());
         let run = tokio::task::spawn_blocking(move || {
@@ -474,6 +497,7 @@ async fn renewal(
             }
             Err(e) => tracing::error!(error = %e, "renewal task failed"),
         }
+        notices.notify_one();
         tokio::select! {
             _ = tokio::time::sleep(RENEWAL_INTERVAL) => {}
             _ = shutdown.changed() => {

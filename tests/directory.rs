@@ -183,6 +183,9 @@ fn example_config_is_valid_and_documents_every_key() {
         "renew_rekey",
         "unauthenticated_cbc",
         "insecure_sha1_signatures",
+        "[notify]",
+        "from",
+        "admins",
     ] {
         assert!(
             text.contains(key),

@@ -266,47 +266,8 @@ fn request_flow_with_an_openssl_csr() {
     let gw = Gw::new();
     let ca = gw.init_ca();
     let d = gw.dir.path();
-    openssl_ok(
-        d,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "frank.key",
-        ],
-    );
-    openssl_ok(
-        d,
-        &[
-            "req",
-            "-new",
-            "-key",
-            "frank.key",
-            "-subj",
-            "/CN=Frank User",
-            "-addext",
-            "subjectAltName=email:frank@acme.test",
-            "-out",
-            "frank.csr",
-        ],
-    );
-    let out = gw.ok(&[
-        "request",
-        "submit",
-        "--csr",
-        d.join("frank.csr").to_str().unwrap(),
-        "--role",
-        "signing",
-    ]);
-    let id = out.lines().last().unwrap().trim().to_string();
-    assert_eq!(
-        id.len(),
-        16,
-        "the request id is alone on the last line: {out}"
-    );
+    let id = gw.submit_csr("frank@acme.test", "Frank User");
+    assert_eq!(id.len(), 16, "the request id is alone on the last line");
 
     let list = gw.ok(&["request", "list", "--json"]);
     assert!(list.contains(&id) && list.contains("pending"), "{list}");
@@ -350,7 +311,7 @@ fn request_flow_with_an_openssl_csr() {
     assert!(ok, "{msg}");
     // The certificate certifies the requester's key.
     assert_eq!(
-        sh_ok(d, "openssl pkey -in frank.key -pubout"),
+        sh_ok(d, "openssl pkey -in frank@acme.test.key -pubout"),
         sh_ok(d, "openssl x509 -in frank-leaf.pem -noout -pubkey")
     );
     // The record says the gateway does not hold the key.
@@ -364,7 +325,7 @@ fn request_flow_with_an_openssl_csr() {
             "req",
             "-new",
             "-key",
-            "frank.key",
+            "frank@acme.test.key",
             "-subj",
             "/CN=Frank",
             "-addext",
@@ -782,45 +743,7 @@ fn expiring_listing() {
 
 /// A CSR user whose certificate expires in `days`: the gateway does not hold the key.
 fn csr_user(gw: &Gw, email: &str, days: &str) {
-    let d = gw.dir.path();
-    let key = format!("{email}.key");
-    let csr = format!("{email}.csr");
-    openssl_ok(
-        d,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            &key,
-        ],
-    );
-    openssl_ok(
-        d,
-        &[
-            "req",
-            "-new",
-            "-key",
-            &key,
-            "-subj",
-            "/CN=CSR User",
-            "-addext",
-            &format!("subjectAltName=email:{email}"),
-            "-out",
-            &csr,
-        ],
-    );
-    let out = gw.ok(&[
-        "request",
-        "submit",
-        "--csr",
-        d.join(&csr).to_str().unwrap(),
-        "--role",
-        "signing",
-    ]);
-    let id = out.lines().last().unwrap().trim().to_string();
+    let id = gw.submit_csr(email, "CSR User");
     gw.ok(&["request", "approve", &id, "--days", days]);
 }
 
@@ -945,14 +868,7 @@ fn serve_renews_expiring_certificates_by_itself() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let mut audit = String::new();
-    for _ in 0..200 {
-        audit = gw.ok(&["audit"]);
-        if audit.contains("user.renew.auto") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let audit = gw.wait_for_audit("user.renew.auto");
     let _ = child.kill();
     let _ = child.wait();
     assert!(

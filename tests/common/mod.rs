@@ -144,6 +144,64 @@ impl Gw {
         self.ok(&["user", "enroll", email, "--name", name, "--key", key])
     }
 
+    /// A P-256 key and a CSR for `email` (common name `cn`) made with OpenSSL in the temp dir,
+    /// submitted with `request submit --role signing`; returns the request id.
+    pub fn submit_csr(&self, email: &str, cn: &str) -> String {
+        let d = self.dir.path();
+        let (key, csr) = (format!("{email}.key"), format!("{email}.csr"));
+        openssl_ok(
+            d,
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                &key,
+            ],
+        );
+        let san = format!("subjectAltName=email:{email}");
+        let subj = format!("/CN={cn}");
+        openssl_ok(
+            d,
+            &[
+                "req", "-new", "-key", &key, "-subj", &subj, "-addext", &san, "-out", &csr,
+            ],
+        );
+        let csr = d.join(&csr);
+        let out = self.ok(&[
+            "request",
+            "submit",
+            "--csr",
+            csr.to_str().unwrap(),
+            "--role",
+            "signing",
+        ]);
+        out.lines().last().unwrap().trim().to_string()
+    }
+
+    /// [`Gw::enroll`] with a P-256 key and certificates valid for `days` days.
+    pub fn enroll_for_days(&self, email: &str, name: &str, days: u32) -> String {
+        let days = days.to_string();
+        self.ok(&[
+            "user", "enroll", email, "--name", name, "--key", "p256", "--days", &days,
+        ])
+    }
+
+    /// The audit log once it mentions `action` (or after about 10 s, whatever it says then).
+    pub fn wait_for_audit(&self, action: &str) -> String {
+        let mut audit = String::new();
+        for _ in 0..200 {
+            audit = self.ok(&["audit"]);
+            if audit.contains(action) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        audit
+    }
+
     /// `ca issue-server HOST` into `tls.crt`/`tls.key`, and `[listen]` (and `[submission]`, when
     /// the configuration has one) pointed at them, so that `serve` offers STARTTLS on both. Returns what `ca issue-server` printed.
     pub fn enable_starttls(&self, host: &str) -> String {
