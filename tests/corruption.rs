@@ -84,6 +84,7 @@ fn ctx(f: &Fixture) -> TrustContext {
         intermediates: vec![],
         crls: vec![],
         internal_domains: Vec::new(),
+        verified_crls: Default::default(),
     }
 }
 

@@ -474,6 +474,7 @@ impl Directory {
             intermediates,
             crls,
             internal_domains: self.config.internal_domains.clone(),
+            verified_crls: Default::default(),
         })
     }
 

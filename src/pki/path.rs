@@ -90,6 +90,33 @@ pub struct TrustContext {
     /// trusted only through an anchor other than a [`AnchorKind::BundledRoot`] without
     /// `internal_too`, since our users' certificates come from our CA.
     pub internal_domains: Vec<String>,
+    /// CRL signatures already verified with an issuer's key, as (index in `crls`, issuer
+    /// fingerprint): a CRL and a key do not change while this context lives (a new trust
+    /// generation builds a new context), so each pair costs one signature check per process,
+    /// not one per message.
+    pub verified_crls: CrlVerifications,
+}
+
+/// A CRL (its index in [`TrustContext::crls`]) and the fingerprint of the key that verified it.
+type CrlAndSigner = (usize, [u8; 32]);
+
+/// The memo of [`TrustContext::verified_crls`]: shared by the clones of one context.
+#[derive(Debug, Clone, Default)]
+pub struct CrlVerifications(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashSet<CrlAndSigner>>>,
+);
+
+impl CrlVerifications {
+    fn contains(&self, key: &CrlAndSigner) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key)
+    }
+
+    fn insert(&self, key: CrlAndSigner) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key);
+    }
 }
 
 /// One validation request.
@@ -928,10 +955,18 @@ impl<'a> Builder<'a> {
             let verified = match memo {
                 Some(r) => r,
                 None => {
-                    let r = match crl.verify_signature(issuer) {
-                        Ok(()) => Ok(()),
-                        Err(_) if self.other_crl_signer(crl, issuer, anchor) => Ok(()),
-                        Err(e) => Err(e.to_string()),
+                    let direct = (index, issuer.fingerprint());
+                    let r = if self.ctx.verified_crls.contains(&direct) {
+                        Ok(())
+                    } else {
+                        match crl.verify_signature(issuer) {
+                            Ok(()) => {
+                                self.ctx.verified_crls.insert(direct);
+                                Ok(())
+                            }
+                            Err(_) if self.other_crl_signer(crl, issuer, anchor) => Ok(()),
+                            Err(e) => Err(e.to_string()),
+                        }
                     };
                     self.crl_memo.borrow_mut().insert(memo_key, r.clone());
                     r

@@ -53,6 +53,7 @@ impl Acme {
             intermediates: vec![self.pki.cert(&self.inter.cert)],
             crls: vec![],
             internal_domains: Vec::new(),
+            verified_crls: Default::default(),
         }
     }
 }
