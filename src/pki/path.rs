@@ -90,15 +90,14 @@ pub struct TrustContext {
     /// trusted only through an anchor other than a [`AnchorKind::BundledRoot`] without
     /// `internal_too`, since our users' certificates come from our CA.
     pub internal_domains: Vec<String>,
-    /// CRL signatures already verified with an issuer's key, as (index in `crls`, issuer
-    /// fingerprint): a CRL and a key do not change while this context lives (a new trust
-    /// generation builds a new context), so each pair costs one signature check per process,
-    /// not one per message.
+    /// CRL signatures already verified with an issuer's key, as (CRL fingerprint, issuer
+    /// fingerprint): each pair costs one signature check while this context lives (a new trust
+    /// generation builds a new context), not one per message.
     pub verified_crls: CrlVerifications,
 }
 
-/// A CRL (its index in [`TrustContext::crls`]) and the fingerprint of the key that verified it.
-type CrlAndSigner = (usize, [u8; 32]);
+/// The fingerprints of a CRL and of the certificate whose key verified it.
+type CrlAndSigner = ([u8; 32], [u8; 32]);
 
 /// The memo of [`TrustContext::verified_crls`]: shared by the clones of one context.
 #[derive(Debug, Clone, Default)]
@@ -955,7 +954,7 @@ impl<'a> Builder<'a> {
             let verified = match memo {
                 Some(r) => r,
                 None => {
-                    let direct = (index, issuer.fingerprint());
+                    let direct = (crl.fingerprint(), issuer.fingerprint());
                     let r = if self.ctx.verified_crls.contains(&direct) {
                         Ok(())
                     } else {

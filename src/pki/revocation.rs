@@ -230,6 +230,9 @@ pub struct RevokedEntry {
 #[derive(Clone)]
 pub struct Crl {
     der: Vec<u8>,
+    /// SHA-256 of `der`: what a verified signature is remembered under (the whole signed
+    /// structure, so a CRL with another content never matches).
+    fingerprint: [u8; 32],
     list: CertificateList,
     /// Serial content bytes -> index into `revoked_certificates`.
     index: HashMap<Vec<u8>, usize>,
@@ -310,6 +313,10 @@ impl Crl {
         }
         Ok(Self {
             der: der.to_vec(),
+            fingerprint: crate::pki::keys::HashAlgorithm::Sha256
+                .digest(der)
+                .try_into()
+                .unwrap_or([0; 32]),
             list,
             index,
             unusable,
@@ -344,6 +351,11 @@ impl Crl {
     /// The CRL exactly as received.
     pub fn der(&self) -> &[u8] {
         &self.der
+    }
+
+    /// SHA-256 of the DER encoding.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
     }
 
     /// PEM encoding.
