@@ -113,10 +113,12 @@ const PLAIN: &[u8] = b"From: Alice <alice@acme.test>\r\nTo: carol@acme.test\r\nS
 #[test]
 fn messages_latencies_tls_failures_expiry_and_harvest_show_in_metrics() {
     let sink = Sink::start();
+    // dave's 10-day certificate is what the expiry gauge is checked with: `serve` must not
+    // renew it at start (ca.renew_before_days).
     let (gw, port, mport) = gateway(
         &sink,
         "",
-        "[policy.domains.\"secret.test\"]\nencrypt = \"required\"\n",
+        "[policy.domains.\"secret.test\"]\nencrypt = \"required\"\n[ca]\nrenew_before_days = 0\n",
     );
     gw.init_ca();
     for (who, days) in [("alice", "700"), ("carol", "700"), ("dave", "10")] {
