@@ -492,3 +492,44 @@ fn ocsp_answers_decide_inbound_verdicts() {
     assert_eq!(*delegated_methods.lock().unwrap(), ["POST"]);
     s.expect("down", "six", unknown, &[&down, "when_unknown = \"fail\""]);
 }
+
+/// A CRL fetched from the distribution point but signed by another key of the partner CA (a
+/// separate CRL-signing certificate with the CA's name, RFC 5280 section 6.3.3 (f)) answers for
+/// the certificates the CA issued, once that signer is known to the directory (here from an old
+/// CRL an administrator imported with `--issuer`): a revoked certificate fails, a good one
+/// passes with "fetched CRL".
+#[test]
+#[rustfmt::skip]
+fn a_fetched_crl_signed_by_another_key_of_the_ca_is_used() {
+    let live = CrlServer::start(Duration::ZERO);
+    let mut s = Setup::new("when_unknown = \"neutral\"");
+    let d = s.gw.dir.path().to_path_buf();
+    issue(&s.gw, "kept", Some(&live.url()));
+    issue(&s.gw, "lost", Some(&live.url()));
+    // The CRL signer: the CA's name, another key, cRLSign, issued by the CA.
+    std::fs::write(d.join("crlsigner.ext"), "keyUsage=critical,cRLSign\n").unwrap();
+    openssl_ok(&d, &[
+        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "crlsigner.key", "-out", "crlsigner.csr", "-subj", "/O=Partner/CN=Partner Fetch Root",
+    ]);
+    openssl_ok(&d, &[
+        "x509", "-req", "-in", "crlsigner.csr", "-CA", "partner-root.pem", "-CAkey",
+        "partner-root.key", "-set_serial", "0x5555", "-days", "20", "-extfile", "crlsigner.ext",
+        "-out", "crlsigner.pem",
+    ]);
+    let by_signer = ["-cert", "crlsigner.pem", "-keyfile", "crlsigner.key"];
+    // An old CRL by that key, imported by hand with its signer: out of date, so it does not
+    // answer by itself, but the directory now knows the signer.
+    let old = s.gencrl("old-by-signer.crl", &[
+        "-cert", "crlsigner.pem", "-keyfile", "crlsigner.key",
+        "-crl_lastupdate", "20200101000000Z", "-crl_nextupdate", "20200108000000Z",
+    ]);
+    s.gw.ok(&["trust", "import-crl", old.to_str().unwrap(), "--issuer",
+        d.join("crlsigner.pem").to_str().unwrap()]);
+    s.revoke("lost");
+    live.serve_file(&s.gencrl("by-signer.crl", &by_signer));
+    s.start();
+    s.expect("kept", "one", "pass", &["revocation checked (", "fetched CRL, "]);
+    s.expect("lost", "two", "fail (revoked)", &["keyCompromise"]);
+    assert_eq!(live.hits(), 1);
+}

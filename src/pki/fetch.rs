@@ -198,6 +198,16 @@ impl CachedCrl {
         Ok(())
     }
 
+    /// Records that `issuer`'s CRLs may be answered by this one although it does not verify
+    /// with `issuer`'s key (another key of the same CA, RFC 5280 section 6.3.3 (f), checked by
+    /// the caller), so the check is not repeated per message.
+    pub fn vouched_for(&self, issuer: &crate::pki::Cert) {
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(issuer.fingerprint());
+    }
+
     /// Whether it may still be relied on at `now` (before nextUpdate; an hour after fetching
     /// when it has none).
     pub fn fresh_at(&self, now: i64) -> bool {

@@ -300,6 +300,7 @@ impl Checker {
             let imported = path.revocation_checked.get(i).copied().unwrap_or(false);
             let one = self.one(
                 ctx,
+                path,
                 &path.path[i],
                 &path.path[i + 1],
                 own,
@@ -346,6 +347,7 @@ impl Checker {
     fn one(
         &self,
         ctx: &TrustContext,
+        path: &ValidatedPath,
         c: &Cert,
         issuer: &Cert,
         own: bool,
@@ -388,7 +390,7 @@ impl Checker {
                 why.extend(answer.error.map(|e| e.to_string()));
                 continue;
             };
-            if let Err(w) = usable(&cached, issuer) {
+            if let Err(w) = usable(&cached, issuer, ctx, path, now) {
                 why.push(format!("the CRL at {url} is not used: {w}"));
                 continue;
             }
@@ -504,9 +506,36 @@ impl Checker {
 const MAX_OCSP_ANSWERS: usize = 100_000;
 
 /// Whether a fetched CRL may be used for certificates of `issuer`.
-fn usable(cached: &CachedCrl, issuer: &Cert) -> Result<(), String> {
+/// Whether a fetched CRL may answer for certificates `issuer` signed: usable, and signed by
+/// the issuer's key or, as RFC 5280 section 6.3.3 (f) allows, by another key of the same CA
+/// that validates to the same anchor as `path` (with the path's certificates as intermediates).
+fn usable(
+    cached: &CachedCrl,
+    issuer: &Cert,
+    ctx: &TrustContext,
+    path: &ValidatedPath,
+    now: i64,
+) -> Result<(), String> {
     if let Some(u) = cached.crl.unusable_reason() {
         return Err(u.to_string());
     }
-    cached.verified_by(issuer)
+    match cached.verified_by(issuer) {
+        Ok(()) => Ok(()),
+        Err(e) => match path.path.last() {
+            Some(anchor)
+                if crate::pki::path::crl_signed_by_another_key(
+                    ctx,
+                    &cached.crl,
+                    issuer,
+                    anchor,
+                    &path.path,
+                    now,
+                ) =>
+            {
+                cached.vouched_for(issuer);
+                Ok(())
+            }
+            _ => Err(e),
+        },
+    }
 }

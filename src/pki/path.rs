@@ -562,6 +562,56 @@ pub fn validate(ctx: &TrustContext, q: &Query<'_>) -> Result<ValidatedPath, Path
     validate_to(ctx, q, None)
 }
 
+/// Whether `crl`, which does not verify with the key of `issuer`, was signed by another key of
+/// the same CA, as RFC 5280 section 6.3.3 (f) allows (a CA that rolled its key over, or a
+/// separate CRL-signing certificate): a known or presented certificate with the CRL's issuer
+/// name, whose keyUsage (when present) has cRLSign, whose key verifies the CRL, and which itself
+/// validates at `at` to the same trust anchor, `anchor`, as the path being checked. Path
+/// validation asks it of imported CRLs, and revocation checking (`pki::online`) of fetched ones.
+pub fn crl_signed_by_another_key(
+    ctx: &TrustContext,
+    crl: &Crl,
+    issuer: &Cert,
+    anchor: &Cert,
+    untrusted: &[Cert],
+    at: i64,
+) -> bool {
+    ctx.anchors
+        .iter()
+        .find(|a| a.cert == *anchor)
+        .is_some_and(|a| other_key_signed(ctx, crl, issuer, a, untrusted, at))
+}
+
+fn other_key_signed(
+    ctx: &TrustContext,
+    crl: &Crl,
+    issuer: &Cert,
+    anchor: &TrustAnchor,
+    untrusted: &[Cert],
+    at: i64,
+) -> bool {
+    let candidates = untrusted
+        .iter()
+        .chain(&ctx.intermediates)
+        .chain(std::iter::once(&anchor.cert));
+    for signer in candidates {
+        if signer == issuer || crl.verify_signature(signer).is_err() {
+            continue;
+        }
+        let q = Query {
+            leaf: signer,
+            untrusted,
+            at,
+            email: None,
+            usage: None,
+        };
+        if validate_to(ctx, &q, Some(anchor)).is_ok() {
+            return true;
+        }
+    }
+    false
+}
+
 /// [`validate`], accepting only paths that end at `only_anchor` when it is given: how the
 /// issuer of a CRL signed with another key of a CA is validated (RFC 5280 section 6.3.3 (f):
 /// "the trust anchor for the certification path MUST be the same as the trust anchor used to
@@ -1015,27 +1065,7 @@ impl Builder<'_> {
         if self.only_anchor.is_some() {
             return false; // already validating a CRL signer: one level only
         }
-        let candidates = self
-            .pool
-            .iter()
-            .copied()
-            .chain(std::iter::once(&anchor.cert));
-        for signer in candidates {
-            if signer == issuer || crl.verify_signature(signer).is_err() {
-                continue;
-            }
-            let q = Query {
-                leaf: signer,
-                untrusted: self.q.untrusted,
-                at: self.q.at,
-                email: None,
-                usage: None,
-            };
-            if validate_to(self.ctx, &q, Some(anchor)).is_ok() {
-                return true;
-            }
-        }
-        false
+        other_key_signed(self.ctx, crl, issuer, anchor, self.q.untrusted, self.q.at)
     }
 }
 
