@@ -533,3 +533,70 @@ fn a_fetched_crl_signed_by_another_key_of_the_ca_is_used() {
     s.expect("lost", "two", "fail (revoked)", &["keyCompromise"]);
     assert_eq!(live.hits(), 1);
 }
+
+/// The CRL of an intermediate below the cross-certified partner root, imported by hand with
+/// `--issuer`, decides inbound mail through `serve`: a revoked certificate it issued fails, a
+/// good one passes saying the imported CRL answered.
+#[test]
+#[rustfmt::skip]
+fn an_imported_crl_of_an_intermediate_decides_inbound_verdicts() {
+    let mut s = Setup::new("fetch = false");
+    let d = s.gw.dir.path().to_path_buf();
+    let cnf = CA_CNF
+        .replace("certificate = partner-root.pem", "certificate = inter.pem")
+        .replace("private_key = partner-root.key", "private_key = inter.key")
+        .replace("database = index.txt", "database = inter-index.txt")
+        .replace("serial = serial", "serial = inter-serial")
+        .replace("crlnumber = crlnumber", "crlnumber = inter-crlnumber");
+    std::fs::write(d.join("inter.cnf"), cnf).unwrap();
+    std::fs::write(d.join("inter-index.txt"), "").unwrap();
+    std::fs::write(d.join("inter-serial"), "2000\n").unwrap();
+    std::fs::write(d.join("inter-crlnumber"), "01\n").unwrap();
+    std::fs::write(d.join("inter.ext"),
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n").unwrap();
+    openssl_ok(&d, &[
+        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "inter.key", "-out", "inter.csr", "-subj", "/O=Partner/CN=Partner Issuing CA",
+    ]);
+    openssl_ok(&d, &[
+        "x509", "-req", "-in", "inter.csr", "-CA", "partner-root.pem", "-CAkey", "partner-root.key",
+        "-set_serial", "0x6666", "-days", "20", "-extfile", "inter.ext", "-out", "inter.pem",
+    ]);
+    for who in ["fine", "fired"] {
+        std::fs::write(d.join(format!("{who}.ext")), format!(
+            "keyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage=emailProtection\n\
+             subjectAltName=email:{who}@partner.test\n")).unwrap();
+        openssl_ok(&d, &[
+            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", &format!("{who}.key"), "-out", &format!("{who}.csr"), "-subj", &format!("/CN={who}"),
+        ]);
+        openssl_ok(&d, &[
+            "ca", "-batch", "-config", "inter.cnf", "-notext", "-in", &format!("{who}.csr"),
+            "-out", &format!("{who}.pem"), "-extfile", &format!("{who}.ext"),
+        ]);
+    }
+    openssl_ok(&d, &["ca", "-config", "inter.cnf", "-revoke", "fired.pem", "-crl_reason", "keyCompromise"]);
+    openssl_ok(&d, &["ca", "-gencrl", "-config", "inter.cnf", "-out", "inter.crl"]);
+    // Without --issuer the directory does not know the intermediate yet: refused, saying how.
+    let err = s.gw.fails(&["trust", "import-crl", d.join("inter.crl").to_str().unwrap()], 2);
+    assert!(err.contains("--issuer"), "{err}");
+    s.gw.ok(&["trust", "import-crl", d.join("inter.crl").to_str().unwrap(), "--issuer",
+        d.join("inter.pem").to_str().unwrap()]);
+    s.start();
+    for (who, result, says) in [
+        ("fine", "pass", "imported CRL"),
+        ("fired", "fail (revoked)", "keyCompromise"),
+    ] {
+        let (input, out) = (format!("{who}.txt"), format!("{who}.eml"));
+        std::fs::write(d.join(&input), "Content-Type: text/plain\r\n\r\nhello\r\n").unwrap();
+        openssl_ok(&d, &[
+            "cms", "-sign", "-in", &input, "-signer", &format!("{who}.pem"), "-inkey",
+            &format!("{who}.key"), "-certfile", "inter.pem", "-from", &format!("{who}@partner.test"),
+            "-to", "alice@acme.test", "-subject", who, "-out", &out,
+        ]);
+        let msg = std::fs::read(d.join(&out)).unwrap();
+        let (m, _) = s.deliver(&format!("{who}@partner.test"), &msg);
+        assert!(result_of(&m).contains(&format!("smime={result}")), "{m}");
+        assert!(summary_of(&m).contains(says), "{says:?} in {m}");
+    }
+}
