@@ -211,6 +211,55 @@ impl Default for RevocationConfig {
     }
 }
 
+/// `[directory]`: the PostgreSQL database several gateways share (see README, "Running several
+/// gateways"). Every node still keeps `data_dir` for its local state, and every node must use
+/// the same key-encryption key, or the sealed keys are unreadable.
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryConfig {
+    /// `postgres://user@host:port/dbname`; the password comes from `password_file`, never from
+    /// the URL (which is logged).
+    pub url: String,
+    /// A file holding the database password (one line), readable only by smimegw.
+    pub password_file: Option<PathBuf>,
+    /// TLS to the database server.
+    #[serde(default)]
+    pub tls: DatabaseTls,
+    /// PEM file of the CA that issued the server's certificate, for `tls = "verify-full"` with a
+    /// private CA (default: the system's roots).
+    pub ca_file: Option<PathBuf>,
+    /// Connections this node keeps open (each message holds one for a few milliseconds).
+    #[serde(default = "DirectoryConfig::default_pool_size")]
+    pub pool_size: usize,
+    /// Seconds one connection attempt, one wait for a pooled connection or one statement may
+    /// take before the operation fails (a message then gets 451 4.3.0 and the MTA retries).
+    #[serde(default = "DirectoryConfig::default_timeout")]
+    pub timeout_secs: u64,
+}
+
+impl DirectoryConfig {
+    fn default_pool_size() -> usize {
+        16
+    }
+    fn default_timeout() -> u64 {
+        5
+    }
+}
+
+/// How the connection to the database is protected, named after libpq's `sslmode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatabaseTls {
+    /// Plain TCP: only for loopback or a Unix socket.
+    Off,
+    /// TLS, but any server certificate is accepted (encrypts, does not authenticate).
+    Require,
+    /// TLS with the server certificate verified against `ca_file` (or the system roots) and
+    /// its name against the host of `url`.
+    #[default]
+    VerifyFull,
+}
+
 /// `[relay]`: where processed mail goes.
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -545,6 +594,9 @@ pub struct Config {
     /// Notices by mail.
     #[serde(default)]
     pub notify: NotifyConfig,
+    /// A shared PostgreSQL directory for a fleet of gateways; absent, the directory is the
+    /// embedded redb file in `data_dir`.
+    pub directory: Option<DirectoryConfig>,
     /// The file this was read from (not a key).
     #[serde(skip)]
     pub source: PathBuf,
@@ -587,7 +639,46 @@ impl Config {
         }
     }
 
+    fn validate_directory(&self) -> Result<(), ConfigError> {
+        let Some(d) = &self.directory else {
+            return Ok(());
+        };
+        if !(d.url.starts_with("postgres://") || d.url.starts_with("postgresql://")) {
+            return Err(self.invalid(
+                "directory.url",
+                &d.url,
+                "a PostgreSQL URL, postgres://user@host:port/dbname (remove [directory] to use the embedded store in data_dir)",
+            ));
+        }
+        if let Some(rest) = d.url.split_once("://").map(|(_, r)| r)
+            && let Some((userinfo, _)) = rest.split_once('@')
+            && userinfo.contains(':')
+        {
+            return Err(self.invalid(
+                "directory.url",
+                "(a URL with a password)",
+                "the URL without its password: the URL appears in logs; put the password in a file and name it with directory.password_file",
+            ));
+        }
+        if d.pool_size == 0 || d.pool_size > 1024 {
+            return Err(self.invalid(
+                "directory.pool_size",
+                d.pool_size,
+                "a number from 1 to 1024 (default 16)",
+            ));
+        }
+        if d.timeout_secs == 0 || d.timeout_secs > 300 {
+            return Err(self.invalid(
+                "directory.timeout_secs",
+                d.timeout_secs,
+                "a number from 1 to 300 (default 5)",
+            ));
+        }
+        Ok(())
+    }
+
     fn validate(&mut self) -> Result<(), ConfigError> {
+        self.validate_directory()?;
         if self.data_dir.is_none() {
             return Err(self.invalid(
                 "data_dir",

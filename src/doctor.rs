@@ -18,6 +18,61 @@ use crate::smtp::relay::{Probe, Relay};
 use crate::store::Kek;
 use crate::store::redb::RedbStore;
 
+/// `[directory]` on PostgreSQL: the server answers (through TLS as configured) and holds the
+/// schema this build reads.
+fn check_database(r: &mut Report, config: &Config) {
+    let Some(db) = &config.directory else {
+        return;
+    };
+    let tls = match db.tls {
+        crate::config::DatabaseTls::Off => "without TLS",
+        crate::config::DatabaseTls::Require => "over TLS (server not authenticated)",
+        crate::config::DatabaseTls::VerifyFull => "over TLS, server certificate verified",
+    };
+    let store = match crate::store::postgres::PgStore::connect(db, &config.source) {
+        Ok(s) => s,
+        Err(e) => {
+            r.push(
+                "database",
+                Status::Problem,
+                e.to_string(),
+                Some("correct [directory] as the message says".into()),
+            );
+            return;
+        }
+    };
+    match store.check_schema() {
+        Ok(()) => r.push(
+            "database",
+            Status::Ok,
+            format!(
+                "{} answers {tls} and holds schema version {}",
+                store.url(),
+                crate::store::postgres::PG_SCHEMA_VERSION
+            ),
+            None,
+        ),
+        Err(e) => r.push(
+            "database",
+            Status::Problem,
+            e.to_string(),
+            Some(format!(
+                "check that the server runs and accepts {} from this host (pg_hba.conf), that directory.password_file is right and that tls = {:?} matches the server; a missing or older schema is created by `smimegw directory migrate`",
+                store.url(),
+                db.tls
+            )),
+        ),
+    }
+    if db.tls == crate::config::DatabaseTls::Require {
+        r.push(
+            "database",
+            Status::Warning,
+            "tls = \"require\" encrypts but accepts any server certificate: a machine in the path can pose as the database".into(),
+            Some("set tls = \"verify-full\" (with directory.ca_file for a private CA)".into()),
+        );
+    }
+}
+
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Status {
@@ -107,6 +162,7 @@ pub fn run(config_path: &Path, data_dir: Option<&Path>, opts: &Options) -> Repor
         }
     };
     let kek_ok = check_kek(&mut r, &config);
+    check_database(&mut r, &config);
     let dir = if kek_ok {
         match Directory::open(&config) {
             Ok(d) => {

@@ -87,7 +87,7 @@ pub fn prepare(config: &Config) -> Result<Directory, ServeError> {
     let dir = if config.ca.auto_init {
         Directory::open_or_create(config)?
     } else {
-        Directory::open(config)?
+        Directory::open_migrating(config)?
     };
     if !dir.has_ca()? {
         if !config.ca.auto_init {

@@ -85,6 +85,10 @@ pub enum Command {
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
         expiring_days: u32,
     },
+    /// The directory store itself: back it up, restore it, move it between backends, upgrade
+    /// a PostgreSQL schema.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
     /// Show the append-only audit log of every lifecycle action.
     Audit {
         /// Print JSON (one array) instead of a table.
@@ -141,6 +145,35 @@ pub enum Command {
 
 fn parse_bench_size(s: &str) -> Result<usize, String> {
     crate::bench::parse_size(s).map_err(|e| e.to_string())
+}
+
+/// `smimegw directory ...`
+#[derive(Debug, Subcommand)]
+pub enum DirectoryCommand {
+    /// Create or upgrade the PostgreSQL schema of `[directory]` (serve does it at start;
+    /// every other command refuses an older schema). Safe to run on several nodes at once.
+    Migrate,
+    /// Write a consistent snapshot of the whole directory (records, sealed keys, the audit
+    /// log) to a new file, mode 0600, while serve runs. Keys stay sealed under the
+    /// key-encryption key: keep the KEK's own backup apart from this file.
+    Export {
+        /// The file to create (never overwritten).
+        file: PathBuf,
+        /// Print what was written as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore an export into the configured store, which must be empty: a data_dir without a
+    /// directory yet, or a PostgreSQL database without smimegw tables (the schema is created).
+    /// The local key-encryption key must be the one the export was sealed under. Adds one
+    /// audit line of its own.
+    Import {
+        /// A file written by `smimegw directory export`.
+        file: PathBuf,
+        /// Print what was read as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `smimegw ca ...`

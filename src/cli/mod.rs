@@ -13,7 +13,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 
 pub use args::Cli;
-use args::{CaCommand, Command, RequestCommand, TrustCommand, UsageArg, UserCommand};
+use args::{
+    CaCommand, Command, DirectoryCommand, RequestCommand, TrustCommand, UsageArg, UserCommand,
+};
 
 use crate::config::Config;
 use crate::directory::{Directory, EnrollOptions};
@@ -153,6 +155,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
                 0
             })
         }
+        Command::Directory(c) => directory(cli, c),
         Command::Audit { json, verify } => {
             let (_, dir) = open(cli)?;
             if *verify {
@@ -186,6 +189,65 @@ fn dispatch(cli: &Cli) -> Result<u8> {
                 println!("{}", serde_json::to_string_pretty(&log)?);
             } else {
                 output::audit_table(&log);
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// `smimegw directory ...`
+fn directory(cli: &Cli, command: &DirectoryCommand) -> Result<u8> {
+    let config = load_config(cli)?;
+    match command {
+        DirectoryCommand::Migrate => {
+            let Some(db) = &config.directory else {
+                anyhow::bail!(
+                    "{}: there is no [directory] table, so the directory is the embedded store in {}, which needs no migration",
+                    config.source.display(),
+                    config.data_dir().display()
+                );
+            };
+            let store = crate::store::postgres::PgStore::connect(db, &config.source)?;
+            let (from, to) = store.migrate()?;
+            if from == to {
+                println!("{}: schema version {to}, up to date", store.url());
+            } else {
+                println!(
+                    "{}: schema upgraded from version {from} to {to}",
+                    store.url()
+                );
+            }
+            Ok(0)
+        }
+        DirectoryCommand::Export { file, json } => {
+            let dir = Directory::open(&config)?;
+            let summary = dir.export(file)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!(
+                    "exported {} records and {} audit entries from {} to {}; private keys stay sealed under the key-encryption key {}",
+                    summary.records,
+                    summary.audit_entries,
+                    summary.store,
+                    summary.file.display(),
+                    config.kek_path().display()
+                );
+            }
+            Ok(0)
+        }
+        DirectoryCommand::Import { file, json } => {
+            let (_, summary) = Directory::import(&config, file)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!(
+                    "imported {} records and {} audit entries from {} into {}",
+                    summary.records,
+                    summary.audit_entries,
+                    summary.file.display(),
+                    summary.store
+                );
             }
             Ok(0)
         }

@@ -6,6 +6,7 @@
 
 #[cfg(test)]
 mod audit_tests;
+mod backup;
 mod bundle;
 mod harvest;
 mod health;
@@ -15,6 +16,7 @@ mod server;
 mod trust;
 mod users;
 
+pub use backup::{BackupSummary, Snapshot};
 pub use bundle::{BundleImport, BundleSkip};
 pub use harvest::Correspondent;
 pub use health::CertExpiry;
@@ -35,6 +37,7 @@ use crate::pki::csr::CsrError;
 use crate::pki::keys::{KeyAlgorithm, KeyError, PrivateKey};
 use crate::pki::profile::{self, ProfileError};
 use crate::store::kek::KekError;
+use crate::store::postgres::{Migrate, PgStore};
 use crate::store::redb::RedbStore;
 use crate::store::{
     AuditEntry, AuditHead, CaRecord, ChainCert, IssuedRecord, Kek, ReadTxExt, SealedKey, Store,
@@ -311,50 +314,84 @@ fn random_id(bytes: usize) -> Result<String, DirectoryError> {
 
 impl Directory {
     /// Opens an existing directory; a missing store, a missing or wrong KEK, or an incompatible
-    /// version is an error that names the path and the fix, and nothing is created.
+    /// version is an error that names the path and the fix, and nothing is created. A
+    /// PostgreSQL directory whose schema is older than this build is refused with the command
+    /// that upgrades it (see [`Directory::open_migrating`]).
     pub fn open(config: &Config) -> Result<Self, DirectoryError> {
-        let store = RedbStore::open(config.data_dir())?;
+        Self::open_with(config, Migrate::Refuse)
+    }
+
+    /// [`Directory::open`] for `serve`: a PostgreSQL schema older than this build is upgraded
+    /// first (a newer one is still refused).
+    pub fn open_migrating(config: &Config) -> Result<Self, DirectoryError> {
+        Self::open_with(config, Migrate::Apply)
+    }
+
+    fn open_with(config: &Config, migrate: Migrate) -> Result<Self, DirectoryError> {
+        let store = Self::open_store(config, migrate)?;
         let kek = Kek::load(&config.kek_path())?;
-        let dir = Self {
-            store: Box::new(store),
-            kek,
-            config: config.clone(),
-            actor: current_actor(),
-            key_cache: Default::default(),
-        };
+        let dir = Self::assemble(store, kek, config);
         dir.verify_kek()?;
         Ok(dir)
     }
 
-    /// Opens the directory, creating the store and the KEK when they do not exist yet (used by
-    /// `ca init` and by `serve` with `ca.auto_init`). An existing store whose KEK is missing is
-    /// never given a new KEK: that would strand every sealed key.
-    pub fn open_or_create(config: &Config) -> Result<Self, DirectoryError> {
-        let data_dir = config.data_dir();
-        let kek_path = config.kek_path();
-        let existed = RedbStore::path_in(data_dir).exists();
-        if existed {
-            return Self::open(config);
-        }
-        if kek_path.exists() {
-            // A KEK from an earlier, removed directory: reuse it (it will seal the new keys).
-            let kek = Kek::load(&kek_path)?;
-            let store = RedbStore::create(data_dir)?;
-            return Self::finish_create(store, kek, config);
-        }
-        let store = RedbStore::create(data_dir)?;
-        let kek = Kek::create(&kek_path)?;
-        Self::finish_create(store, kek, config)
+    /// The backend the configuration names: `[directory]` PostgreSQL, or the redb file.
+    fn open_store(config: &Config, migrate: Migrate) -> Result<Box<dyn Store>, DirectoryError> {
+        Ok(match &config.directory {
+            Some(db) => Box::new(PgStore::open(db, &config.source, migrate)?),
+            None => Box::new(RedbStore::open(config.data_dir())?),
+        })
     }
 
-    fn finish_create(store: RedbStore, kek: Kek, config: &Config) -> Result<Self, DirectoryError> {
-        let dir = Self {
-            store: Box::new(store),
+    fn assemble(store: Box<dyn Store>, kek: Kek, config: &Config) -> Self {
+        Self {
+            store,
             kek,
             config: config.clone(),
             actor: current_actor(),
             key_cache: Default::default(),
+        }
+    }
+
+    /// Opens the directory, creating the store and the KEK when they do not exist yet (used by
+    /// `ca init` and by `serve` with `ca.auto_init`). An existing store whose KEK is missing is
+    /// never given a new KEK: that would strand every sealed key. On PostgreSQL the schema is
+    /// created or upgraded, and a database that already holds sealed keys (another node's)
+    /// needs that node's KEK, never a new one.
+    pub fn open_or_create(config: &Config) -> Result<Self, DirectoryError> {
+        let kek_path = config.kek_path();
+        let store: Box<dyn Store> = match &config.directory {
+            Some(db) => {
+                let store = PgStore::open(db, &config.source, Migrate::Apply)?;
+                let in_use = store.read()?.get(Table::Meta, META_KEK_CHECK)?.is_some();
+                if in_use {
+                    return Self::open_migrating(config);
+                }
+                Box::new(store)
+            }
+            None => {
+                let data_dir = config.data_dir();
+                if RedbStore::path_in(data_dir).exists() {
+                    return Self::open(config);
+                }
+                Box::new(RedbStore::create(data_dir)?)
+            }
         };
+        // A KEK from an earlier, removed directory is reused (it will seal the new keys).
+        let kek = if kek_path.exists() {
+            Kek::load(&kek_path)?
+        } else {
+            Kek::create(&kek_path)?
+        };
+        Self::finish_create(store, kek, config)
+    }
+
+    fn finish_create(
+        store: Box<dyn Store>,
+        kek: Kek,
+        config: &Config,
+    ) -> Result<Self, DirectoryError> {
+        let dir = Self::assemble(store, kek, config);
         let mut tx = dir.store.write()?;
         if tx.get(Table::Meta, META_KEK_CHECK)?.is_none() {
             tx.put_json(Table::Meta, META_KEK_CHECK, &dir.kek.check_value()?)?;

@@ -8,6 +8,7 @@
 //! [`kek`] before they reach any backend.
 
 pub mod kek;
+pub mod postgres;
 pub mod records;
 pub mod redb;
 

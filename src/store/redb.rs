@@ -17,7 +17,7 @@ pub const DB_FILE: &str = "smimegw.redb";
 
 pub(crate) const AUDIT: TableDefinition<'static, u64, &'static [u8]> =
     TableDefinition::new("audit");
-const SCHEMA_KEY: &str = "schema_version";
+pub(crate) const SCHEMA_KEY: &str = "schema_version";
 
 fn def(t: Table) -> TableDefinition<'static, &'static str, &'static [u8]> {
     TableDefinition::new(t.name())

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod partner;
+pub mod postgres;
 pub mod smtp;
 pub mod wrap;
 
