@@ -54,10 +54,122 @@ const TARGET_CEILING_RATIO: f64 = 0.8;
 const TARGET_P99: Duration = Duration::from_millis(50);
 /// Peak RSS at most this many times the large message.
 const TARGET_RSS_FACTOR: f64 = 4.0;
+/// Issue 13: the gateway with its directory in PostgreSQL, against redb, same run.
+const TARGET_PG_RATIO: f64 = 0.9;
+#[path = "../tests/common/postgres.rs"]
+mod pg_cluster;
 
 type Res<T> = Result<T, String>;
 /// Messages to send: the dot-stuffed DATA payload and the message size.
 type Payloads = Arc<Vec<(Vec<u8>, usize)>>;
+
+/// The gateway's load rows on `scratch`: outbound (sign+encrypt) at each concurrency, then
+/// inbound (decrypt+verify) of the first outbound row's output.
+fn gateway_rows(
+    ctx: &Ctx,
+    scratch: &Scratch,
+    st: &Settings,
+    plain: &Payloads,
+    path: &'static str,
+    cores: usize,
+) -> Res<Vec<Row>> {
+    let mut rows = Vec::new();
+    let mut inbound: Option<Payloads> = None;
+    for &c in &st.concurrency {
+        let r = run_row(
+            ctx,
+            &Scenario {
+                path,
+                op: "sign+encrypt",
+                scratch: Some(scratch),
+                from: SENDER,
+                rcpt: RCPT,
+                payloads: plain.clone(),
+                marker: b"application/pkcs7-mime",
+                keep: 64,
+            },
+            st.messages,
+            c,
+        )?;
+        print_row(&r, cores);
+        rows.push(r);
+        if inbound.is_none() {
+            let kept = ctx.sink.kept.lock().unwrap().clone();
+            inbound = Some(Arc::new(
+                kept.iter().map(|m| (stuffed(m), m.len())).collect(),
+            ));
+        }
+    }
+    let inbound = inbound.ok_or("no sign+encrypt output to send back in")?;
+    for &c in &st.concurrency {
+        let r = run_row(
+            ctx,
+            &Scenario {
+                path,
+                op: "decrypt+verify",
+                scratch: Some(scratch),
+                from: EXTERNAL,
+                rcpt: RCPT,
+                payloads: inbound.clone(),
+                marker: b"smime=pass",
+                keep: 0,
+            },
+            st.messages,
+            c,
+        )?;
+        print_row(&r, cores);
+        rows.push(r);
+    }
+    Ok(rows)
+}
+
+/// `smimegw_directory_round_trips_total` from the gateway's metrics listener.
+fn scrape_round_trips(scratch: &Scratch) -> Res<u64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", scratch.metrics_port))
+        .map_err(|e| format!("metrics: {e}"))?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .map_err(|e| format!("metrics: {e}"))?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)
+        .map_err(|e| format!("metrics: {e}"))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("smimegw_directory_round_trips_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .ok_or_else(|| "metrics: no smimegw_directory_round_trips_total".to_string())
+}
+
+/// Round trips to the database for the first signed+encrypted message after start, and per
+/// message after it (100 in a row); a scrape's own trips (measured between two scrapes) are
+/// taken out.
+fn round_trips_per_message(ctx: &Ctx, scratch: &Scratch, msg: &[u8]) -> Res<(u64, f64)> {
+    let serve = scratch.serve(None, "warn")?;
+    let payload = stuffed(msg);
+    let send = |n: usize| -> Res<()> {
+        ctx.rt.block_on(async {
+            let mut c = Conn::open(scratch.submission()).await?;
+            c.cmd("EHLO bench.test\r\n", 250).await?;
+            for _ in 0..n {
+                c.send(SENDER, RCPT, &payload).await?;
+            }
+            Ok(())
+        })
+    };
+    let c0 = scrape_round_trips(scratch)?;
+    let c1 = scrape_round_trips(scratch)?;
+    let scrape = c1 - c0;
+    send(1)?;
+    let c2 = scrape_round_trips(scratch)?;
+    const WARM: usize = 100;
+    send(WARM)?;
+    let c3 = scrape_round_trips(scratch)?;
+    drop(serve);
+    Ok((
+        (c2 - c1).saturating_sub(scrape),
+        (c3 - c2).saturating_sub(scrape) as f64 / WARM as f64,
+    ))
+}
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -74,6 +186,9 @@ struct Settings {
     ceiling: Duration,
     /// `relay.idle_connections` for the gateway; `None` keeps its default.
     relay_idle: Option<usize>,
+    /// `E2E_DIRECTORY=postgres`: the gateway rows again with the directory in PostgreSQL (a
+    /// private cluster on this machine), compared with redb's.
+    postgres: bool,
 }
 
 fn env_or(name: &str, default: &str) -> String {
@@ -123,6 +238,18 @@ impl Settings {
             idle: num("E2E_IDLE", idle)?,
             gateway_soft_nofile: if quick { 128 } else { 1024 },
             ceiling: Duration::from_secs_f64(ceiling.max(0.05)),
+            // The quick (CI) run always takes the PostgreSQL rows too, so they keep working.
+            postgres: match env_or("E2E_DIRECTORY", if quick { "postgres" } else { "redb" })
+                .as_str()
+            {
+                "redb" => false,
+                "postgres" => true,
+                other => {
+                    return Err(format!(
+                        "E2E_DIRECTORY: {other:?}: redb (the default) or postgres"
+                    ));
+                }
+            },
             relay_idle: match std::env::var("E2E_RELAY_IDLE") {
                 Ok(v) if !v.is_empty() => Some(
                     v.parse::<usize>()
@@ -190,6 +317,8 @@ struct Scratch {
     config: PathBuf,
     port: u16,
     sub_port: u16,
+    /// The metrics listener (enabled only with a database directory).
+    metrics_port: u16,
 }
 
 fn free_port() -> Res<u16> {
@@ -226,17 +355,26 @@ impl Scratch {
         max_sessions: usize,
         max_message_size: usize,
         relay_idle: Option<usize>,
+        directory: Option<&str>,
     ) -> Res<Self> {
         let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
         let config = dir.path().join("smimegw.toml");
-        let (port, sub_port) = (free_port()?, free_port()?);
+        let (port, sub_port, metrics_port) = (free_port()?, free_port()?, free_port()?);
+        // With a database, the metrics listener counts its round trips.
+        let (directory, metrics) = match directory {
+            Some(table) => (
+                table.to_string(),
+                format!("[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"),
+            ),
+            None => (String::new(), "[metrics]\nenabled = false\n".to_string()),
+        };
         std::fs::write(
             &config,
             format!(
-                "data_dir = \"{data}\"\ninternal_domains = [\"bench.test\"]\nauthserv_id = \"gw.bench.test\"\n\
+                "data_dir = \"{data}\"\ninternal_domains = [\"bench.test\"]\nauthserv_id = \"gw.bench.test\"\n{directory}\
                  [listen]\naddress = \"127.0.0.1:{port}\"\nmax_sessions = {max_sessions}\nmax_message_size = {max_message_size}\n\
                  [submission]\naddress = \"127.0.0.1:{sub_port}\"\nmax_sessions = {max_sessions}\nmax_message_size = {max_message_size}\n\
-                 [relay]\nnext_hop = \"{sink}\"\n{relay_idle}[metrics]\nenabled = false\n\
+                 [relay]\nnext_hop = \"{sink}\"\n{relay_idle}{metrics}\
                  [policy]\ncipher = \"aes256-cbc\"\n[policy.domains.\"bench.test\"]\nencrypt = \"required\"\n",
                 data = dir.path().join("data").display(),
                 relay_idle = relay_idle
@@ -260,6 +398,7 @@ impl Scratch {
             config,
             port,
             sub_port,
+            metrics_port,
         })
     }
 
@@ -1071,6 +1210,7 @@ fn run() -> Res<()> {
         sessions,
         (st.big * 2).max(1 << 20),
         st.relay_idle,
+        None,
     )?;
     let msg = synthetic_message(st.size);
     let plain = Arc::new(vec![(stuffed(&msg), msg.len())]);
@@ -1109,52 +1249,29 @@ fn run() -> Res<()> {
         print_row(&r, cores);
         rows.push(r);
     }
-    // Outbound; the first row keeps outputs for the inbound rows.
-    let mut inbound: Option<Payloads> = None;
-    for &c in &st.concurrency {
-        let r = run_row(
-            &ctx,
-            &Scenario {
-                path: "gateway",
-                op: "sign+encrypt",
-                scratch: Some(&scratch),
-                from: SENDER,
-                rcpt: RCPT,
-                payloads: plain.clone(),
-                marker: b"application/pkcs7-mime",
-                keep: 64,
-            },
-            st.messages,
-            c,
+    rows.extend(gateway_rows(&ctx, &scratch, &st, &plain, "gateway", cores)?);
+    // The same rows with the directory in PostgreSQL, and what a message costs there in round
+    // trips to the database.
+    let mut pg_trips = None;
+    if st.postgres {
+        let cluster = pg_cluster::PgCluster::start();
+        cluster.create_database("bench");
+        let pg_scratch = Scratch::new(
+            sink_addr,
+            sessions,
+            (st.big * 2).max(1 << 20),
+            st.relay_idle,
+            Some(&cluster.directory_table("bench")),
         )?;
-        print_row(&r, cores);
-        rows.push(r);
-        if inbound.is_none() {
-            let kept = ctx.sink.kept.lock().unwrap().clone();
-            inbound = Some(Arc::new(
-                kept.iter().map(|m| (stuffed(m), m.len())).collect(),
-            ));
-        }
-    }
-    let inbound = inbound.ok_or("no sign+encrypt output to send back in")?;
-    for &c in &st.concurrency {
-        let r = run_row(
+        rows.extend(gateway_rows(
             &ctx,
-            &Scenario {
-                path: "gateway",
-                op: "decrypt+verify",
-                scratch: Some(&scratch),
-                from: EXTERNAL,
-                rcpt: RCPT,
-                payloads: inbound.clone(),
-                marker: b"smime=pass",
-                keep: 0,
-            },
-            st.messages,
-            c,
-        )?;
-        print_row(&r, cores);
-        rows.push(r);
+            &pg_scratch,
+            &st,
+            &plain,
+            "gateway-pg",
+            cores,
+        )?);
+        pg_trips = Some(round_trips_per_message(&ctx, &pg_scratch, &msg)?);
     }
     println!(
         "gw %1c / %2c: gateway CPU (utime+stime) per wall second, as % of one core / of {cores} cores; gw RSS: its peak (VmHWM, a fresh gateway per row); cli+sink: this process's CPU, % of one core"
@@ -1206,6 +1323,49 @@ fn run() -> Res<()> {
                 println!("  {op:<15} p99 target: needs E2E_SIZE=10KiB and concurrency 8 in the run")
             }
         }
+    }
+
+    if let Some((cold, warm)) = pg_trips {
+        for op in ["sign+encrypt", "decrypt+verify"] {
+            let best = |path: &str| {
+                rows.iter()
+                    .filter(|r| r.op == op && r.path == path)
+                    .map(|r| r.msgs_per_s)
+                    .fold(0.0f64, f64::max)
+            };
+            let ratio = best("gateway-pg") / best("gateway");
+            println!(
+                "  {op:<15} PostgreSQL directory {:.1} msgs/s (best) = {ratio:.2}x redb's {:.1}; target >= {TARGET_PG_RATIO}x: {}",
+                best("gateway-pg"),
+                best("gateway"),
+                if st.quick {
+                    "(quick mode, not judged)"
+                } else {
+                    verdict(ratio >= TARGET_PG_RATIO)
+                }
+            );
+            match rows
+                .iter()
+                .find(|r| r.op == op && r.path == "gateway-pg" && r.concurrency == 8)
+            {
+                Some(r) if st.size == 10 * 1024 => println!(
+                    "  {op:<15} PostgreSQL directory p99 at 10KiB, c=8: {:.2} ms; target < {} ms: {}",
+                    ms(r.p99),
+                    TARGET_P99.as_millis(),
+                    if st.quick {
+                        "(quick mode, not judged)"
+                    } else {
+                        verdict(r.p99 < TARGET_P99)
+                    }
+                ),
+                _ => println!(
+                    "  {op:<15} PostgreSQL p99 target: needs E2E_SIZE=10KiB and concurrency 8 in the run"
+                ),
+            }
+        }
+        println!(
+            "  round trips to PostgreSQL per signed+encrypted message: {cold} for the first after start (cold), {warm:.1} each after (warm)"
+        );
     }
 
     // Memory: one large message each way, then idle connections.

@@ -326,6 +326,14 @@ fn revocation_counters(e: &mut Encoder, gateway: &Gateway) {
 
 fn directory_gauges(e: &mut Encoder, gateway: &Gateway) {
     let dir = gateway.directory();
+    if let Some(n) = dir.store().round_trips() {
+        e.family(
+            "smimegw_directory_round_trips_total",
+            Kind::Counter,
+            "Round trips to the PostgreSQL directory since start (statements; a read transaction's BEGIN travels with its first statement), counted before this scrape's own.",
+        );
+        e.sample("smimegw_directory_round_trips_total", &[], n as f64);
+    }
     let now = profile::now();
     let read = dir
         .health()

@@ -157,6 +157,11 @@ pub trait Store: Send + Sync {
     fn health(&self) -> Result<(), StoreError> {
         self.read().map(|_| ())
     }
+    /// Round trips to a database server since the store was opened (`None` for an embedded
+    /// store, which makes none): what a message costs in network waits.
+    fn round_trips(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Typed helpers over the byte interface, so callers never hand-encode a record.

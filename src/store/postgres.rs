@@ -79,6 +79,8 @@ pub struct PgStore {
     pool: Pool,
     url: String,
     timeout: Duration,
+    /// Round trips made (statements and pool connections), for the metric.
+    round_trips: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -319,6 +321,7 @@ impl PgStore {
             pool,
             url,
             timeout,
+            round_trips: Default::default(),
         })
     }
 
@@ -362,6 +365,8 @@ impl PgStore {
     /// The schema version recorded in the database (`None`: no smimegw schema there).
     fn schema_version(&self) -> Result<Option<i32>, StoreError> {
         let client = self.client()?;
+        self.round_trips
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let timeout = self.timeout;
         let answer = self.block_on(async move {
             let r = tokio::time::timeout(
@@ -623,6 +628,9 @@ impl Tx<'_> {
         })?;
         let begin = self.begin.borrow_mut().take();
         let timeout = self.store.timeout;
+        self.store
+            .round_trips
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (client, answer) =
             self.store.block_on(async move {
                 let work = async {
@@ -774,5 +782,9 @@ impl Store for PgStore {
     /// Readiness: a connection, and the schema this build reads.
     fn health(&self) -> Result<(), StoreError> {
         self.check_schema()
+    }
+
+    fn round_trips(&self) -> Option<u64> {
+        Some(self.round_trips.load(std::sync::atomic::Ordering::Relaxed))
     }
 }

@@ -1,6 +1,8 @@
 //! A private PostgreSQL cluster for one test: `initdb` in a temp dir, a free loopback port,
 //! password (SCRAM) authentication over TCP, run as the unprivileged `postgres` user when the
 //! tests run as root (PostgreSQL refuses to run as root). Stopped (immediately) on drop.
+//! benches/e2e.rs includes this file too (`--directory postgres`).
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -30,6 +32,13 @@ fn is_root() -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }
 
 pub const PASSWORD: &str = "fleet-test-password";
@@ -71,7 +80,7 @@ impl PgCluster {
             root,
             bin,
             as_postgres,
-            port: super::smtp::free_port(),
+            port: free_port(),
         };
         if as_postgres {
             Command::new("chown")
