@@ -603,3 +603,76 @@ fn schema_versions_are_migrated_or_refused_by_name() {
         "{err}"
     );
 }
+
+#[test]
+fn tls_to_the_database_is_verified_against_ca_file_or_refused_by_name() {
+    let cluster = PgCluster::start();
+    cluster.create_database("tls");
+    let sink = Sink::start();
+    let n = node(&cluster, "tls", &sink);
+    // The server's certificate for "localhost" comes from the node's own CA here; in a real
+    // site it is the database's own CA, named by ca_file.
+    let ca = {
+        // A throwaway embedded directory issues it, so the database is still empty.
+        let issuer = Gw::new();
+        let ca = issuer.init_ca();
+        let (cert, key) = (issuer.path("db.crt"), issuer.path("db.key"));
+        issuer.ok(&[
+            "ca",
+            "issue-server",
+            "localhost",
+            "--cert-out",
+            cert.to_str().unwrap(),
+            "--key-out",
+            key.to_str().unwrap(),
+        ]);
+        cluster.enable_tls(&cert, &key);
+        let kept = n.gw.path("db-ca.pem");
+        std::fs::copy(ca, &kept).unwrap();
+        kept
+    };
+    let set_tls = |table: &str| {
+        let text: String = std::fs::read_to_string(&n.gw.config)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("ca_file = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let start = text.find("tls = ").unwrap();
+        let end = start + text[start..].find('\n').unwrap();
+        let text = format!("{}{table}{}", &text[..start], &text[end..])
+            .replace("@127.0.0.1:", "@localhost:");
+        std::fs::write(&n.gw.config, text).unwrap();
+    };
+
+    // verify-full against the right CA: works, and doctor says how.
+    set_tls(&format!(
+        "tls = \"verify-full\"\nca_file = \"{}\"",
+        ca.display()
+    ));
+    n.gw.init_ca();
+    n.gw.enroll("alice@acme.test", "Alice", "p256");
+    let report = String::from_utf8_lossy(&n.gw.run(&["doctor"]).stdout).into_owned();
+    assert!(
+        report.contains("answers over TLS, server certificate verified"),
+        "{report}"
+    );
+    let users = n.gw.ok(&["user", "list", "--json"]);
+    assert!(users.contains("alice@acme.test"), "{users}");
+
+    // verify-full with the system roots, which do not hold this CA: refused, naming the cause.
+    set_tls("tls = \"verify-full\"");
+    let err = n.gw.fails(&["user", "list"], 2);
+    assert!(
+        err.contains("localhost") && (err.contains("certificate") || err.contains("Certificate")),
+        "{err}"
+    );
+    // require: encrypted without authentication, and doctor warns.
+    set_tls("tls = \"require\"");
+    n.gw.ok(&["user", "list"]);
+    let report = String::from_utf8_lossy(&n.gw.run(&["doctor"]).stdout).into_owned();
+    assert!(
+        report.contains("accepts any server certificate"),
+        "{report}"
+    );
+}

@@ -49,6 +49,8 @@ pub struct PgCluster {
     bin: PathBuf,
     as_postgres: bool,
     pub port: u16,
+    /// Server certificate and key files once TLS is on.
+    tls: std::cell::RefCell<Option<(PathBuf, PathBuf)>>,
 }
 
 impl PgCluster {
@@ -81,6 +83,7 @@ impl PgCluster {
             bin,
             as_postgres,
             port: free_port(),
+            tls: Default::default(),
         };
         if as_postgres {
             Command::new("chown")
@@ -130,11 +133,18 @@ impl PgCluster {
     pub fn start_server(&self) {
         let data = self.root.join("data");
         let log = self.root.join("server.log");
-        let options = format!(
+        let mut options = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200",
             self.port,
             self.root.display()
         );
+        if let Some((cert, key)) = &*self.tls.borrow() {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert.display(),
+                key.display()
+            ));
+        }
         let o = self.pg(
             "pg_ctl",
             &[
@@ -155,6 +165,27 @@ impl PgCluster {
             "pg_ctl start failed: {o:?}\nserver log:\n{}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
+    }
+
+    /// Restarts the server with TLS on, with this certificate chain and key (PEM).
+    pub fn enable_tls(&self, cert: &std::path::Path, key: &std::path::Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let (c, k) = (self.root.join("server.crt"), self.root.join("server.key"));
+        std::fs::copy(cert, &c).unwrap();
+        std::fs::copy(key, &k).unwrap();
+        std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if self.as_postgres {
+            for f in [&c, &k] {
+                Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(f)
+                    .status()
+                    .unwrap();
+            }
+        }
+        *self.tls.borrow_mut() = Some((c, k));
+        self.stop_server();
+        self.start_server();
     }
 
     /// Stops the server at once (as a crash or a failover would look to a client).
