@@ -9,8 +9,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::Gw;
 use common::smtp::{Sink, free_port, send, wait_listening};
+use common::{Gw, http_raw};
 
 /// A running `smimegw serve`, killed on drop.
 struct Serve {
@@ -58,26 +58,6 @@ fn serve(gw: &Gw, port: u16, mport: u16) -> Serve {
         std::fs::read_to_string(gw.path("serve.log")).unwrap_or_default()
     );
     s
-}
-
-/// One raw HTTP exchange; returns (status, body).
-fn http_raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    // A request the server refuses early may not be read to its end: ignore write errors.
-    let _ = s.write_all(request);
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
 }
 
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {

@@ -4,8 +4,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::postgres::PgCluster;
@@ -47,22 +46,17 @@ fn share_kek(from: &Node, to: &Node) {
 }
 
 fn http_get(port: u16, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
-        .unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let code = out
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
+    common::http_raw(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
+    )
+}
+
+/// The message inside an encrypted copy, opened with `who`'s key through `gw`'s directory.
+fn decrypt_as(gw: &Gw, who: &str, data: &[u8]) -> String {
+    let opened = gw.run_stdin(&["smime", "decrypt", "--as", who], Some(data));
+    assert!(opened.status.success(), "{opened:?}");
+    String::from_utf8_lossy(&opened.stdout).into_owned()
 }
 
 fn plain(from: &str, to: &str, subject: &str) -> Vec<u8> {
@@ -117,13 +111,8 @@ fn two_nodes_share_users_keys_revocations_and_harvested_certificates() {
     assert!(out.contains("enveloped-data"), "{out}");
     // Carol's key opens it (through B's CLI, which reads the same directory) and OpenSSL
     // verifies Alice's signature inside against our CA.
-    let opened = b.gw.run_stdin(
-        &["smime", "decrypt", "--as", "carol@acme.test"],
-        Some(&got[0].data),
-    );
-    assert!(opened.status.success(), "{opened:?}");
     let f = b.gw.path("inner.eml");
-    std::fs::write(&f, &opened.stdout).unwrap();
+    std::fs::write(&f, decrypt_as(&b.gw, "carol@acme.test", &got[0].data)).unwrap();
     let verified = openssl_ok(
         b.gw.dir.path(),
         &[
@@ -382,12 +371,7 @@ fn the_database_stopped_under_load_gives_4xx_loses_nothing_and_the_gateway_recov
     let mut subjects: Vec<String> = got
         .iter()
         .map(|m| {
-            let opened = a.gw.run_stdin(
-                &["smime", "decrypt", "--as", "carol@acme.test"],
-                Some(&m.data),
-            );
-            assert!(opened.status.success(), "{opened:?}");
-            let text = String::from_utf8_lossy(&opened.stdout).into_owned();
+            let text = decrypt_as(&a.gw, "carol@acme.test", &m.data);
             let at = text.find("body of load ").expect("a load message");
             text[at + 8..]
                 .split_whitespace()

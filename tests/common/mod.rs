@@ -328,6 +328,28 @@ pub fn sh_ok(dir: &Path, script: &str) -> String {
     out
 }
 
+/// One raw HTTP exchange; returns (status, body).
+pub fn http_raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    // A request the server refuses early may not be read to its end: ignore write errors.
+    let _ = std::io::Write::write_all(&mut s, request);
+    let mut out = String::new();
+    let _ = std::io::Read::read_to_string(&mut s, &mut out);
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
 /// A running `smimegw serve` and the SMTP address it listens on, killed (SIGKILL) and reaped on
 /// drop so that a failing test leaves no gateway behind.
 pub struct Serve {
