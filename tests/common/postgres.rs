@@ -188,6 +188,11 @@ impl PgCluster {
         self.start_server();
     }
 
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default()
+    }
+
     /// Stops the server at once (as a crash or a failover would look to a client).
     pub fn stop_server(&self) {
         let data = self.root.join("data");

@@ -12,9 +12,13 @@
 //!   sequence numbers (`max + 1` under the lock) are unique across the fleet and the audit chain
 //!   has one head. Writes are rare (lifecycle commands, a newly harvested certificate); reads,
 //!   which every message makes, never wait for the lock.
-//! - **Snapshots.** A read transaction is `REPEATABLE READ, READ ONLY`; its `BEGIN` travels in
-//!   the same round trip as its first statement, and its `ROLLBACK` is sent after the caller has
-//!   moved on.
+//! - **Reads on the message path** come from the node's cache of records, valid while the
+//!   fleet's generation (bumped in the commit of every write transaction of every node) stays
+//!   the same, and confirmed at most every 250 ms (`cache.rs`): a warm message costs no round
+//!   trip, and a change on another node is in force here within a quarter of a second. A read
+//!   transaction that starts with a scan or the audit log (exports, listings) is a
+//!   `REPEATABLE READ, READ ONLY` snapshot instead, its `BEGIN` in the same round trip as its
+//!   first statement and its `ROLLBACK` sent after the caller has moved on.
 //! - **Never blocking the SMTP workers.** The driver (tokio-postgres with a deadpool pool) runs
 //!   on a small runtime of its own; the synchronous interface hands each round trip to it and
 //!   waits on a channel, so the calling thread (a blocking-pool thread on the message path)
@@ -24,26 +28,29 @@
 //!   the gateway recovers by itself when the server is back. Errors are
 //!   [`StoreError::Backend`], which the message path answers with 451 4.3.0.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::types::Type;
 
+mod cache;
+mod tls;
+
 use super::{AuditEntry, ReadTx, Store, StoreError, Table, WriteTx};
 use crate::config::{DatabaseTls, DirectoryConfig};
 
 /// The schema version this build creates and reads.
-pub const PG_SCHEMA_VERSION: i32 = 1;
+pub const PG_SCHEMA_VERSION: i32 = 2;
 
 /// The migrations, in order: each brings the schema from the version before it to its own.
 /// A migration runs inside the transaction that records its version, under the writers' lock.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE smimegw_records (
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE smimegw_records (
          tbl text NOT NULL,
          key text COLLATE \"C\" NOT NULL,
          value bytea NOT NULL,
@@ -53,7 +60,18 @@ const MIGRATIONS: &[(i32, &str)] = &[(
          seq bigint PRIMARY KEY,
          entry bytea NOT NULL
      );",
-)];
+    ),
+    (
+        2,
+        // Bumped by every write transaction in its commit: nodes cache records while it stays
+        // the same (see cache.rs).
+        "CREATE TABLE smimegw_generation (
+             id integer PRIMARY KEY CHECK (id = 1),
+             g bigint NOT NULL
+         );
+         INSERT INTO smimegw_generation VALUES (1, 0);",
+    ),
+];
 
 const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 /// Every writer takes the same advisory lock (its key is the ASCII of "smimegw" as a number);
@@ -79,8 +97,10 @@ pub struct PgStore {
     pool: Pool,
     url: String,
     timeout: Duration,
-    /// Round trips made (statements and pool connections), for the metric.
+    /// Round trips made (statements), for the metric.
     round_trips: std::sync::atomic::AtomicU64,
+    /// Records read on the message path, while the fleet's generation stays the same.
+    cache: std::sync::Mutex<cache::ReadCache>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -100,6 +120,7 @@ impl Drop for PgStore {
 /// A round trip's answer.
 enum Answer {
     Value(Option<Vec<u8>>),
+    ValueAt(i64, Option<Vec<u8>>),
     Rows(Vec<(String, Vec<u8>)>),
     Audit(Vec<(i64, Vec<u8>)>),
     Changed(bool),
@@ -110,6 +131,8 @@ enum Answer {
 /// One statement of the byte interface.
 enum Op {
     Get(&'static str, String),
+    /// A record and the generation it belongs to, in one statement (one snapshot).
+    GetWithGeneration(&'static str, String),
     Scan(&'static str),
     Audit,
     Put(&'static str, String, Vec<u8>),
@@ -117,6 +140,8 @@ enum Op {
     Delete(&'static str, String),
     Append(Vec<u8>),
     Commit,
+    /// Commit a transaction that wrote, telling every node's cache (see cache.rs).
+    CommitWrites,
 }
 
 async fn exec(client: &tokio_postgres::Client, op: Op) -> Result<Answer, tokio_postgres::Error> {
@@ -130,6 +155,16 @@ async fn exec(client: &tokio_postgres::Client, op: Op) -> Result<Answer, tokio_p
                 .await?
                 .map(|row| row.get(0)),
         ),
+        Op::GetWithGeneration(tbl, key) => {
+            let row = client
+                .query_typed_one(
+                    "SELECT (SELECT g FROM smimegw_generation WHERE id = 1),
+                            (SELECT value FROM smimegw_records WHERE tbl = $1 AND key = $2)",
+                    &[(&tbl, Type::TEXT), (&key, Type::TEXT)],
+                )
+                .await?;
+            Answer::ValueAt(row.get(0), row.get(1))
+        }
         Op::Scan(tbl) => Answer::Rows(
             client
                 .query_typed(
@@ -198,6 +233,12 @@ async fn exec(client: &tokio_postgres::Client, op: Op) -> Result<Answer, tokio_p
         ),
         Op::Commit => {
             client.batch_execute("COMMIT").await?;
+            Answer::Done
+        }
+        Op::CommitWrites => {
+            client
+                .batch_execute("UPDATE smimegw_generation SET g = g + 1 WHERE id = 1; COMMIT")
+                .await?;
             Answer::Done
         }
     })
@@ -290,7 +331,7 @@ impl PgStore {
             }
             DatabaseTls::Require | DatabaseTls::VerifyFull => {
                 pg.ssl_mode(tokio_postgres::config::SslMode::Require);
-                let tls = tls_config(config, config_file).map_err(fail)?;
+                let tls = tls::tls_config(config, config_file).map_err(fail)?;
                 Manager::from_config(
                     pg,
                     tokio_postgres_rustls::MakeRustlsConnect::new(tls),
@@ -322,6 +363,7 @@ impl PgStore {
             url,
             timeout,
             round_trips: Default::default(),
+            cache: Default::default(),
         })
     }
 
@@ -476,12 +518,23 @@ impl PgStore {
         &self.url
     }
 
-    fn begin(&self, begin: &'static str) -> Result<Tx<'_>, StoreError> {
-        Ok(Tx {
+    fn begin(&self, kind: Kind) -> Tx<'_> {
+        Tx {
             store: self,
-            client: RefCell::new(Some(self.client()?)),
-            begin: RefCell::new(Some(begin)),
-            finished: false,
+            kind,
+            client: RefCell::new(None),
+            state: Cell::new(State::Fresh),
+            broken: Cell::new(false),
+            wrote: Cell::new(false),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, cache::ReadCache> {
+        // A poisoned lock only means a thread panicked mid-update: start over.
+        self.cache.lock().unwrap_or_else(|e| {
+            let mut c = e.into_inner();
+            c.clear();
+            c
         })
     }
 }
@@ -497,136 +550,67 @@ fn resolve(config_file: &Path, file: &Path) -> PathBuf {
         .unwrap_or_else(|| file.to_path_buf())
 }
 
-fn tls_config(
-    config: &DirectoryConfig,
-    config_file: &Path,
-) -> Result<tokio_rustls::rustls::ClientConfig, String> {
-    use tokio_rustls::rustls;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS set-up: {e}"))?;
-    if config.tls == DatabaseTls::Require {
-        return Ok(builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyServerCert(provider)))
-            .with_no_client_auth());
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    match &config.ca_file {
-        Some(file) => {
-            let file = resolve(config_file, file);
-            let pem = std::fs::read(&file)
-                .map_err(|e| format!("cannot read directory.ca_file {}: {e}", file.display()))?;
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                let cert = cert.map_err(|e| {
-                    format!(
-                        "directory.ca_file {}: not PEM certificates: {e}",
-                        file.display()
-                    )
-                })?;
-                roots.add(cert).map_err(|e| {
-                    format!(
-                        "directory.ca_file {}: unusable certificate: {e}",
-                        file.display()
-                    )
-                })?;
-            }
-            if roots.is_empty() {
-                return Err(format!(
-                    "directory.ca_file {} holds no certificate",
-                    file.display()
-                ));
-            }
-        }
-        None => {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-            if roots.is_empty() {
-                return Err(
-                    "tls = \"verify-full\" found no system roots: set directory.ca_file to the PEM file of the CA that issued the database server's certificate".into(),
-                );
-            }
-        }
-    }
-    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Write,
 }
 
-/// `tls = "require"`: libpq's sslmode=require, which encrypts without authenticating the
-/// server. The handshake signature is still checked, so the session key belongs to whoever
-/// holds the presented certificate's key.
-#[derive(Debug)]
-struct AnyServerCert(Arc<tokio_rustls::rustls::crypto::CryptoProvider>);
-
-impl tokio_rustls::rustls::client::danger::ServerCertVerifier for AnyServerCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &tokio_rustls::rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[tokio_rustls::rustls::pki_types::CertificateDer<'_>],
-        _server_name: &tokio_rustls::rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: tokio_rustls::rustls::pki_types::UnixTime,
-    ) -> Result<tokio_rustls::rustls::client::danger::ServerCertVerified, tokio_rustls::rustls::Error>
-    {
-        Ok(tokio_rustls::rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &tokio_rustls::rustls::pki_types::CertificateDer<'_>,
-        dss: &tokio_rustls::rustls::DigitallySignedStruct,
-    ) -> Result<
-        tokio_rustls::rustls::client::danger::HandshakeSignatureValid,
-        tokio_rustls::rustls::Error,
-    > {
-        tokio_rustls::rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &tokio_rustls::rustls::pki_types::CertificateDer<'_>,
-        dss: &tokio_rustls::rustls::DigitallySignedStruct,
-    ) -> Result<
-        tokio_rustls::rustls::client::danger::HandshakeSignatureValid,
-        tokio_rustls::rustls::Error,
-    > {
-        tokio_rustls::rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<tokio_rustls::rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Nothing sent yet (no connection taken from the pool).
+    Fresh,
+    /// A read answered from the cache or by single statements: no transaction is open.
+    Statements,
+    /// `BEGIN` sent: the transaction ends with `COMMIT` or, on drop, `ROLLBACK`.
+    Open,
+    /// Committed.
+    Finished,
 }
 
-/// A transaction: one pooled connection, the `BEGIN` still to send with the first statement.
+/// A transaction. A write transaction is a database transaction under the writers' lock. A
+/// read transaction whose first request is a record by key serves records from the node's
+/// cache (one statement on a miss); one that starts with a scan or the audit log (exports,
+/// listings) is a `REPEATABLE READ` snapshot.
 struct Tx<'a> {
     store: &'a PgStore,
-    /// `None` once the connection failed (it was closed, not returned to the pool).
+    kind: Kind,
+    /// Taken from the pool at the first statement.
     client: RefCell<Option<Object>>,
-    begin: RefCell<Option<&'static str>>,
-    finished: bool,
+    state: Cell<State>,
+    /// The connection failed (it was closed, not returned to the pool).
+    broken: Cell<bool>,
+    /// Something was written: the commit bumps the generation.
+    wrote: Cell<bool>,
 }
 
 impl Tx<'_> {
-    fn round_trip(&self, op: Op) -> Result<Answer, StoreError> {
-        let client = self.client.borrow_mut().take().ok_or_else(|| {
-            self.store
-                .fail("the transaction's connection failed earlier; nothing was written")
-        })?;
-        let begin = self.begin.borrow_mut().take();
+    /// One statement; in a transaction (its `BEGIN` sent with the first) or on its own.
+    fn round_trip(&self, op: Op, in_transaction: bool) -> Result<Answer, StoreError> {
+        if self.broken.get() {
+            return Err(self
+                .store
+                .fail("the transaction's connection failed earlier; nothing was written"));
+        }
+        let taken = self.client.borrow_mut().take();
+        let client = match taken {
+            Some(c) => c,
+            None => self.store.client()?,
+        };
+        let begin = match (self.state.get(), in_transaction) {
+            (State::Fresh, true) => {
+                self.state.set(State::Open);
+                Some(match self.kind {
+                    Kind::Read => BEGIN_READ,
+                    Kind::Write => BEGIN_WRITE,
+                })
+            }
+            (State::Fresh, false) => {
+                self.state.set(State::Statements);
+                None
+            }
+            _ => None,
+        };
         let timeout = self.store.timeout;
         self.store
             .round_trips
@@ -660,8 +644,45 @@ impl Tx<'_> {
                     }
                 }
             })?;
+        if client.is_none() {
+            self.broken.set(true);
+        }
         *self.client.borrow_mut() = client;
         answer.map_err(|m| self.store.fail(m))
+    }
+
+    /// Whether reads go to the open transaction rather than the cache.
+    fn transactional(&self) -> bool {
+        self.kind == Kind::Write || self.state.get() == State::Open
+    }
+
+    /// A read by key on the message path: from the cache while the generation holds.
+    fn cached_get(&self, table: &'static str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let lookup = self.store.cache().lookup(table, key);
+        match lookup {
+            cache::Lookup::Hit(v) => Ok(v),
+            cache::Lookup::Miss(epoch) => {
+                match self.round_trip(Op::Get(table, key.to_string()), false)? {
+                    Answer::Value(v) => {
+                        self.store.cache().put(table, key, v.clone(), epoch);
+                        Ok(v)
+                    }
+                    _ => Err(unexpected(self.store)),
+                }
+            }
+            cache::Lookup::Stale(epoch) => {
+                match self.round_trip(Op::GetWithGeneration(table, key.to_string()), false)? {
+                    Answer::ValueAt(generation, v) => {
+                        let mut cache = self.store.cache();
+                        if let Some(epoch) = cache.confirm(generation, epoch) {
+                            cache.put(table, key, v.clone(), epoch);
+                        }
+                        Ok(v)
+                    }
+                    _ => Err(unexpected(self.store)),
+                }
+            }
+        }
     }
 }
 
@@ -670,8 +691,8 @@ impl Drop for Tx<'_> {
         let Some(client) = self.client.get_mut().take() else {
             return;
         };
-        if self.finished || self.begin.get_mut().is_some() {
-            // Committed, or nothing was ever sent: the connection is clean.
+        if self.state.get() != State::Open {
+            // Committed, or no transaction was opened: the connection is clean.
             return;
         }
         // Roll back after the caller has moved on; the connection returns to the pool only
@@ -690,21 +711,26 @@ fn unexpected(store: &PgStore) -> StoreError {
 
 impl ReadTx for Tx<'_> {
     fn get(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.round_trip(Op::Get(table.name(), key.to_string()))? {
+        if !self.transactional() {
+            return self.cached_get(table.name(), key);
+        }
+        match self.round_trip(Op::Get(table.name(), key.to_string()), true)? {
             Answer::Value(v) => Ok(v),
             _ => Err(unexpected(self.store)),
         }
     }
 
     fn scan(&self, table: Table) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        match self.round_trip(Op::Scan(table.name()))? {
+        let in_transaction = self.state.get() != State::Statements;
+        match self.round_trip(Op::Scan(table.name()), in_transaction)? {
             Answer::Rows(rows) => Ok(rows),
             _ => Err(unexpected(self.store)),
         }
     }
 
     fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError> {
-        let Answer::Audit(rows) = self.round_trip(Op::Audit)? else {
+        let in_transaction = self.state.get() != State::Statements;
+        let Answer::Audit(rows) = self.round_trip(Op::Audit, in_transaction)? else {
             return Err(unexpected(self.store));
         };
         rows.into_iter()
@@ -724,20 +750,30 @@ impl ReadTx for Tx<'_> {
 
 impl WriteTx for Tx<'_> {
     fn put(&mut self, table: Table, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.round_trip(Op::Put(table.name(), key.to_string(), value.to_vec()))
-            .map(|_| ())
+        self.round_trip(Op::Put(table.name(), key.to_string(), value.to_vec()), true)?;
+        self.wrote.set(true);
+        Ok(())
     }
 
     fn insert_new(&mut self, table: Table, key: &str, value: &[u8]) -> Result<bool, StoreError> {
-        match self.round_trip(Op::InsertNew(table.name(), key.to_string(), value.to_vec()))? {
-            Answer::Changed(c) => Ok(c),
+        match self.round_trip(
+            Op::InsertNew(table.name(), key.to_string(), value.to_vec()),
+            true,
+        )? {
+            Answer::Changed(c) => {
+                self.wrote.set(self.wrote.get() || c);
+                Ok(c)
+            }
             _ => Err(unexpected(self.store)),
         }
     }
 
     fn delete(&mut self, table: Table, key: &str) -> Result<bool, StoreError> {
-        match self.round_trip(Op::Delete(table.name(), key.to_string()))? {
-            Answer::Changed(c) => Ok(c),
+        match self.round_trip(Op::Delete(table.name(), key.to_string()), true)? {
+            Answer::Changed(c) => {
+                self.wrote.set(self.wrote.get() || c);
+                Ok(c)
+            }
             _ => Err(unexpected(self.store)),
         }
     }
@@ -748,31 +784,39 @@ impl WriteTx for Tx<'_> {
             ..entry.clone()
         };
         let bytes = serde_json::to_vec(&bare).map_err(|e| self.store.fail(e.to_string()))?;
-        match self.round_trip(Op::Append(bytes))? {
-            Answer::Seq(seq) => Ok(seq as u64),
+        match self.round_trip(Op::Append(bytes), true)? {
+            Answer::Seq(seq) => {
+                self.wrote.set(true);
+                Ok(seq as u64)
+            }
             _ => Err(unexpected(self.store)),
         }
     }
 
-    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
-        if self.begin.get_mut().is_some() {
-            // Nothing was written: nothing to commit.
-            self.finished = true;
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        if self.state.get() != State::Open {
+            // Nothing was sent: nothing to commit.
+            self.state.set(State::Finished);
             return Ok(());
         }
-        self.round_trip(Op::Commit)?;
-        self.finished = true;
+        let wrote = self.wrote.get();
+        let op = if wrote { Op::CommitWrites } else { Op::Commit };
+        self.round_trip(op, true)?;
+        self.state.set(State::Finished);
+        if wrote {
+            self.store.cache().clear();
+        }
         Ok(())
     }
 }
 
 impl Store for PgStore {
     fn read(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
-        Ok(Box::new(self.begin(BEGIN_READ)?))
+        Ok(Box::new(self.begin(Kind::Read)))
     }
 
     fn write(&self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
-        Ok(Box::new(self.begin(BEGIN_WRITE)?))
+        Ok(Box::new(self.begin(Kind::Write)))
     }
 
     fn describe(&self) -> String {
