@@ -1292,9 +1292,10 @@ fn run() -> Res<()> {
     println!();
     println!("targets:");
     for (op, ceil) in [("sign+encrypt", ceil_out), ("decrypt+verify", ceil_in)] {
+        // The embedded directory's rows; the PostgreSQL rows are judged against them below.
         let best = rows
             .iter()
-            .filter(|r| r.op == op)
+            .filter(|r| r.op == op && r.path == "gateway")
             .max_by(|a, b| a.msgs_per_s.total_cmp(&b.msgs_per_s))
             .ok_or("no rows")?;
         let ratio = best.msgs_per_s / ceil;
@@ -1308,7 +1309,10 @@ fn run() -> Res<()> {
                 verdict(ratio >= TARGET_CEILING_RATIO)
             }
         );
-        match rows.iter().find(|r| r.op == op && r.concurrency == 8) {
+        match rows
+            .iter()
+            .find(|r| r.op == op && r.path == "gateway" && r.concurrency == 8)
+        {
             Some(r) if st.size == 10 * 1024 => println!(
                 "  {op:<15} p99 at 10KiB, c=8: {:.2} ms; target < {} ms: {}",
                 ms(r.p99),
@@ -1364,7 +1368,7 @@ fn run() -> Res<()> {
             }
         }
         println!(
-            "  round trips to PostgreSQL per signed+encrypted message: {cold} for the first after start (cold), {warm:.1} each after (warm)"
+            "  round trips to PostgreSQL per signed+encrypted message: {cold} for the first after start (cold), {warm:.2} each over the next 100 (warm; the cache confirms the generation at most every 250 ms)"
         );
     }
 
