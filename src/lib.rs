@@ -16,7 +16,6 @@
 pub mod address;
 pub mod bench;
 pub mod ber;
-pub mod cli;
 pub mod config;
 pub mod directory;
 pub mod doctor;

@@ -6,6 +6,8 @@
 
 use clap::Parser;
 
+mod cli;
+
 fn main() -> std::process::ExitCode {
-    smimegw::cli::run(smimegw::cli::Cli::parse())
+    cli::run(cli::Cli::parse())
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::pki::KeyAlgorithm;
+use smimegw::pki::KeyAlgorithm;
 
 /// smimegw — an S/MIME gateway for your MTA, with its own CA and certificate directory.
 ///
@@ -20,7 +20,7 @@ use crate::pki::KeyAlgorithm;
 )]
 pub struct Cli {
     /// Configuration file.
-    #[arg(long, global = true, env = "SMIMEGW_CONFIG", default_value = crate::config::DEFAULT_CONFIG_PATH)]
+    #[arg(long, global = true, env = "SMIMEGW_CONFIG", default_value = smimegw::config::DEFAULT_CONFIG_PATH)]
     pub config: PathBuf,
 
     /// Data directory (overrides `data_dir` in the configuration).
@@ -144,7 +144,7 @@ pub enum Command {
 }
 
 fn parse_bench_size(s: &str) -> Result<usize, String> {
-    crate::bench::parse_size(s).map_err(|e| e.to_string())
+    smimegw::bench::parse_size(s).map_err(|e| e.to_string())
 }
 
 /// `smimegw directory ...`
@@ -251,7 +251,7 @@ pub enum CaCommand {
         /// RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged,
         /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise.
         #[arg(long, default_value = "unspecified")]
-        reason: crate::pki::revocation::RevocationReason,
+        reason: smimegw::pki::revocation::RevocationReason,
     },
     /// Issue a fresh CRL and write it to a file.
     Crl {
@@ -273,7 +273,7 @@ pub enum ListenerArg {
     Submission,
 }
 
-impl From<ListenerArg> for crate::policy::Listener {
+impl From<ListenerArg> for smimegw::policy::Listener {
     fn from(l: ListenerArg) -> Self {
         match l {
             ListenerArg::Inbound => Self::Inbound,
@@ -293,7 +293,7 @@ pub enum RoleArg {
     Both,
 }
 
-impl From<RoleArg> for crate::store::CertRole {
+impl From<RoleArg> for smimegw::store::CertRole {
     fn from(r: RoleArg) -> Self {
         match r {
             RoleArg::Signing => Self::Signing,
@@ -437,7 +437,7 @@ pub enum UserCommand {
         /// RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged,
         /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise.
         #[arg(long, default_value = "unspecified")]
-        reason: crate::pki::revocation::RevocationReason,
+        reason: smimegw::pki::revocation::RevocationReason,
     },
 }
 

@@ -17,11 +17,11 @@ use args::{
     CaCommand, Command, DirectoryCommand, RequestCommand, TrustCommand, UsageArg, UserCommand,
 };
 
-use crate::config::Config;
-use crate::directory::{Directory, EnrollOptions};
-use crate::pki::cert::{Cert, pem_blocks, pem_encode, read_certs_file};
-use crate::pki::keys::PrivateKey;
-use crate::pki::path::Usage;
+use smimegw::config::Config;
+use smimegw::directory::{Directory, EnrollOptions};
+use smimegw::pki::cert::{Cert, pem_blocks, pem_encode, read_certs_file};
+use smimegw::pki::keys::PrivateKey;
+use smimegw::pki::path::Usage;
 
 /// Exit status when a verification said no (`trust check` on an untrusted certificate).
 pub const EXIT_NOT_TRUSTED: u8 = 1;
@@ -34,7 +34,7 @@ pub const EXIT_ERROR: u8 = 2;
 pub fn run(cli: Cli) -> ExitCode {
     init_logging(cli.verbose);
     // Before any key is unsealed: no core dump may carry one to disk.
-    if let Err(e) = crate::hardening::forbid_core_dumps() {
+    if let Err(e) = smimegw::hardening::forbid_core_dumps() {
         eprintln!("smimegw: error: {e}");
         return ExitCode::from(EXIT_ERROR);
     }
@@ -108,7 +108,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
     match &cli.command {
         Command::Serve => {
             let config = load_config(cli)?;
-            crate::serve::run(&config)?;
+            smimegw::serve::run(&config)?;
             Ok(0)
         }
         Command::Ca(c) => ca(cli, c),
@@ -143,13 +143,13 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             json,
         } => bench(*size, *recipients, *seconds, *key, *cipher, *json),
         Command::Doctor { expiring_days } => {
-            let opts = crate::doctor::Options {
+            let opts = smimegw::doctor::Options {
                 expiry_days: *expiring_days,
                 ..Default::default()
             };
-            let report = crate::doctor::run(&cli.config, cli.data_dir.as_deref(), &opts);
-            print!("{}", crate::doctor::render(&cli.config, &report));
-            Ok(if report.count(crate::doctor::Status::Problem) > 0 {
+            let report = smimegw::doctor::run(&cli.config, cli.data_dir.as_deref(), &opts);
+            print!("{}", smimegw::doctor::render(&cli.config, &report));
+            Ok(if report.count(smimegw::doctor::Status::Problem) > 0 {
                 EXIT_PROBLEMS
             } else {
                 0
@@ -207,7 +207,7 @@ fn directory(cli: &Cli, command: &DirectoryCommand) -> Result<u8> {
                     config.data_dir().display()
                 );
             };
-            let store = crate::store::postgres::PgStore::connect(db, &config.source)?;
+            let store = smimegw::store::postgres::PgStore::connect(db, &config.source)?;
             let (from, to) = store.migrate()?;
             if from == to {
                 println!("{}: schema version {to}, up to date", store.url());
@@ -259,14 +259,14 @@ fn bench(
     size: usize,
     recipients: u16,
     seconds: f64,
-    key: crate::pki::KeyAlgorithm,
+    key: smimegw::pki::KeyAlgorithm,
     cipher: args::CipherArg,
     json: bool,
 ) -> Result<u8> {
     if !(seconds.is_finite() && seconds > 0.0) {
         bail!("--seconds must be a positive number");
     }
-    let opts = crate::bench::BenchOptions {
+    let opts = smimegw::bench::BenchOptions {
         size,
         recipients: usize::from(recipients),
         seconds,
@@ -274,8 +274,8 @@ fn bench(
         cipher: smime::content_cipher(cipher),
     };
     let mut progress = |line: &str| eprintln!("bench: {line}");
-    let mut rows = crate::bench::run(&opts, &mut progress)?;
-    rows.extend(crate::bench::ceilings(
+    let mut rows = smimegw::bench::run(&opts, &mut progress)?;
+    rows.extend(smimegw::bench::ceilings(
         key,
         std::time::Duration::from_secs_f64(seconds / 12.0),
         &mut progress,
@@ -289,11 +289,11 @@ fn bench(
         writeln!(
             out,
             "smimegw bench: {} message, {key}, {} recipient(s), {}, single thread\n",
-            crate::bench::format_size(size),
+            smimegw::bench::format_size(size),
             recipients,
             opts.cipher
         )?;
-        write!(out, "{}", crate::bench::table(&rows))?;
+        write!(out, "{}", smimegw::bench::table(&rows))?;
     }
     Ok(0)
 }
@@ -329,7 +329,7 @@ fn ca(cli: &Cli, c: &CaCommand) -> Result<u8> {
                 let bytes =
                     std::fs::read(p12).with_context(|| format!("reading {}", p12.display()))?;
                 let pw = read_password(password_file.as_deref(), "PKCS #12 password: ")?;
-                let c = crate::pki::pkcs12::parse(&bytes, &pw)
+                let c = smimegw::pki::pkcs12::parse(&bytes, &pw)
                     .with_context(|| format!("reading {}", p12.display()))?;
                 (c.cert, c.key, c.chain)
             } else {
@@ -376,7 +376,7 @@ fn ca(cli: &Cli, c: &CaCommand) -> Result<u8> {
             if *days == 0 {
                 bail!("--days must be at least 1");
             }
-            crate::directory::check_hostname(hostname)?;
+            smimegw::directory::check_hostname(hostname)?;
             // Claim both files before issuing, so that nothing is issued (and no serial
             // recorded) when they cannot be written; remove them again if issuing fails.
             let mut key_file = create_new_file(key_out, 0o600)?;
@@ -393,9 +393,9 @@ fn ca(cli: &Cli, c: &CaCommand) -> Result<u8> {
                     *key,
                     *days,
                     if *client {
-                        crate::directory::TlsRole::Client
+                        smimegw::directory::TlsRole::Client
                     } else {
-                        crate::directory::TlsRole::Server
+                        smimegw::directory::TlsRole::Server
                     },
                 )
                 .map_err(anyhow::Error::from)
@@ -507,7 +507,7 @@ fn user(cli: &Cli, c: &UserCommand) -> Result<u8> {
         } => {
             let bytes = std::fs::read(p12).with_context(|| format!("reading {}", p12.display()))?;
             let pw = read_password(password.password_file.as_deref(), "PKCS #12 password: ")?;
-            let contents = crate::pki::pkcs12::parse(&bytes, &pw)
+            let contents = smimegw::pki::pkcs12::parse(&bytes, &pw)
                 .with_context(|| format!("reading {}", p12.display()))?;
             let s = dir.import_user(
                 email,
@@ -519,7 +519,7 @@ fn user(cli: &Cli, c: &UserCommand) -> Result<u8> {
             )?;
             println!(
                 "Imported a {} certificate for {}",
-                crate::store::CertRole::from(*role),
+                smimegw::store::CertRole::from(*role),
                 s.email
             );
             output::user(&s);
@@ -535,11 +535,11 @@ fn user(cli: &Cli, c: &UserCommand) -> Result<u8> {
             let (key, cert, chain) = dir.export_material(email, *include_signing_key)?;
             let name = cert.common_name().unwrap_or_else(|| email.clone());
             let profile = match profile {
-                args::ProfileArg::Openssl3 => crate::pki::pkcs12::ExportProfile::OpenSsl3,
-                args::ProfileArg::Gnupg22 => crate::pki::pkcs12::ExportProfile::LegacyGnupg22,
+                args::ProfileArg::Openssl3 => smimegw::pki::pkcs12::ExportProfile::OpenSsl3,
+                args::ProfileArg::Gnupg22 => smimegw::pki::pkcs12::ExportProfile::LegacyGnupg22,
             };
             let der =
-                crate::pki::pkcs12::build_with_profile(&key, &cert, &chain, &pw, &name, profile)?;
+                smimegw::pki::pkcs12::build_with_profile(&key, &cert, &chain, &pw, &name, profile)?;
             write_private_file(p12, &der)?;
             println!(
                 "Wrote {} (certificate {} and its key) ",
@@ -777,16 +777,16 @@ fn trust(cli: &Cli, c: &TrustCommand) -> Result<u8> {
 /// as `[revocation]` says); a revoked certificate turns the verdict into that failure.
 fn revocation_line(
     dir: &Directory,
-    verdict: &mut crate::directory::TrustCheck,
+    verdict: &mut smimegw::directory::TrustCheck,
     at: Option<i64>,
 ) -> Result<Option<String>> {
-    use crate::pki::online::{Checker, PathRevocation};
+    use smimegw::pki::online::{Checker, PathRevocation};
     let Ok(p) = verdict else {
         return Ok(None);
     };
     let rc = &dir.config().revocation;
     let timeout = std::time::Duration::from_secs(rc.timeout_secs);
-    let now = at.unwrap_or_else(crate::pki::profile::now);
+    let now = at.unwrap_or_else(smimegw::pki::profile::now);
     let status = Checker::new(rc.fetch, rc.ocsp, timeout).check(
         &dir.trust_context()?,
         p,
@@ -810,7 +810,7 @@ fn read_private_key(path: &Path) -> Result<PrivateKey> {
     let bytes = zeroize::Zeroizing::new(
         std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
     );
-    let der = if crate::pki::cert::looks_like_pem(&bytes) {
+    let der = if smimegw::pki::cert::looks_like_pem(&bytes) {
         let blocks = pem_blocks(&bytes);
         match blocks.into_iter().find(|(l, _)| l == "PRIVATE KEY") {
             Some((_, d)) => zeroize::Zeroizing::new(d),

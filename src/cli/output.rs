@@ -1,9 +1,9 @@
 //! Human-readable output: summaries and tables.
 
-use crate::directory::{BundleImport, RequestSummary, TrustCheck, TrustSummary, UserSummary};
-use crate::pki::Cert;
-use crate::pki::ca::rfc3339;
-use crate::store::AuditEntry;
+use smimegw::directory::{BundleImport, RequestSummary, TrustCheck, TrustSummary, UserSummary};
+use smimegw::pki::Cert;
+use smimegw::pki::ca::rfc3339;
+use smimegw::store::AuditEntry;
 
 pub(super) fn cert_summary(c: &Cert) {
     println!("  subject:     {}", c.subject_string());
@@ -144,7 +144,7 @@ pub(super) fn bundle_import(r: &BundleImport) {
     }
 }
 
-pub(super) fn issued_table(list: &[crate::store::IssuedRecord]) {
+pub(super) fn issued_table(list: &[smimegw::store::IssuedRecord]) {
     println!(
         "{:<40} {:<17} {:<20} {:<20} {:<30} SUBJECT",
         "SERIAL", "PURPOSE", "ISSUED", "NOT AFTER", "STATE"
@@ -166,7 +166,7 @@ pub(super) fn issued_table(list: &[crate::store::IssuedRecord]) {
     }
 }
 
-pub(super) fn renewal(r: &crate::directory::RenewalReport, dry_run: bool) {
+pub(super) fn renewal(r: &smimegw::directory::RenewalReport, dry_run: bool) {
     let verb = if dry_run { "would renew" } else { "renewed" };
     for d in &r.renewed {
         println!(

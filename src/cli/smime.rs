@@ -5,13 +5,13 @@ use std::io::{Read, Write};
 use anyhow::{Context, Result, bail};
 
 use super::args::{CipherArg, DigestArg, MessageIo, SmimeCommand};
-use crate::directory::Directory;
-use crate::pki::cert::read_certs_file;
-use crate::pki::keys::HashAlgorithm;
-use crate::pki::profile;
-use crate::smime::enveloped::{ContentCipher, Recipient, RecipientIdKind};
-use crate::smime::message::{self, TrustInput};
-use crate::smime::signed::{SignOptions, Signer};
+use smimegw::directory::Directory;
+use smimegw::pki::cert::read_certs_file;
+use smimegw::pki::keys::HashAlgorithm;
+use smimegw::pki::profile;
+use smimegw::smime::enveloped::{ContentCipher, Recipient, RecipientIdKind};
+use smimegw::smime::message::{self, TrustInput};
+use smimegw::smime::signed::{SignOptions, Signer};
 
 fn read_input(io: &MessageIo) -> Result<Vec<u8>> {
     match &io.input {
@@ -151,21 +151,21 @@ pub(super) fn run(dir: &Directory, cmd: &SmimeCommand) -> Result<u8> {
 /// `smimegw process`: the gateway's decision for one envelope, without relaying.
 pub(super) fn process(
     dir: Directory,
-    listener: crate::policy::Listener,
+    listener: smimegw::policy::Listener,
     from: &str,
     to: &[String],
     io: &MessageIo,
 ) -> Result<u8> {
     let raw = read_input(io)?;
-    let gw = crate::gateway::Gateway::new(dir);
-    let tx = crate::smtp::session::Transaction {
+    let gw = smimegw::gateway::Gateway::new(dir);
+    let tx = smimegw::smtp::session::Transaction {
         mail_from: from.to_string(),
         rcpt_to: to.to_vec(),
-        message: crate::mime::to_crlf(&raw),
+        message: smimegw::mime::to_crlf(&raw),
         helo: "smimegw-process".into(),
     };
     match gw.process(&tx, listener) {
-        crate::gateway::Decision::Refuse {
+        smimegw::gateway::Decision::Refuse {
             code,
             enhanced,
             text,
@@ -174,7 +174,7 @@ pub(super) fn process(
             eprintln!("refuse: {code} {enhanced} {text}");
             Ok(super::EXIT_NOT_TRUSTED)
         }
-        crate::gateway::Decision::Relay(copies) => {
+        smimegw::gateway::Decision::Relay(copies) => {
             let mut out = Vec::new();
             for c in &copies {
                 eprintln!(

@@ -4,10 +4,12 @@
 //! Each operation runs in one store transaction: it either happens completely (records, keys,
 //! issued serial, audit line) or not at all, so a failed command leaves the directory unchanged.
 
+mod audit;
 #[cfg(test)]
 mod audit_tests;
 mod backup;
 mod bundle;
+mod ca;
 mod harvest;
 mod health;
 mod notices;
@@ -16,6 +18,7 @@ mod server;
 mod trust;
 mod users;
 
+pub use audit::{AuditVerification, current_actor};
 pub use backup::{BackupSummary, Snapshot};
 pub use bundle::{BundleImport, BundleSkip};
 pub use harvest::Correspondent;
@@ -51,19 +54,6 @@ const META_KEK_CHECK: &str = "kek_check";
 const META_TRUST_GENERATION: &str = "trust_generation";
 /// The audit log's newest chained entry ([`AuditHead`]).
 const META_AUDIT_HEAD: &str = "audit_head";
-
-/// What `smimegw audit --verify` found.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct AuditVerification {
-    /// Entries in the log.
-    pub entries: usize,
-    /// Entries written before the log was chained (not judged).
-    pub before_chaining: usize,
-    /// Chained entries checked.
-    pub chained: usize,
-    /// What is wrong, naming sequence numbers; empty when the chain holds.
-    pub problems: Vec<String>,
-}
 
 /// Why a directory operation failed. Every variant names the thing involved.
 #[derive(Debug, thiserror::Error)]
@@ -252,34 +242,6 @@ impl DirectoryError {
     }
 }
 
-/// Who is acting, for the audit log: the process's real user id, with its name from the
-/// password database. Environment variables such as `$USER` are the caller's to set and name
-/// nobody; only `SUDO_USER` is added, marked as what sudo claims, since under sudo the real
-/// uid is root's.
-pub fn current_actor() -> String {
-    let uid = rustix::process::getuid().as_raw();
-    let name = user_name(uid).unwrap_or_else(|| "?".into());
-    let mut actor = format!("{name} (uid {uid})");
-    if let Ok(by) = std::env::var("SUDO_USER")
-        && uid == 0
-        && !by.is_empty()
-    {
-        actor.push_str(&format!(" via sudo, SUDO_USER={}", by.escape_debug()));
-    }
-    actor
-}
-
-/// The login name of `uid` from /etc/passwd (`name:x:uid:...`).
-fn user_name(uid: u32) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        let name = fields.next()?;
-        let id: u32 = fields.nth(1)?.parse().ok()?;
-        (id == uid).then(|| name.to_string())
-    })
-}
-
 /// The directory: store, key-encryption key and configuration together.
 pub struct Directory {
     store: Box<dyn Store>,
@@ -438,101 +400,6 @@ impl Directory {
         self.store.describe()
     }
 
-    fn audit(
-        &self,
-        tx: &mut Box<dyn WriteTx + '_>,
-        action: &str,
-        subject: &str,
-        detail: impl Into<String>,
-    ) -> Result<(), DirectoryError> {
-        let previous = tx
-            .get_json::<AuditHead>(Table::Meta, META_AUDIT_HEAD)?
-            .map(|h| h.chain)
-            .unwrap_or_default();
-        let mut entry = AuditEntry {
-            seq: 0,
-            at: profile::now(),
-            actor: self.actor.clone(),
-            action: action.to_string(),
-            subject: subject.to_string(),
-            detail: detail.into(),
-            chain: String::new(),
-        };
-        entry.chain = self.kek.audit_link(&previous, &entry.chained_bytes());
-        let seq = tx.append_audit(&entry)?;
-        tx.put_json(
-            Table::Meta,
-            META_AUDIT_HEAD,
-            &AuditHead {
-                seq,
-                chain: entry.chain,
-            },
-        )?;
-        Ok(())
-    }
-
-    /// Checks the audit log's chain (`smimegw audit --verify`): every entry since chaining
-    /// began must carry the link computed from the one before it, under a key only the KEK
-    /// gives, and the newest must be the head recorded with it. A changed entry, a removed or
-    /// inserted one, or removed newest entries show as problems naming the sequence numbers.
-    /// Entries written before the log was chained are counted, not judged.
-    pub fn verify_audit(&self) -> Result<AuditVerification, DirectoryError> {
-        let read = self.store.read()?;
-        let log = read.audit_log()?;
-        let head: Option<AuditHead> = read.get_json(Table::Meta, META_AUDIT_HEAD)?;
-        let mut v = AuditVerification {
-            entries: log.len(),
-            ..AuditVerification::default()
-        };
-        let mut previous = String::new();
-        let mut last_seq = None;
-        for e in &log {
-            if let Some(prev_seq) = last_seq
-                && e.seq != prev_seq + 1
-            {
-                v.problems.push(format!(
-                    "entries {} to {} are missing",
-                    prev_seq + 1,
-                    e.seq - 1
-                ));
-            }
-            last_seq = Some(e.seq);
-            if e.chain.is_empty() {
-                if v.chained == 0 {
-                    v.before_chaining += 1;
-                } else {
-                    v.problems.push(format!(
-                        "entry {} has no chain link: inserted or altered",
-                        e.seq
-                    ));
-                }
-                continue;
-            }
-            v.chained += 1;
-            if e.chain != self.kek.audit_link(&previous, &e.chained_bytes()) {
-                v.problems.push(format!(
-                    "entry {} does not match its chain link: it was changed, or the entry before it removed",
-                    e.seq
-                ));
-            }
-            previous = e.chain.clone();
-        }
-        match (&head, log.iter().rev().find(|e| !e.chain.is_empty())) {
-            (Some(h), Some(last)) if h.seq != last.seq || h.chain != last.chain => {
-                v.problems.push(format!(
-                    "the newest chained entry is {}, but entry {} was recorded as the newest: entries at the end were removed or replaced",
-                    last.seq, h.seq
-                ));
-            }
-            (Some(h), None) => v.problems.push(format!(
-                "entry {} was recorded as the newest, but no chained entry is left",
-                h.seq
-            )),
-            _ => {}
-        }
-        Ok(v)
-    }
-
     /// Takes (or renews) the lease `name` for `holder` until `secs` from now, in one
     /// transaction: `false` when another holder's lease has not expired. Several gateways on one
     /// directory use it so that a periodic job runs on one node at a time.
@@ -586,11 +453,6 @@ impl Directory {
             .unwrap_or(0))
     }
 
-    /// The audit log, oldest first.
-    pub fn audit_log(&self) -> Result<Vec<AuditEntry>, DirectoryError> {
-        Ok(self.store.read()?.audit_log()?)
-    }
-
     fn seal_key(
         &self,
         tx: &mut Box<dyn WriteTx + '_>,
@@ -638,154 +500,6 @@ impl Directory {
             c.insert(key_id.to_string(), key.clone());
         }
         Ok(key)
-    }
-
-    /// The CA record, if a CA exists.
-    fn ca_record(&self) -> Result<Option<CaRecord>, DirectoryError> {
-        Ok(self.store.read()?.get_json(Table::Meta, META_CA)?)
-    }
-
-    /// The CA certificate (no key is opened).
-    pub fn ca_cert(&self) -> Result<Cert, DirectoryError> {
-        let rec = self
-            .ca_record()?
-            .ok_or_else(|| DirectoryError::NoCa(self.describe()))?;
-        Ok(Cert::from_der_named(
-            &rec.cert_der,
-            "stored CA certificate",
-        )?)
-    }
-
-    /// The CA chain above our CA certificate (empty for a root).
-    pub fn ca_chain(&self) -> Result<Vec<Cert>, DirectoryError> {
-        let rec = self
-            .ca_record()?
-            .ok_or_else(|| DirectoryError::NoCa(self.describe()))?;
-        rec.chain
-            .iter()
-            .map(|c| Cert::from_der_named(&c.0, "stored CA chain").map_err(Into::into))
-            .collect()
-    }
-
-    /// Whether a CA exists.
-    pub fn has_ca(&self) -> Result<bool, DirectoryError> {
-        Ok(self.ca_record()?.is_some())
-    }
-
-    /// The CA with its key opened, for issuing.
-    fn ca(&self) -> Result<Ca, DirectoryError> {
-        let rec = self
-            .ca_record()?
-            .ok_or_else(|| DirectoryError::NoCa(self.describe()))?;
-        let cert = Cert::from_der_named(&rec.cert_der, "stored CA certificate")?;
-        let (key, _) = self.load_key(&rec.key_id)?;
-        let chain = rec
-            .chain
-            .iter()
-            .map(|c| Cert::from_der_named(&c.0, "stored CA chain"))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Ca::from_parts(cert, key, chain)?)
-    }
-
-    /// Creates a self-signed root CA (`ca init`).
-    pub fn init_ca(
-        &self,
-        name: &str,
-        alg: KeyAlgorithm,
-        days: u32,
-    ) -> Result<Cert, DirectoryError> {
-        if let Some(existing) = self.ca_record()? {
-            let c = Cert::from_der(&existing.cert_der)?;
-            return Err(DirectoryError::CaExists(
-                self.describe(),
-                c.subject_string(),
-            ));
-        }
-        let ca = Ca::new_root(name, alg, days)?;
-        self.install_ca(
-            &ca,
-            "ca.init",
-            format!("self-signed root, {alg}, {days} days"),
-        )?;
-        Ok(ca.cert().clone())
-    }
-
-    /// Installs a CA certificate and key from a third party (`ca import`): we run as its
-    /// subordinate. `chain` is the certificates above it.
-    pub fn import_ca(
-        &self,
-        cert: Cert,
-        key: PrivateKey,
-        chain: Vec<Cert>,
-    ) -> Result<Cert, DirectoryError> {
-        if let Some(existing) = self.ca_record()? {
-            let c = Cert::from_der(&existing.cert_der)?;
-            return Err(DirectoryError::CaExists(
-                self.describe(),
-                c.subject_string(),
-            ));
-        }
-        let ca = Ca::from_parts(cert, key, chain)?;
-        let detail = format!(
-            "imported CA issued by {}, {} chain certificate(s)",
-            ca.cert().issuer_string(),
-            ca.chain().len()
-        );
-        self.install_ca(&ca, "ca.import", detail)?;
-        Ok(ca.cert().clone())
-    }
-
-    fn install_ca(&self, ca: &Ca, action: &str, detail: String) -> Result<(), DirectoryError> {
-        let mut tx = self.store.write()?;
-        let key_id = self.seal_key(&mut tx, ca.key(), false)?;
-        let rec = CaRecord {
-            cert_der: ca.cert().der().to_vec(),
-            key_id,
-            chain: ca
-                .chain()
-                .iter()
-                .map(|c| ChainCert(c.der().to_vec()))
-                .collect(),
-            next_crl_number: 1,
-        };
-        // insert_new: two concurrent `ca init`s cannot both win.
-        if !tx.insert_new_json(Table::Meta, META_CA, &rec)? {
-            return Err(DirectoryError::CaExists(
-                self.describe(),
-                "another CA".into(),
-            ));
-        }
-        self.audit(&mut tx, action, &ca.cert().subject_string(), detail)?;
-        self.bump_trust_generation(&mut tx)?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Records a newly issued certificate's serial; a duplicate serial (astronomically unlikely
-    /// with 16 random bytes, but possible across a misconfigured fleet) aborts the operation.
-    fn record_issued(
-        &self,
-        tx: &mut Box<dyn WriteTx + '_>,
-        cert: &Cert,
-        subject: &str,
-        purpose: &str,
-    ) -> Result<(), DirectoryError> {
-        let rec = IssuedRecord {
-            serial: cert.serial_hex(),
-            subject: subject.to_string(),
-            purpose: purpose.to_string(),
-            issued: profile::now(),
-            not_after: cert.not_after(),
-            revoked: None,
-        };
-        if !tx.insert_new_json(Table::Issued, &rec.serial, &rec)? {
-            return Err(DirectoryError::Store(StoreError::Corrupt {
-                table: "issued",
-                key: rec.serial,
-                message: "serial number already issued; retry the command".into(),
-            }));
-        }
-        Ok(())
     }
 
     /// Checks that `email` is an address in an internal domain, and normalises it.

@@ -389,7 +389,10 @@ pub(super) struct Inbound<'a> {
 /// under `policy`: a valid signature over SHA-1 makes the result `neutral` (the signature is
 /// intact, but not acceptable here) unless `insecure_sha1_signatures`; any other failure
 /// makes it `fail`, with every signer's code in a comment.
-pub(super) fn summarise_reports(reports: &[SignerReport], policy: &PolicyConfig) -> (String, String, String) {
+pub(super) fn summarise_reports(
+    reports: &[SignerReport],
+    policy: &PolicyConfig,
+) -> (String, String, String) {
     if reports.is_empty() {
         return (
             "none".into(),

@@ -142,8 +142,7 @@ fn tx(from: &str, to: &str) -> Transaction {
     Transaction {
         mail_from: from.into(),
         rcpt_to: vec![to.into()],
-        message: format!("From: {from}\r\nTo: {to}\r\nSubject: t\r\n\r\nHello.\r\n")
-            .into_bytes(),
+        message: format!("From: {from}\r\nTo: {to}\r\nSubject: t\r\n\r\nHello.\r\n").into_bytes(),
         helo: "test".into(),
     }
 }
@@ -355,8 +354,7 @@ fn encrypt_then_sign_covers_the_ciphertext_only_unless_the_same_signer_signed_in
         let c = open_one(&gw, &sign_as(&gw, "carol@acme.test", &ciphertext, opaque));
         assert_eq!(c.verdict, "neutral", "opaque {opaque}: {}", text(&c));
         assert!(
-            ar(&c)
-                .contains("smime=neutral reason=\"the signature covers the ciphertext only\""),
+            ar(&c).contains("smime=neutral reason=\"the signature covers the ciphertext only\""),
             "{}",
             ar(&c)
         );
