@@ -184,7 +184,7 @@ impl SignatureAlgorithm {
             },
             Self::RsaPss(h) => AlgorithmIdentifierOwned {
                 oid: oid::RSASSA_PSS,
-                parameters: Some(pss_params(h)),
+                parameters: Some(pss::encode(h)),
             },
         }
     }
@@ -215,7 +215,13 @@ impl SignatureAlgorithm {
                 .parameters
                 .as_ref()
                 .ok_or(KeyError::UnsupportedAlgorithm(o))?;
-            Self::RsaPss(parse_pss_params(params).ok_or(KeyError::UnsupportedPssParameters)?)
+            Self::RsaPss(
+                pss::parse(params)
+                    .ok()
+                    .filter(|p| p.salt_len == p.hash.len())
+                    .map(|p| p.hash)
+                    .ok_or(KeyError::UnsupportedPssParameters)?,
+            )
         } else {
             return Err(KeyError::UnsupportedAlgorithm(o));
         })
@@ -231,71 +237,6 @@ impl fmt::Display for SignatureAlgorithm {
         };
         write!(f, "{name} with {h:?}")
     }
-}
-
-/// RSASSA-PSS-params (RFC 4055 section 3.1) with MGF1 over the same hash and saltLength = hash length,
-/// the only shape aws-lc-rs (and every mainstream mail client) uses.
-#[derive(der::Sequence)]
-struct PssParams {
-    #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
-    hash: AlgorithmIdentifierOwned,
-    #[asn1(context_specific = "1", tag_mode = "EXPLICIT")]
-    mgf: AlgorithmIdentifierOwned,
-    #[asn1(context_specific = "2", tag_mode = "EXPLICIT")]
-    salt_len: u32,
-}
-
-#[derive(der::Sequence)]
-struct PssParamsLoose {
-    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
-    hash: Option<AlgorithmIdentifierOwned>,
-    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
-    mgf: Option<AlgorithmIdentifierOwned>,
-    #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
-    salt_len: Option<u32>,
-    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
-    trailer: Option<u32>,
-}
-
-fn hash_alg_id(h: HashAlgorithm) -> AlgorithmIdentifierOwned {
-    AlgorithmIdentifierOwned {
-        oid: h.oid(),
-        parameters: None,
-    }
-}
-
-// Encoding two AlgorithmIdentifiers and an INTEGER built from our own constants into memory
-// cannot fail (`der` errors only on lengths past 256 MiB or on invalid input, and there is
-// none here); a Result would push an impossible error into every caller.
-#[allow(clippy::expect_used)]
-fn pss_params(h: HashAlgorithm) -> der::Any {
-    let p = PssParams {
-        hash: hash_alg_id(h),
-        mgf: AlgorithmIdentifierOwned {
-            oid: oid::MGF1,
-            parameters: Some(der::Any::encode_from(&hash_alg_id(h)).expect("static encoding")),
-        },
-        salt_len: h.len() as u32,
-    };
-    der::Any::encode_from(&p).expect("static encoding")
-}
-
-fn parse_pss_params(any: &der::Any) -> Option<HashAlgorithm> {
-    let p: PssParamsLoose = any.decode_as().ok()?;
-    // RFC 4055 defaults are SHA-1 everywhere; we do not accept SHA-1 PSS.
-    let hash = HashAlgorithm::from_oid(&p.hash?.oid)?;
-    let mgf = p.mgf?;
-    if mgf.oid != oid::MGF1 {
-        return None;
-    }
-    let mgf_hash: AlgorithmIdentifierOwned = mgf.parameters?.decode_as().ok()?;
-    let salt = p.salt_len.unwrap_or(20) as usize;
-    let trailer_ok = p.trailer.unwrap_or(1) == 1;
-    (hash != HashAlgorithm::Sha1
-        && HashAlgorithm::from_oid(&mgf_hash.oid) == Some(hash)
-        && salt == hash.len()
-        && trailer_ok)
-        .then_some(hash)
 }
 
 /// Why a key operation failed.
@@ -842,6 +783,8 @@ pub fn key_identifier(spki: &SubjectPublicKeyInfoOwned) -> Vec<u8> {
 pub fn spki_der(spki: &SubjectPublicKeyInfoOwned) -> Vec<u8> {
     spki.to_der().unwrap_or_default()
 }
+
+pub(crate) mod pss;
 
 #[cfg(test)]
 mod tests;

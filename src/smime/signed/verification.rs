@@ -555,19 +555,6 @@ struct ResolvedAlgorithm {
     pss_salt: PssSalt,
 }
 
-/// RSASSA-PSS-params as received (RFC 4055 section 3.1, every field defaulted).
-#[derive(der::Sequence)]
-struct PssParams {
-    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
-    hash: Option<AlgorithmIdentifierOwned>,
-    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
-    mgf: Option<AlgorithmIdentifierOwned>,
-    #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
-    salt_len: Option<u32>,
-    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
-    trailer: Option<u32>,
-}
-
 fn rsa_modulus_bits(spki: &SubjectPublicKeyInfoOwned) -> Option<u32> {
     aws_lc_rs::signature::RsaParameters::public_modulus_len(spki.subject_public_key.raw_bytes())
         .ok()
@@ -599,34 +586,14 @@ fn resolve_signature_algorithm(
             .and_then(plain);
     }
     let unsupported = |why: String| Verdict::UnsupportedAlgorithm(format!("RSASSA-PSS {why}"));
-    let params: PssParams = alg
+    let params = alg
         .parameters
         .as_ref()
-        .ok_or_else(|| unsupported("without parameters (SHA-1)".into()))?
-        .decode_as()
-        .map_err(|e| unsupported(format!("parameters: {e}")))?;
-    let hash = params
-        .hash
-        .as_ref()
-        .and_then(|h| HashAlgorithm::from_oid(&h.oid))
-        .filter(|h| *h != HashAlgorithm::Sha1)
-        .ok_or_else(|| unsupported("with a hash other than SHA-256/384/512".into()))?;
-    let mgf_hash = params
-        .mgf
-        .as_ref()
-        .filter(|m| m.oid == oid::MGF1)
-        .and_then(|m| m.parameters.as_ref())
-        .and_then(|p| p.decode_as::<AlgorithmIdentifierOwned>().ok())
-        .and_then(|h| HashAlgorithm::from_oid(&h.oid));
-    if mgf_hash != Some(hash) {
-        return Err(unsupported(
-            "with a mask generation other than MGF1 over the same hash".into(),
-        ));
-    }
-    if params.trailer.unwrap_or(1) != 1 {
-        return Err(unsupported("with a trailer field other than 1".into()));
-    }
-    let salt = params.salt_len.unwrap_or(20) as usize;
+        .ok_or_else(|| unsupported("without parameters (SHA-1)".into()))?;
+    let crate::pki::keys::pss::Pss {
+        hash,
+        salt_len: salt,
+    } = crate::pki::keys::pss::parse(params).map_err(unsupported)?;
     let max = rsa_modulus_bits(spki)
         .map(|bits| (bits as usize + 6) / 8)
         .and_then(|em| em.checked_sub(hash.len() + 2));
