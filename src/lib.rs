@@ -5,7 +5,8 @@
 //! [`smime`] turns messages into CMS and back, over the byte-exact [`mime`] layer; [`pki`] holds
 //! keys, certificate profiles, the CA, path validation, revocation and PKCS #12; [`store`] is the
 //! directory's storage; [`directory`] is the certificate lifecycle an administrator drives through
-//! the [`cli`]; [`serve`] starts the gateway. [`address`] reads a message's From field and
+//! the `smimegw` binary's CLI (which uses this library through its public interface only);
+//! [`serve`] starts the gateway. [`address`] reads a message's From field and
 //! [`results`] owns every header field the gateway writes or removes.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
