@@ -313,7 +313,9 @@ fn listener(
             starttls: tls.is_some(),
             max_errors: 20,
             rcpt_check: Some(Arc::new(move |from: &str, rcpt: &str| {
-                checker.check_recipient(role, from, rcpt)
+                checker
+                    .check_recipient(role, from, rcpt)
+                    .map_err(|r| crate::smtp::reply::Reply::recipient_refusal(&r))
             })),
             require_tls: listen.require_client_certificate,
             max_command_line: listen.max_command_line,

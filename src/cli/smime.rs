@@ -165,13 +165,9 @@ pub(super) fn process(
         helo: "smimegw-process".into(),
     };
     match gw.process(&tx, listener) {
-        smimegw::gateway::Decision::Refuse {
-            code,
-            enhanced,
-            text,
-            ..
-        } => {
-            eprintln!("refuse: {code} {enhanced} {text}");
+        smimegw::gateway::Decision::Refuse { refusal, .. } => {
+            let r = smimegw::smtp::reply::Reply::refusal(&refusal);
+            eprintln!("refuse: {} {} {}", r.code, r.enhanced, r.text);
             Ok(super::EXIT_NOT_TRUSTED)
         }
         smimegw::gateway::Decision::Relay(copies) => {

@@ -33,8 +33,11 @@ use crate::smtp::session::Transaction;
 
 mod inbound;
 mod outbound;
+mod refusal;
 mod trust;
 mod verdict;
+
+pub use refusal::Refusal;
 
 use verdict::{Above, Base, Outer, Signed};
 
@@ -107,12 +110,8 @@ pub enum Decision {
     Relay(Vec<Copy>),
     /// Refuse the whole message.
     Refuse {
-        /// SMTP code.
-        code: u16,
-        /// Enhanced status code.
-        enhanced: &'static str,
-        /// Why, for the sender.
-        text: String,
+        /// Why (the SMTP layer chooses the reply).
+        refusal: Refusal,
         /// The direction of the recipients that caused the refusal.
         direction: Direction,
     },
@@ -127,10 +126,6 @@ impl Decision {
         }
     }
 }
-
-/// What the MTA hears when the directory cannot be read (RFC 3463 4.3.0: a temporary system
-/// problem).
-const UNAVAILABLE: &str = "the certificate directory is unavailable; try again later";
 
 /// The gateway's processing state (directory, configuration, chain cache).
 pub struct Gateway {
@@ -268,7 +263,7 @@ impl Gateway {
         listener: Listener,
         sender: &str,
         rcpt: &str,
-    ) -> Result<(), (u16, &'static str, String)> {
+    ) -> Result<(), Refusal> {
         let config = self.policy_config();
         if config.policy.refuse_at != Some(RefuseAt::Rcpt) {
             return Ok(());
@@ -278,17 +273,13 @@ impl Gateway {
             match self.recipient_cert(rcpt, None) {
                 Ok(Some(_)) => {}
                 Ok(None) => {
-                    return Err((
-                        550,
-                        "5.7.1",
-                        format!(
-                            "encryption is required for {rcpt} but no valid certificate is known"
-                        ),
-                    ));
+                    return Err(Refusal::NoCertificate {
+                        recipients: vec![rcpt.to_string()],
+                    });
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "directory unavailable; recipient deferred");
-                    return Err((451, "4.3.0", UNAVAILABLE.into()));
+                    return Err(Refusal::DirectoryUnavailable);
                 }
             }
         }
@@ -301,10 +292,8 @@ impl Gateway {
     fn unavailable(&self, t: &Treatment, e: &DirectoryError) -> Decision {
         tracing::error!(error = %e, "directory unavailable; message deferred");
         Decision::Refuse {
-            code: 451,
-            enhanced: "4.3.0",
+            refusal: Refusal::DirectoryUnavailable,
             direction: t.direction,
-            text: UNAVAILABLE.into(),
         }
     }
 
@@ -372,10 +361,8 @@ impl Gateway {
 /// usual cause and the MTA will retry (RFC 3463 X.3.0, "other or undefined mail system status").
 fn time_refusal(e: &LimitError, direction: Direction) -> Decision {
     Decision::Refuse {
-        code: 451,
-        enhanced: "4.3.0",
+        refusal: Refusal::Busy { why: e.to_string() },
         direction,
-        text: format!("{e}; try again later"),
     }
 }
 

@@ -32,13 +32,10 @@ impl Gateway {
         }
         if !missing.is_empty() && t.encrypt == EncryptModeKey::Required {
             return Err(Decision::Refuse {
-                code: 550,
-                enhanced: "5.7.1",
+                refusal: Refusal::NoCertificate {
+                    recipients: missing,
+                },
                 direction: t.direction,
-                text: format!(
-                    "encryption is required for {} but no valid certificate is known; ask them to send you a signed message first, or import their certificate",
-                    missing.join(", ")
-                ),
             });
         }
         let encrypt = t.encrypt != EncryptModeKey::Never && missing.is_empty();
@@ -58,12 +55,11 @@ impl Gateway {
                 Err(why) => match config.policy.from_mismatch.unwrap_or(FromMismatch::Refuse) {
                     FromMismatch::Refuse => {
                         return Err(Decision::Refuse {
-                            code: 550,
-                            enhanced: "5.7.1",
+                            refusal: Refusal::FromMismatch {
+                                why,
+                                sender: sender.to_string(),
+                            },
                             direction: t.direction,
-                            text: format!(
-                                "{why}; the gateway signs only when From: is the envelope sender <{sender}> (policy.from_mismatch = \"refuse\")"
-                            ),
                         });
                     }
                     FromMismatch::Relay => {
@@ -90,12 +86,10 @@ impl Gateway {
             && config.policy.unknown_sender == Some(UnknownSender::Reject)
         {
             return Err(Decision::Refuse {
-                code: 550,
-                enhanced: "5.7.1",
+                refusal: Refusal::NotEnrolled {
+                    sender: sender.to_string(),
+                },
                 direction: t.direction,
-                text: format!(
-                    "{sender} is not enrolled for S/MIME here and policy requires signed mail; ask the administrator to run `smimegw user enroll {sender}`"
-                ),
             });
         }
         // Whatever will be signed or encrypted is walked once against the limits first: mail
@@ -129,10 +123,11 @@ impl Gateway {
                         Err(e @ SmimeError::Mime(_)) => return Err(unprotectable(&e, t.direction)),
                         Err(e) => {
                             return Err(Decision::Refuse {
-                                code: 451,
-                                enhanced: "4.7.0",
+                                refusal: Refusal::CannotSign {
+                                    sender: sender.to_string(),
+                                    why: e.to_string(),
+                                },
                                 direction: t.direction,
-                                text: format!("cannot sign as {sender}: {e}"),
                             });
                         }
                     }
@@ -193,10 +188,8 @@ impl Gateway {
                 }
                 Err(e) => {
                     return Err(Decision::Refuse {
-                        code: 451,
-                        enhanced: "4.7.0",
+                        refusal: Refusal::CannotEncrypt { why: e.to_string() },
                         direction: t.direction,
-                        text: format!("cannot encrypt: {e}"),
                     });
                 }
             }
@@ -231,21 +224,15 @@ pub(super) fn unprotectable(e: &SmimeError, direction: Direction) -> Decision {
         }
         SmimeError::Mime(MimeError::Randomness) => {
             return Decision::Refuse {
-                code: 451,
-                enhanced: "4.3.0",
+                refusal: Refusal::Busy { why: e.to_string() },
                 direction,
-                text: format!("{e}; try again later"),
             };
         }
         _ => {}
     }
     Decision::Refuse {
-        code: 554,
-        enhanced: "5.6.0",
+        refusal: Refusal::Unprocessable { why: e.to_string() },
         direction,
-        text: format!(
-            "this message must be signed or encrypted but its MIME structure cannot be processed: {e}"
-        ),
     }
 }
 

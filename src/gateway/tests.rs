@@ -46,14 +46,10 @@ fn a_spent_time_budget_is_a_temporary_failure() {
         .checked_sub(std::time::Duration::from_secs(60))
         .unwrap();
     match gw.process_at(&tx, Listener::Inbound, long_ago) {
-        Decision::Refuse {
-            code,
-            enhanced,
-            text,
-            ..
-        } => {
-            assert_eq!((code, enhanced), (451, "4.3.0"));
-            assert!(text.contains("limits.max_processing_secs"), "{text}");
+        Decision::Refuse { refusal, .. } => {
+            let r = crate::smtp::reply::Reply::refusal(&refusal);
+            assert_eq!((r.code, r.enhanced), (451, "4.3.0"));
+            assert!(r.text.contains("limits.max_processing_secs"), "{}", r.text);
         }
         d => panic!("expected a refusal, got {d:?}"),
     }
@@ -186,7 +182,15 @@ fn an_unavailable_directory_defers_outbound_mail_instead_of_sending_it_unprotect
         Decision::Relay(c) => c.len() == 1 && c[0].kind != ActionKind::Unchanged,
         Decision::Refuse { .. } => false,
     };
-    let deferred = |d: Decision| matches!(d, Decision::Refuse { code: 451, enhanced: "4.3.0", ref text, .. } if text == UNAVAILABLE);
+    let deferred = |d: Decision| {
+        matches!(
+            d,
+            Decision::Refuse {
+                refusal: Refusal::DirectoryUnavailable,
+                ..
+            }
+        )
+    };
     assert!(signed(gw.process(
         &tx("alice@acme.test", "carol@acme.test"),
         Listener::Submission
@@ -264,7 +268,15 @@ fn an_unavailable_directory_defers_inbound_mail_that_needs_it() {
     );
 
     broken.store(true, Ordering::SeqCst);
-    let deferred = |d: Decision| matches!(d, Decision::Refuse { code: 451, enhanced: "4.3.0", direction: Direction::Inbound, ref text } if text == UNAVAILABLE);
+    let deferred = |d: Decision| {
+        matches!(
+            d,
+            Decision::Refuse {
+                refusal: Refusal::DirectoryUnavailable,
+                direction: Direction::Inbound,
+            }
+        )
+    };
     assert!(deferred(
         gw.process(&from_partner(&protected), Listener::Inbound)
     ));

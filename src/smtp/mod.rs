@@ -5,5 +5,6 @@ pub mod client_auth;
 pub mod data;
 pub mod ratelimit;
 pub mod relay;
+pub mod reply;
 pub mod server;
 pub mod session;

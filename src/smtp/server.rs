@@ -16,7 +16,8 @@ use crate::gateway::{Decision, Gateway, message_id};
 use crate::metrics::{Metrics, Outcome};
 use crate::policy::Listener;
 use crate::smtp::relay::{Relay, RelayOutcome};
-use crate::smtp::session::{Action, Session, SessionConfig, Transaction, reply};
+use crate::smtp::reply::Reply;
+use crate::smtp::session::{Action, Session, SessionConfig, Transaction};
 
 /// Timeouts of a session (RFC 5321 section 4.5.3.2 suggests 5 minutes per command and 10 for
 /// the DATA block).
@@ -140,11 +141,7 @@ async fn handle(
     if !allowed(&ctx, &peer) {
         tracing::warn!(%peer, "refused: client not in listen.allowed_clients");
         let _ = stream
-            .write_all(&reply(
-                554,
-                "5.7.1",
-                &format!("{} is not allowed to relay through this gateway", peer.ip()),
-            ))
+            .write_all(&Reply::client_not_allowed(peer.ip()).to_bytes())
             .await;
         return;
     }
@@ -158,11 +155,7 @@ async fn handle(
     let _guard = Guard(&ctx.active);
     if active > ctx.max_sessions {
         let _ = stream
-            .write_all(&reply(
-                421,
-                "4.7.0",
-                "too many connections, try again later",
-            ))
+            .write_all(&Reply::too_many_connections().to_bytes())
             .await;
         return;
     }
@@ -207,8 +200,8 @@ async fn handle(
                     }
                 }
                 Action::Process(tx) => {
-                    let (code, enhanced, text) = transact(&ctx, tx, &peer).await;
-                    let more = session.transaction_done(code, enhanced, &text);
+                    let r = transact(&ctx, tx, &peer).await;
+                    let more = session.transaction_done(r.code, r.enhanced, &r.text);
                     pending.extend(more);
                 }
             }
@@ -217,13 +210,7 @@ async fn handle(
             return;
         }
         if *shutdown.borrow() && !session.in_data() {
-            let _ = stream
-                .write_all(&reply(
-                    421,
-                    "4.3.2",
-                    "gateway shutting down, try again later",
-                ))
-                .await;
+            let _ = stream.write_all(&Reply::shutting_down().to_bytes()).await;
             return;
         }
         let wait = if session.in_data() {
@@ -235,9 +222,7 @@ async fn handle(
             Ok(Ok(0)) | Ok(Err(_)) => return,
             Ok(Ok(n)) => n,
             Err(_) => {
-                let _ = stream
-                    .write_all(&reply(421, "4.4.2", "timeout, closing"))
-                    .await;
+                let _ = stream.write_all(&Reply::idle_timeout().to_bytes()).await;
                 return;
             }
         };
@@ -248,11 +233,7 @@ async fn handle(
 /// Processes one transaction and relays every copy; the reply is 250 only when the next hop
 /// accepted all of them (otherwise the MTA keeps the message and retries: a duplicate is
 /// possible, a loss is not).
-async fn transact(
-    ctx: &ServerContext,
-    tx: Transaction,
-    peer: &SocketAddr,
-) -> (u16, &'static str, String) {
+async fn transact(ctx: &ServerContext, tx: Transaction, peer: &SocketAddr) -> Reply {
     let started = Instant::now();
     let mid = message_id(&tx.message);
     let mail_from = tx.mail_from.clone();
@@ -262,11 +243,7 @@ async fn transact(
     // CPU work). The permit moves into the worker, so a worker abandoned over its time budget
     // keeps its slot until it really stops. The semaphore is never closed.
     let Ok(permit) = ctx.processing.clone().acquire_owned().await else {
-        return (
-            451,
-            "4.3.0",
-            "internal error while processing; try again later".into(),
-        );
+        return Reply::internal_error();
     };
     // The transaction moves into the worker and is dropped there once processed: the message
     // as received is not held while the copies are relayed (for a 25 MiB message that is 25
@@ -286,31 +263,23 @@ async fn transact(
         }
         Ok(Err(e)) => {
             tracing::error!(message_id = %mid, error = %e, "processing failed");
-            return (
-                451,
-                "4.3.0",
-                "internal error while processing; try again later".into(),
-            );
+            return Reply::internal_error();
         }
         Err(_) => {
             let why = crate::limits::LimitError::Time {
                 secs: ctx.processing_timeout.as_secs(),
             };
             tracing::warn!(message_id = %mid, %peer, reason = %why, "processing abandoned");
-            return (451, "4.3.0", format!("{why}; try again later"));
+            return Reply::abandoned(why);
         }
     };
     match decision {
-        Decision::Refuse {
-            code,
-            enhanced,
-            text,
-            direction,
-        } => {
-            tracing::info!(message_id = %mid, %peer, from = %mail_from, action = "refused", code, reason = %text, ms = started.elapsed().as_millis() as u64, "message");
+        Decision::Refuse { refusal, direction } => {
+            let r = Reply::refusal(&refusal);
+            tracing::info!(message_id = %mid, %peer, from = %mail_from, action = "refused", code = r.code, reason = %r.text, ms = started.elapsed().as_millis() as u64, "message");
             ctx.metrics.message(&direction.to_string(), "refused", "-");
             ctx.metrics.end_to_end(Outcome::Refused, started.elapsed());
-            (code, enhanced, text)
+            r
         }
         Decision::Relay(copies) => {
             let count = copies.len();
@@ -328,7 +297,7 @@ async fn transact(
                             .message(&c.direction.to_string(), "next_hop_deferred", "-");
                         ctx.metrics
                             .end_to_end(Outcome::NextHopFailed, started.elapsed());
-                        return (451, "4.4.1", format!("{why}; try again later"));
+                        return Reply::next_hop_deferred(why);
                     }
                     RelayOutcome::Permanent(why) => {
                         tracing::warn!(message_id = %mid, reason = %why, "next hop refused");
@@ -336,20 +305,12 @@ async fn transact(
                             .message(&c.direction.to_string(), "next_hop_refused", "-");
                         ctx.metrics
                             .end_to_end(Outcome::NextHopFailed, started.elapsed());
-                        return (554, "5.0.0", why);
+                        return Reply::next_hop_refused(why);
                     }
                 }
             }
             ctx.metrics.end_to_end(Outcome::Relayed, started.elapsed());
-            (
-                250,
-                "2.0.0",
-                format!(
-                    "ok: {} cop{} relayed",
-                    count,
-                    if count == 1 { "y" } else { "ies" }
-                ),
-            )
+            Reply::relayed(count)
         }
     }
 }
@@ -420,7 +381,11 @@ mod tests {
             .build()
             .unwrap();
         let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let (code, enhanced, text) = rt.block_on(transact(&ctx, tx, &peer));
+        let Reply {
+            code,
+            enhanced,
+            text,
+        } = rt.block_on(transact(&ctx, tx, &peer));
         assert_eq!((code, enhanced), (451, "4.3.0"), "{text}");
         assert!(text.contains("limits.max_processing_secs"), "{text}");
         // The abandoned worker still holds the only processing slot until it stops.

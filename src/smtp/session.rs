@@ -13,9 +13,9 @@ use smtp_proto::{Error as ProtoError, Request};
 
 use crate::smtp::data::DataDecoder;
 
-/// A synchronous check of a recipient at RCPT time: `Err((code, enhanced, text))` refuses it.
+/// A synchronous check of a recipient at RCPT time: `Err(reply)` refuses it with that reply.
 pub type RcptCheck =
-    std::sync::Arc<dyn Fn(&str, &str) -> Result<(), (u16, &'static str, String)> + Send + Sync>;
+    std::sync::Arc<dyn Fn(&str, &str) -> Result<(), crate::smtp::reply::Reply> + Send + Sync>;
 
 /// Limits and capabilities of a session.
 #[derive(Clone)]
@@ -485,13 +485,13 @@ impl Session {
                     } else if to.address.is_empty() {
                         self.errors += 1;
                         send(actions, reply(501, "5.1.3", "empty recipient"));
-                    } else if let Some(Err((code, enh, text))) = self
+                    } else if let Some(Err(refused)) = self
                         .config
                         .rcpt_check
                         .as_ref()
                         .map(|c| c(&self.mail_from, &to.address))
                     {
-                        send(actions, reply(code, enh, &text));
+                        send(actions, refused.to_bytes());
                     } else {
                         self.rcpt_to.push(to.address);
                         self.state = State::Rcpt;
