@@ -128,7 +128,7 @@ impl Default for ListenConfig {
             max_sessions: 1000,
             command_timeout_secs: 300,
             data_timeout_secs: 600,
-            max_command_line: crate::smtp::session::MAX_COMMAND_LINE,
+            max_command_line: crate::limits::MAX_COMMAND_LINE,
         }
     }
 }

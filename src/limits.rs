@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 /// Deepest MIME nesting (a leaf inside 32 nested multiparts). Real mail rarely goes past 5; S/MIME
 /// adds at most two levels per layer.
-pub const MAX_MIME_DEPTH: usize = crate::mime::MAX_NESTING;
+pub const MAX_MIME_DEPTH: usize = 32;
 /// Most header fields in one entity (the message header, or one part's header). Heavily relayed
 /// mail carries a few hundred Received fields at most.
 pub const MAX_HEADERS: usize = 1000;
@@ -26,7 +26,11 @@ pub const MAX_PARTS: usize = 10_000;
 /// Largest single header field in bytes, folded lines included (Postfix's `header_size_limit`).
 pub const MAX_HEADER_SIZE: usize = 102_400;
 /// Most S/MIME layers unwrapped (signed inside encrypted inside signed...).
-pub const MAX_CMS_LAYERS: usize = crate::smime::message::MAX_LAYERS;
+pub const MAX_CMS_LAYERS: usize = 4;
+/// Longest SMTP command line we accept by default, line end included (RFC 5321 section
+/// 4.5.3.1.4 says 512; SMTPUTF8 and long parameters need more, and smtp-proto's own bound is
+/// 4096).
+pub const MAX_COMMAND_LINE: usize = 2048;
 /// Seconds one message may spend being parsed, decrypted, verified, signed and encrypted. A
 /// 50 MB message needs about a second of CPU in a release build; the rest is headroom for a
 /// busy machine.

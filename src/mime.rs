@@ -11,10 +11,6 @@ use base64::Engine as _;
 
 use crate::limits::{LimitError, Limits};
 
-/// How deep multipart nesting may go before we stop descending (bad input must not exhaust the
-/// stack). The default of `limits.max_mime_depth`.
-pub const MAX_NESTING: usize = 32;
-
 /// Why a message could not be taken apart.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

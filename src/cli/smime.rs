@@ -158,7 +158,7 @@ pub(super) fn process(
 ) -> Result<u8> {
     let raw = read_input(io)?;
     let gw = smimegw::gateway::Gateway::new(dir);
-    let tx = smimegw::smtp::session::Transaction {
+    let tx = smimegw::gateway::Transaction {
         mail_from: from.to_string(),
         rcpt_to: to.to_vec(),
         message: smimegw::mime::to_crlf(&raw),

@@ -223,8 +223,12 @@ impl Directory {
         with_chain: bool,
     ) -> Result<Vec<Cert>, DirectoryError> {
         let rec = self.user(email)?;
-        let uc = rec
-            .current(role == CertRole::Encryption)
+        let current = if role == CertRole::Encryption {
+            rec.current_encryption()
+        } else {
+            rec.current_signing()
+        };
+        let uc = current
             .filter(|c| role == CertRole::Both || c.role == role || c.role == CertRole::Both)
             .ok_or_else(|| DirectoryError::NoCertificate {
                 email: rec.email.clone(),
@@ -259,7 +263,7 @@ impl Directory {
     pub fn signing_identity(&self, email: &str) -> Result<SigningIdentity, DirectoryError> {
         let rec = self.user(email)?;
         let uc = rec
-            .current(false)
+            .current_signing()
             .ok_or_else(|| DirectoryError::NoCertificate {
                 email: rec.email.clone(),
                 role: "signing".into(),
@@ -275,7 +279,7 @@ impl Directory {
         let cert = Cert::from_der(&uc.cert_der)?;
         let chain = self.chain_for(uc)?;
         let enc = rec
-            .current(true)
+            .current_encryption()
             .filter(|e| e.serial != uc.serial)
             .map(|e| Cert::from_der(&e.cert_der))
             .transpose()?;
@@ -287,7 +291,7 @@ impl Directory {
     pub fn encryption_cert(&self, email: &str) -> Result<Cert, DirectoryError> {
         let rec = self.user(email)?;
         let uc = rec
-            .current(true)
+            .current_encryption()
             .ok_or_else(|| DirectoryError::NoCertificate {
                 email: rec.email.clone(),
                 role: "encryption".into(),
@@ -638,9 +642,9 @@ impl Directory {
     ) -> Result<(PrivateKey, Cert, Vec<Cert>), DirectoryError> {
         let rec = self.user(email)?;
         let uc = if include_signing {
-            rec.current(false)
+            rec.current_signing()
         } else {
-            rec.current(true)
+            rec.current_encryption()
         }
         .ok_or_else(|| DirectoryError::NoCertificate {
             email: rec.email.clone(),

@@ -10,10 +10,10 @@ impl Gateway {
     }
 
     /// The message as received (forged results removed), annotated with why it was not opened.
-    pub(super) fn unopened(&self, raw: &[u8], rcpts: &[String], why: &str) -> Copy {
+    pub(super) fn unopened(&self, raw: &[u8], rcpts: &[String], why: &str) -> RelayCopy {
         let mut m = self.result_header("permerror", "", &format!("{why}; delivered as received"));
         m.extend_from_slice(raw);
-        Copy {
+        RelayCopy {
             recipients: rcpts.to_vec(),
             message: m,
             direction: Direction::Inbound,
@@ -34,7 +34,7 @@ impl Gateway {
         rcpts: &[String],
         limits: &Limits,
         policy: &PolicyConfig,
-    ) -> Result<Vec<Copy>, DirectoryError> {
+    ) -> Result<Vec<RelayCopy>, DirectoryError> {
         if let Err(e) = mime::check_limits(clean, limits) {
             return Ok(vec![self.unopened(
                 clean,
@@ -57,7 +57,7 @@ impl Gateway {
             SmimeKind::Plain => {
                 let mut m = self.result_header("none", "", "not signed, not encrypted");
                 m.extend_from_slice(clean);
-                Ok(vec![Copy {
+                Ok(vec![RelayCopy {
                     recipients: rcpts.to_vec(),
                     message: m,
                     direction: Direction::Inbound,
@@ -80,7 +80,7 @@ impl Gateway {
         base: Base,
         content: Vec<u8>,
         note: &str,
-    ) -> Copy {
+    ) -> RelayCopy {
         let decrypted = above.cipher.is_some();
         let verified = base.signed.is_some() || above.outer.is_some();
         let mut actions = above.actions.clone();
@@ -118,7 +118,7 @@ impl Gateway {
         let mut m = message;
         m.reserve_exact(header.len());
         m.splice(0..0, header);
-        Copy {
+        RelayCopy {
             recipients: rcpts.to_vec(),
             message: m,
             direction: Direction::Inbound,
@@ -138,7 +138,7 @@ impl Gateway {
         result: &str,
         why: String,
         raw: &[u8],
-    ) -> Copy {
+    ) -> RelayCopy {
         let base = Base {
             result: result.into(),
             summary: why,
@@ -159,7 +159,7 @@ impl Gateway {
         rcpts: &[String],
         depth: usize,
         above: &Above,
-    ) -> Result<Vec<Copy>, DirectoryError> {
+    ) -> Result<Vec<RelayCopy>, DirectoryError> {
         // Two Content-Type fields or two smime-type parameters: not ours to pick one.
         if let Some(why) = message::ambiguity(&parse_entity(raw)) {
             return Ok(vec![self.unopened(
@@ -277,7 +277,7 @@ impl Gateway {
         rcpts: &[String],
         depth: usize,
         above: &Above,
-    ) -> Result<Vec<Copy>, DirectoryError> {
+    ) -> Result<Vec<RelayCopy>, DirectoryError> {
         let limits = inbound.limits;
         if limits.expired() {
             // The caller answers 451 4.3.0.

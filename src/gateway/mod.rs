@@ -29,7 +29,6 @@ use crate::smime::message::{self, SmimeError, SmimeKind, TrustInput};
 use crate::smime::signed::{
     Capability, SignOptions, Signer, SignerReport, Verdict as SignerVerdict,
 };
-use crate::smtp::session::Transaction;
 
 mod inbound;
 mod outbound;
@@ -41,9 +40,22 @@ pub use refusal::Refusal;
 
 use verdict::{Above, Base, Outer, Signed};
 
+/// A complete mail transaction, as the SMTP session received it: what the gateway treats.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transaction {
+    /// MAIL FROM address (empty for the null sender).
+    pub mail_from: String,
+    /// RCPT TO addresses, in order.
+    pub rcpt_to: Vec<String>,
+    /// The message, dot-unstuffed, with CRLF line ends as received.
+    pub message: Vec<u8>,
+    /// The EHLO/HELO name the client gave.
+    pub helo: String,
+}
+
 /// One processed copy to relay.
 #[derive(Clone, Debug)]
-pub struct Copy {
+pub struct RelayCopy {
     /// Envelope recipients of this copy.
     pub recipients: Vec<String>,
     /// The bytes to relay.
@@ -107,7 +119,7 @@ impl ActionKind {
 #[derive(Clone, Debug)]
 pub enum Decision {
     /// Relay every copy; answer 250 only when all were accepted.
-    Relay(Vec<Copy>),
+    Relay(Vec<RelayCopy>),
     /// Refuse the whole message.
     Refuse {
         /// Why (the SMTP layer chooses the reply).
@@ -333,7 +345,7 @@ impl Gateway {
                 return time_refusal(&e, t.direction);
             }
             match t.direction {
-                Direction::Transit => copies.push(Copy {
+                Direction::Transit => copies.push(RelayCopy {
                     recipients: rcpts,
                     message: message.to_vec(),
                     direction: t.direction,

@@ -12,7 +12,7 @@ impl Gateway {
         t: &Treatment,
         config: &Config,
         limits: &Limits,
-    ) -> Result<Copy, Decision> {
+    ) -> Result<RelayCopy, Decision> {
         let mut notes = Vec::new();
         // Borrowed until a step produces new bytes: a large message is not copied for nothing.
         let mut message = std::borrow::Cow::Borrowed(raw);
@@ -194,7 +194,7 @@ impl Gateway {
                 }
             }
         }
-        Ok(Copy {
+        Ok(RelayCopy {
             recipients: rcpts.to_vec(),
             message: message.into_owned(),
             direction: t.direction,

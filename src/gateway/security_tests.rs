@@ -23,7 +23,13 @@ fn enrolled() -> (tempfile::TempDir, Gateway) {
     (tmp, Gateway::new(dir))
 }
 
-fn copies(gw: &Gateway, listener: Listener, from: &str, to: &str, message: &[u8]) -> Vec<Copy> {
+fn copies(
+    gw: &Gateway,
+    listener: Listener,
+    from: &str,
+    to: &str,
+    message: &[u8],
+) -> Vec<RelayCopy> {
     let tx = Transaction {
         mail_from: from.into(),
         rcpt_to: vec![to.into()],
@@ -37,7 +43,7 @@ fn copies(gw: &Gateway, listener: Listener, from: &str, to: &str, message: &[u8]
 }
 
 /// The one copy of an inbound message from bob to alice.
-fn inbound(gw: &Gateway, message: &[u8]) -> Copy {
+fn inbound(gw: &Gateway, message: &[u8]) -> RelayCopy {
     let mut c = copies(gw, Listener::Inbound, BOB, ALICE, message);
     assert_eq!(c.len(), 1);
     c.remove(0)

@@ -326,25 +326,25 @@ fn encrypt_to_alice(gw: &Gateway, msg: &[u8], cipher: ContentCipher) -> Vec<u8> 
 }
 
 /// The one copy an inbound message from bob@partner.test to alice becomes.
-fn open_one(gw: &Gateway, msg: &[u8]) -> Copy {
+fn open_one(gw: &Gateway, msg: &[u8]) -> RelayCopy {
     match gw.process(&inbound(msg), Listener::Inbound) {
         Decision::Relay(mut c) if c.len() == 1 => c.remove(0),
         d => panic!("{d:?}"),
     }
 }
 
-fn text(c: &Copy) -> String {
+fn text(c: &RelayCopy) -> String {
     String::from_utf8_lossy(&c.message).into_owned()
 }
 
 /// The Authentication-Results field we wrote, unfolded.
-fn ar(c: &Copy) -> String {
+fn ar(c: &RelayCopy) -> String {
     let e = parse_entity(&c.message);
     e.header("Authentication-Results").unwrap().value()
 }
 
 /// The X-Smimegw-Result field we wrote, unfolded.
-fn summary_of(c: &Copy) -> String {
+fn summary_of(c: &RelayCopy) -> String {
     let e = parse_entity(&c.message);
     e.header("X-Smimegw-Result").unwrap().value()
 }

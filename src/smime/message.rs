@@ -35,10 +35,6 @@ use crate::smime::signed::{
     self, SignOptions, SignedError, Signer, SignerReport, Verdict as SignerVerdict,
 };
 
-/// How many S/MIME layers the gateway unwraps (signed inside encrypted inside signed...). The
-/// default of `limits.max_cms_layers`.
-pub const MAX_LAYERS: usize = 4;
-
 /// Why a message could not be signed, encrypted, decrypted or verified.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -12,12 +12,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::gateway::{Decision, Gateway, message_id};
+use crate::gateway::{Decision, Gateway, Transaction, message_id};
 use crate::metrics::{Metrics, Outcome};
 use crate::policy::Listener;
 use crate::smtp::relay::{Relay, RelayOutcome};
 use crate::smtp::reply::Reply;
-use crate::smtp::session::{Action, Session, SessionConfig, Transaction};
+use crate::smtp::session::{Action, Session, SessionConfig};
 
 /// Timeouts of a session (RFC 5321 section 4.5.3.2 suggests 5 minutes per command and 10 for
 /// the DATA block).

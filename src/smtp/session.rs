@@ -11,6 +11,7 @@
 use smtp_proto::request::receiver::RequestReceiver;
 use smtp_proto::{Error as ProtoError, Request};
 
+use crate::gateway::Transaction;
 use crate::smtp::data::DataDecoder;
 
 /// A synchronous check of a recipient at RCPT time: `Err(reply)` refuses it with that reply.
@@ -69,19 +70,6 @@ impl Default for SessionConfig {
     }
 }
 
-/// A complete mail transaction, ready to process.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Transaction {
-    /// MAIL FROM address (empty for the null sender).
-    pub mail_from: String,
-    /// RCPT TO addresses, in order.
-    pub rcpt_to: Vec<String>,
-    /// The message, dot-unstuffed, with CRLF line ends as received.
-    pub message: Vec<u8>,
-    /// The EHLO/HELO name the client gave.
-    pub helo: String,
-}
-
 /// What the I/O layer must do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -136,9 +124,7 @@ pub struct Session {
     needs_more: bool,
 }
 
-/// Longest command line we accept by default (RFC 5321 section 4.5.3.1.4 says 512; SMTPUTF8 and
-/// long parameters need more, and smtp-proto's own bound is 4096).
-pub const MAX_COMMAND_LINE: usize = 2048;
+pub use crate::limits::MAX_COMMAND_LINE;
 
 /// A reply line set, built with the enhanced status code (RFC 3463).
 pub fn reply(code: u16, enhanced: &str, text: &str) -> Vec<u8> {

@@ -188,16 +188,21 @@ pub struct UserRecord {
 }
 
 impl UserRecord {
-    /// The current certificate for a purpose (signing or encryption), if any.
-    pub fn current(&self, encryption: bool) -> Option<&UserCert> {
-        self.certs.iter().rev().find(|c| {
-            c.state == CertState::Current
-                && if encryption {
-                    c.role.encrypts()
-                } else {
-                    c.role.signs()
-                }
-        })
+    /// The current certificate that signs, if any (a single certificate signs and encrypts).
+    pub fn current_signing(&self) -> Option<&UserCert> {
+        self.newest_current(|c| c.role.signs())
+    }
+
+    /// The current certificate that encrypts, if any.
+    pub fn current_encryption(&self) -> Option<&UserCert> {
+        self.newest_current(|c| c.role.encrypts())
+    }
+
+    fn newest_current(&self, serves: impl Fn(&UserCert) -> bool) -> Option<&UserCert> {
+        self.certs
+            .iter()
+            .rev()
+            .find(|c| c.state == CertState::Current && serves(c))
     }
 }
 
