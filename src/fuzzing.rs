@@ -254,7 +254,8 @@ pub fn smtp_session(data: &[u8]) {
         max_recipients: SMTP_MAX_RECIPIENTS,
         starttls: true,
         max_errors: 20,
-        rcpt_check: None,
+        // Half the runs check recipients: the session then waits for each answer.
+        check_recipients: opts & 4 == 4,
         require_tls: opts & 1 == 1,
         max_command_line: max_line,
     });
@@ -283,6 +284,23 @@ pub fn smtp_session(data: &[u8]) {
                     assert!(!s.is_tls(), "STARTTLS accepted twice");
                     s.tls_established();
                     assert!(s.is_tls());
+                }
+                Action::CheckRecipient { recipient, .. } => {
+                    assert!(
+                        queue.is_empty(),
+                        "actions queued while a recipient is checked"
+                    );
+                    // Refuse every other recipient, by the length of its address.
+                    let refused = (recipient.len() % 2 == 1).then(|| {
+                        crate::smtp::reply::Reply::recipient_refusal(
+                            &crate::gateway::Refusal::NoCertificate {
+                                recipients: vec![recipient.clone()],
+                            },
+                        )
+                    });
+                    let more = s.recipient_checked(refused);
+                    check_batch(&more);
+                    queue.extend(more);
                 }
                 Action::Process(tx) => {
                     assert!(
@@ -315,7 +333,10 @@ pub fn smtp_session(data: &[u8]) {
 /// Within one batch of actions, StartTls, Close and Process end it.
 fn check_batch(actions: &[Action]) {
     for (i, a) in actions.iter().enumerate() {
-        if matches!(a, Action::StartTls | Action::Close | Action::Process(_)) {
+        if matches!(
+            a,
+            Action::StartTls | Action::Close | Action::Process(_) | Action::CheckRecipient { .. }
+        ) {
             assert_eq!(i + 1, actions.len(), "actions after {a:?}: {actions:?}");
         }
     }

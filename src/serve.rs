@@ -301,7 +301,6 @@ fn listener(
         config: config.source.display().to_string(),
         source,
     })?;
-    let checker = shared.gateway.clone();
     let ctx = Arc::new(ServerContext {
         gateway: shared.gateway.clone(),
         listener: role,
@@ -312,11 +311,7 @@ fn listener(
             max_recipients: listen.max_recipients,
             starttls: tls.is_some(),
             max_errors: 20,
-            rcpt_check: Some(Arc::new(move |from: &str, rcpt: &str| {
-                checker
-                    .check_recipient(role, from, rcpt)
-                    .map_err(|r| crate::smtp::reply::Reply::recipient_refusal(&r))
-            })),
+            check_recipients: true,
             require_tls: listen.require_client_certificate,
             max_command_line: listen.max_command_line,
         },

@@ -266,6 +266,12 @@ impl Gateway {
         self.dir.config()
     }
 
+    /// Whether recipients are checked at RCPT time at all (`policy.refuse_at = "rcpt"`), so
+    /// that the SMTP layer answers the others without a round trip through a worker thread.
+    pub fn checks_recipients(&self) -> bool {
+        self.policy_config().policy.refuse_at == Some(RefuseAt::Rcpt)
+    }
+
     /// The RCPT-time check (`policy.refuse_at = "rcpt"`): refuses a recipient whose required
     /// encryption certificate is unknown, with the reason, so the other recipients still get
     /// the message. It reads the policy in force (as last reloaded), like the rest of the

@@ -199,6 +199,10 @@ async fn handle(
                         }
                     }
                 }
+                Action::CheckRecipient { sender, recipient } => {
+                    let refused = check_recipient(&ctx, sender, recipient).await;
+                    pending.extend(session.recipient_checked(refused));
+                }
                 Action::Process(tx) => {
                     let r = transact(&ctx, tx, &peer).await;
                     let more = session.transaction_done(r.code, r.enhanced, &r.text);
@@ -233,6 +237,26 @@ async fn handle(
 /// Processes one transaction and relays every copy; the reply is 250 only when the next hop
 /// accepted all of them (otherwise the MTA keeps the message and retries: a duplicate is
 /// possible, a loss is not).
+/// The RCPT-time check, on a blocking thread when it needs the directory (never on a tokio
+/// worker): `None` accepts the recipient.
+async fn check_recipient(ctx: &ServerContext, sender: String, recipient: String) -> Option<Reply> {
+    if !ctx.gateway.checks_recipients() {
+        return None;
+    }
+    let gw = ctx.gateway.clone();
+    let listener = ctx.listener;
+    match tokio::task::spawn_blocking(move || gw.check_recipient(listener, &sender, &recipient))
+        .await
+    {
+        Ok(Ok(())) => None,
+        Ok(Err(refusal)) => Some(Reply::recipient_refusal(&refusal)),
+        Err(e) => {
+            tracing::error!(error = %e, "recipient check failed");
+            Some(Reply::internal_error())
+        }
+    }
+}
+
 async fn transact(ctx: &ServerContext, tx: Transaction, peer: &SocketAddr) -> Reply {
     let started = Instant::now();
     let mid = message_id(&tx.message);

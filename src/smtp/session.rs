@@ -14,10 +14,6 @@ use smtp_proto::{Error as ProtoError, Request};
 use crate::gateway::Transaction;
 use crate::smtp::data::DataDecoder;
 
-/// A synchronous check of a recipient at RCPT time: `Err(reply)` refuses it with that reply.
-pub type RcptCheck =
-    std::sync::Arc<dyn Fn(&str, &str) -> Result<(), crate::smtp::reply::Reply> + Send + Sync>;
-
 /// Limits and capabilities of a session.
 #[derive(Clone)]
 pub struct SessionConfig {
@@ -32,8 +28,9 @@ pub struct SessionConfig {
     /// Most consecutive errors before the session is closed (RFC 5321 section 4.5.3.1.x spirit:
     /// a confused or hostile client is not served forever).
     pub max_errors: usize,
-    /// Policy check per recipient (sender, recipient), if any.
-    pub rcpt_check: Option<RcptCheck>,
+    /// Ask the I/O layer to check each recipient ([`Action::CheckRecipient`]) before
+    /// accepting it.
+    pub check_recipients: bool,
     /// Refuse MAIL until STARTTLS succeeded (RFC 3207 section 4: 530 5.7.0).
     pub require_tls: bool,
     /// Longest command line in bytes, line end included (`listen.max_command_line`).
@@ -48,7 +45,7 @@ impl std::fmt::Debug for SessionConfig {
             .field("max_recipients", &self.max_recipients)
             .field("starttls", &self.starttls)
             .field("max_errors", &self.max_errors)
-            .field("rcpt_check", &self.rcpt_check.is_some())
+            .field("check_recipients", &self.check_recipients)
             .field("require_tls", &self.require_tls)
             .field("max_command_line", &self.max_command_line)
             .finish()
@@ -63,7 +60,7 @@ impl Default for SessionConfig {
             max_recipients: 1000,
             starttls: false,
             max_errors: 20,
-            rcpt_check: None,
+            check_recipients: false,
             require_tls: false,
             max_command_line: MAX_COMMAND_LINE,
         }
@@ -77,6 +74,14 @@ pub enum Action {
     Send(Vec<u8>),
     /// Process this transaction, then call [`Session::transaction_done`] with the reply.
     Process(Transaction),
+    /// Check this recipient of this sender, then call [`Session::recipient_checked`] with the
+    /// refusal, if any. Input that arrives meanwhile waits.
+    CheckRecipient {
+        /// MAIL FROM.
+        sender: String,
+        /// The recipient asked for.
+        recipient: String,
+    },
     /// Perform the server TLS handshake now, then call [`Session::tls_established`].
     StartTls,
     /// Close the connection (after sending anything queued before).
@@ -97,6 +102,8 @@ enum State {
     Data,
     /// Waiting for the processing of a transaction.
     Processing,
+    /// Waiting for the check of a recipient ([`Action::CheckRecipient`]).
+    CheckingRecipient,
     /// Closed.
     Closed,
 }
@@ -110,6 +117,8 @@ pub struct Session {
     /// Bytes received while a transaction was being processed (pipelined commands after the
     /// message): they are handled once the reply is known.
     pending: Vec<u8>,
+    /// The recipient being checked (state `CheckingRecipient`).
+    checking: Option<String>,
     helo: String,
     esmtp: bool,
     tls: bool,
@@ -157,6 +166,7 @@ impl Session {
             requests: RequestReceiver::default(),
             data: None,
             pending: Vec::new(),
+            checking: None,
             helo: String::new(),
             esmtp: false,
             tls: false,
@@ -206,12 +216,12 @@ impl Session {
     /// Feeds received bytes; returns what to do, in order.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<Action> {
         let mut actions = Vec::new();
-        if self.state == State::Processing {
+        if self.waiting() {
             self.pending.extend_from_slice(bytes);
             return actions;
         }
         let mut iter = bytes.iter();
-        while self.state != State::Closed && self.state != State::Processing {
+        while self.state != State::Closed && !self.waiting() {
             if iter.as_slice().is_empty() {
                 break;
             }
@@ -288,6 +298,11 @@ impl Session {
                 }
             } else {
                 self.request(&mut iter, &mut actions);
+                if self.waiting() {
+                    // Pipelined commands wait for the recipient check.
+                    self.pending.extend_from_slice(iter.as_slice());
+                    return actions;
+                }
                 if actions.last() == Some(&Action::StartTls) {
                     // RFC 3207 section 4.2 / CVE-2011-0411: anything pipelined after
                     // STARTTLS arrived in clear text and must be discarded.
@@ -332,6 +347,40 @@ impl Session {
             actions.extend(self.feed(&pending));
         }
         actions
+    }
+
+    /// Reports the check of the recipient asked for in [`Action::CheckRecipient`]: `None`
+    /// accepts it, a reply refuses it. Returns the reply to send and the actions for any
+    /// pipelined commands that arrived meanwhile.
+    pub fn recipient_checked(&mut self, refused: Option<crate::smtp::reply::Reply>) -> Vec<Action> {
+        let Some(recipient) = self.checking.take() else {
+            return Vec::new();
+        };
+        let mut actions = Vec::new();
+        match refused {
+            None => {
+                self.rcpt_to.push(recipient);
+                self.state = State::Rcpt;
+                actions.push(Action::Send(reply(250, "2.1.5", "recipient ok")));
+            }
+            Some(r) => {
+                self.state = if self.rcpt_to.is_empty() {
+                    State::Mail
+                } else {
+                    State::Rcpt
+                };
+                actions.push(Action::Send(r.to_bytes()));
+            }
+        }
+        let pending = std::mem::take(&mut self.pending);
+        if !pending.is_empty() {
+            actions.extend(self.feed(&pending));
+        }
+        actions
+    }
+
+    fn waiting(&self) -> bool {
+        matches!(self.state, State::Processing | State::CheckingRecipient)
     }
 
     /// Called once the TLS handshake succeeded: the session starts over (RFC 3207 section 4.2).
@@ -471,13 +520,13 @@ impl Session {
                     } else if to.address.is_empty() {
                         self.errors += 1;
                         send(actions, reply(501, "5.1.3", "empty recipient"));
-                    } else if let Some(Err(refused)) = self
-                        .config
-                        .rcpt_check
-                        .as_ref()
-                        .map(|c| c(&self.mail_from, &to.address))
-                    {
-                        send(actions, refused.to_bytes());
+                    } else if self.config.check_recipients {
+                        self.checking = Some(to.address.clone());
+                        self.state = State::CheckingRecipient;
+                        actions.push(Action::CheckRecipient {
+                            sender: self.mail_from.clone(),
+                            recipient: to.address,
+                        });
                     } else {
                         self.rcpt_to.push(to.address);
                         self.state = State::Rcpt;
@@ -589,6 +638,50 @@ mod tests {
         let a = s.transaction_done(250, "2.0.0", "queued");
         assert_eq!(sends(&a), "250 2.0.0 queued\r\n221 2.0.0 bye\r\n");
         assert_eq!(a.last(), Some(&Action::Close));
+    }
+
+    /// With recipient checks, each RCPT waits for its answer; pipelined commands behind it
+    /// wait too, and a refused recipient leaves the others.
+    #[test]
+    fn recipients_are_checked_one_at_a_time_and_pipelining_waits() {
+        let mut s = Session::new(SessionConfig {
+            check_recipients: true,
+            ..SessionConfig::default()
+        });
+        let a = s.feed(
+            b"EHLO mta.test\r\nMAIL FROM:<a@acme.test>\r\nRCPT TO:<no@x.test>\r\nRCPT TO:<yes@x.test>\r\nDATA\r\n",
+        );
+        assert_eq!(
+            a.last(),
+            Some(&Action::CheckRecipient {
+                sender: "a@acme.test".into(),
+                recipient: "no@x.test".into()
+            })
+        );
+        assert!(!sends(&a).contains("354"), "DATA waits: {}", sends(&a));
+        let refusal =
+            crate::smtp::reply::Reply::recipient_refusal(&crate::gateway::Refusal::NoCertificate {
+                recipients: vec!["no@x.test".into()],
+            });
+        let a = s.recipient_checked(Some(refusal));
+        assert!(sends(&a).starts_with("550 5.7.1 encryption is required for no@x.test"));
+        assert_eq!(
+            a.last(),
+            Some(&Action::CheckRecipient {
+                sender: "a@acme.test".into(),
+                recipient: "yes@x.test".into()
+            })
+        );
+        let a = s.recipient_checked(None);
+        assert_eq!(
+            sends(&a),
+            "250 2.1.5 recipient ok\r\n354 end data with <CR><LF>.<CR><LF>\r\n"
+        );
+        let a = s.feed(b"hi\r\n.\r\n");
+        let Action::Process(t) = &a[0] else {
+            panic!("{a:?}")
+        };
+        assert_eq!(t.rcpt_to, ["yes@x.test"]);
     }
 
     #[test]
