@@ -374,10 +374,12 @@ async fn async_run(config: &Config, dir: Directory) -> Result<(), ServeError> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     if let Some(l) = metrics_listener {
         tracing::info!(listen = %config.metrics.listen, "metrics and health on http://{}/metrics and /healthz", config.metrics.listen);
+        let (g, r) = (gateway.clone(), relay.clone());
+        let h = gateway.clone();
         let state = Arc::new(MetricsState {
             metrics: shared.metrics.clone(),
-            gateway: gateway.clone(),
-            relay: relay.clone(),
+            snapshot: Arc::new(move || metrics_snapshot(&g, &r)),
+            health: Arc::new(move || h.directory().health().map_err(|e| e.to_string())),
             access,
         });
         tokio::spawn(crate::metrics::server::run(l, state, rx.clone()));
@@ -571,4 +573,53 @@ pub fn reload(config: &Config, gateway: &Gateway) {
         }
     }
     sd_notify("READY=1");
+}
+
+/// What `/metrics` shows of the gateway, the relay and the directory at one scrape.
+fn metrics_snapshot(
+    gateway: &Gateway,
+    relay: &crate::smtp::relay::Relay,
+) -> crate::metrics::Snapshot {
+    use std::sync::atomic::Ordering::Relaxed;
+    let revocation = gateway.revocation();
+    let f = revocation.fetcher().counts();
+    let s = revocation.counts();
+    let c = relay.connection_counts();
+    let dir = gateway.directory();
+    let directory = dir
+        .health()
+        .and_then(|()| Ok((dir.expiry_report()?, dir.harvested_count()?, dir.ca_cert()?)))
+        .map(|(users, harvested, ca)| crate::metrics::DirectoryGauges {
+            now: crate::pki::profile::now(),
+            certificates: users
+                .into_iter()
+                .map(|u| (u.email, u.role.to_string(), u.not_after))
+                .collect(),
+            ca_not_after: ca.not_after(),
+            harvested,
+        })
+        .map_err(|e| e.to_string());
+    crate::metrics::Snapshot {
+        harvest_failures: gateway.harvest_failures(),
+        revocation_fetches: vec![
+            ("crl", "ok", f.crl_ok.load(Relaxed)),
+            ("crl", "failed", f.crl_failed.load(Relaxed)),
+            ("ocsp", "ok", f.ocsp_ok.load(Relaxed)),
+            ("ocsp", "failed", f.ocsp_failed.load(Relaxed)),
+        ],
+        revocation_status: vec![
+            ("checked", s.checked.load(Relaxed)),
+            ("revoked", s.revoked.load(Relaxed)),
+            ("unknown", s.unknown.load(Relaxed)),
+            ("disabled", s.disabled.load(Relaxed)),
+        ],
+        relay_connections: vec![
+            ("opened", c.opened),
+            ("reused", c.reused),
+            ("found_closed", c.found_closed),
+        ],
+        relay_idle: relay.idle_count() as u64,
+        directory_round_trips: dir.store().round_trips(),
+        directory,
+    }
 }

@@ -19,10 +19,6 @@ use std::time::Duration;
 
 use encode::{Encoder, Kind, format_value};
 
-use crate::gateway::Gateway;
-use crate::pki::profile;
-use crate::smtp::relay::Relay;
-
 /// Buckets of the crypto histogram, in seconds: one ECDSA signature is well under a
 /// millisecond, an RSA-4096 decryption of a 10 MiB message a good fraction of a second.
 pub const CRYPTO_BUCKETS: &[f64] = &[
@@ -192,10 +188,10 @@ impl Metrics {
         self.tls_failures.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The exposition: in-memory metrics, then what the directory says now. A directory that
-    /// cannot be read gives `smimegw_directory_up 0` and no directory gauges (never a failed
-    /// scrape: the counters are still worth having).
-    pub fn render(&self, gateway: &Gateway, relay: &Relay) -> String {
+    /// The exposition: in-memory metrics, then what the rest of the gateway reported in
+    /// `snapshot`. A directory that could not be read gives `smimegw_directory_up 0` and no
+    /// directory gauges (never a failed scrape: the counters are still worth having).
+    pub fn render(&self, snapshot: &Snapshot) -> String {
         let mut e = Encoder::default();
         e.family(
             "smimegw_messages_total",
@@ -249,24 +245,42 @@ impl Metrics {
         e.sample(
             "smimegw_harvest_failures_total",
             &[],
-            gateway.harvest_failures() as f64,
+            snapshot.harvest_failures as f64,
         );
-        revocation_counters(&mut e, gateway);
-        let c = relay.connection_counts();
+        e.family(
+            "smimegw_revocation_fetches_total",
+            Kind::Counter,
+            "Revocation data fetched over HTTP, by kind (crl, ocsp) and outcome (ok, failed).",
+        );
+        for (kind, outcome, n) in &snapshot.revocation_fetches {
+            e.sample(
+                "smimegw_revocation_fetches_total",
+                &[("kind", kind), ("outcome", outcome)],
+                *n as f64,
+            );
+        }
+        e.family(
+            "smimegw_revocation_status_total",
+            Kind::Counter,
+            "Revocation status of validated certificate paths (signers and recipients): checked, revoked, unknown, disabled (fetch = false and no imported CRL).",
+        );
+        for (status, n) in &snapshot.revocation_status {
+            e.sample(
+                "smimegw_revocation_status_total",
+                &[("status", status)],
+                *n as f64,
+            );
+        }
         e.family(
             "smimegw_relay_connections_total",
             Kind::Counter,
             "Next-hop connection events: opened (new connection), reused (a transaction on a kept connection), found_closed (a kept connection the next hop had closed; the message went on a new one).",
         );
-        for (event, n) in [
-            ("opened", c.opened),
-            ("reused", c.reused),
-            ("found_closed", c.found_closed),
-        ] {
+        for (event, n) in &snapshot.relay_connections {
             e.sample(
                 "smimegw_relay_connections_total",
                 &[("event", event)],
-                n as f64,
+                *n as f64,
             );
         }
         e.family(
@@ -277,79 +291,68 @@ impl Metrics {
         e.sample(
             "smimegw_relay_idle_connections",
             &[],
-            relay.idle_count() as f64,
+            snapshot.relay_idle as f64,
         );
-        directory_gauges(&mut e, gateway);
+        directory_gauges(&mut e, snapshot);
         e.finish()
     }
 }
 
-fn revocation_counters(e: &mut Encoder, gateway: &Gateway) {
-    let r = gateway.revocation();
-    let f = r.fetcher().counts();
-    e.family(
-        "smimegw_revocation_fetches_total",
-        Kind::Counter,
-        "Revocation data fetched over HTTP, by kind (crl, ocsp) and outcome (ok, failed).",
-    );
-    for (kind, outcome, n) in [
-        ("crl", "ok", &f.crl_ok),
-        ("crl", "failed", &f.crl_failed),
-        ("ocsp", "ok", &f.ocsp_ok),
-        ("ocsp", "failed", &f.ocsp_failed),
-    ] {
-        e.sample(
-            "smimegw_revocation_fetches_total",
-            &[("kind", kind), ("outcome", outcome)],
-            n.load(Ordering::Relaxed) as f64,
-        );
-    }
-    let s = r.counts();
-    e.family(
-        "smimegw_revocation_status_total",
-        Kind::Counter,
-        "Revocation status of validated certificate paths (signers and recipients): checked, revoked, unknown, disabled (fetch = false and no imported CRL).",
-    );
-    for (status, n) in [
-        ("checked", &s.checked),
-        ("revoked", &s.revoked),
-        ("unknown", &s.unknown),
-        ("disabled", &s.disabled),
-    ] {
-        e.sample(
-            "smimegw_revocation_status_total",
-            &[("status", status)],
-            n.load(Ordering::Relaxed) as f64,
-        );
-    }
+/// What the rest of the gateway reports at one scrape: taken by `serve`, which holds the
+/// gateway and the relay, and handed to [`Metrics::render`], so that metrics depend on nothing
+/// along the message path.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// Certificates from valid signatures that could not be stored.
+    pub harvest_failures: u64,
+    /// Revocation fetches by kind (crl, ocsp) and outcome (ok, failed).
+    pub revocation_fetches: Vec<(&'static str, &'static str, u64)>,
+    /// Revocation status of validated paths, by status.
+    pub revocation_status: Vec<(&'static str, u64)>,
+    /// Next-hop connection events, by event.
+    pub relay_connections: Vec<(&'static str, u64)>,
+    /// Next-hop connections kept open now.
+    pub relay_idle: u64,
+    /// Round trips to a database directory since start (`None` for the embedded store).
+    pub directory_round_trips: Option<u64>,
+    /// What the directory said, or why it could not be read.
+    pub directory: Result<DirectoryGauges, String>,
 }
 
-fn directory_gauges(e: &mut Encoder, gateway: &Gateway) {
-    let dir = gateway.directory();
-    if let Some(n) = dir.store().round_trips() {
+/// The directory's gauges at one scrape.
+#[derive(Clone, Debug, Default)]
+pub struct DirectoryGauges {
+    /// The time the expiries are measured from (seconds since the epoch).
+    pub now: i64,
+    /// Each active user's current certificates: address, role, notAfter.
+    pub certificates: Vec<(String, String, i64)>,
+    /// Our CA's notAfter.
+    pub ca_not_after: i64,
+    /// Harvested correspondents' certificates.
+    pub harvested: usize,
+}
+
+fn directory_gauges(e: &mut Encoder, snapshot: &Snapshot) {
+    if let Some(n) = snapshot.directory_round_trips {
         e.family(
             "smimegw_directory_round_trips_total",
             Kind::Counter,
-            "Round trips to the PostgreSQL directory since start (statements; a read transaction's BEGIN travels with its first statement), counted before this scrape's own.",
+            "Round trips to the PostgreSQL directory since start (statements; reads on the message path are answered from the node's cache while the fleet's generation holds), counted before this scrape's own.",
         );
         e.sample("smimegw_directory_round_trips_total", &[], n as f64);
     }
-    let now = profile::now();
-    let read = dir
-        .health()
-        .and_then(|()| Ok((dir.expiry_report()?, dir.harvested_count()?, dir.ca_cert()?)));
     e.family(
         "smimegw_directory_up",
         Kind::Gauge,
         "1 when the directory answered this scrape, 0 when it could not be read (see /healthz for why).",
     );
-    let (users, harvested, ca) = match read {
-        Ok(x) => {
+    let d = match &snapshot.directory {
+        Ok(d) => {
             e.sample("smimegw_directory_up", &[], 1.0);
-            x
+            d
         }
-        Err(err) => {
-            tracing::warn!(error = %err, "metrics: directory unavailable");
+        Err(why) => {
+            tracing::warn!(error = %why, "metrics: directory unavailable");
             e.sample("smimegw_directory_up", &[], 0.0);
             return;
         }
@@ -359,11 +362,11 @@ fn directory_gauges(e: &mut Encoder, gateway: &Gateway) {
         Kind::Gauge,
         "Seconds until each active user's current certificate expires (negative: expired), by user and role.",
     );
-    for u in &users {
+    for (user, role, not_after) in &d.certificates {
         e.sample(
             "smimegw_certificate_expiry_seconds",
-            &[("user", &u.email), ("role", &u.role.to_string())],
-            (u.not_after - now) as f64,
+            &[("user", user), ("role", role)],
+            (not_after - d.now) as f64,
         );
     }
     e.family(
@@ -374,14 +377,14 @@ fn directory_gauges(e: &mut Encoder, gateway: &Gateway) {
     e.sample(
         "smimegw_ca_expiry_seconds",
         &[],
-        (ca.not_after() - now) as f64,
+        (d.ca_not_after - d.now) as f64,
     );
     e.family(
         "smimegw_harvested_certificates",
         Kind::Gauge,
         "External correspondents' certificates harvested from valid signed mail.",
     );
-    e.sample("smimegw_harvested_certificates", &[], harvested as f64);
+    e.sample("smimegw_harvested_certificates", &[], d.harvested as f64);
 }
 
 #[cfg(test)]

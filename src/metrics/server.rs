@@ -10,7 +10,6 @@ use tokio::sync::{Semaphore, watch};
 
 use super::Metrics;
 use super::http;
-use crate::gateway::Gateway;
 
 /// How long a client may take to send its request, and we to answer it.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -21,10 +20,11 @@ pub const MAX_CONNECTIONS: usize = 16;
 pub struct MetricsState {
     /// The counters and histograms.
     pub metrics: Arc<Metrics>,
-    /// The gateway, for its directory (expiry gauges, readiness).
-    pub gateway: Arc<Gateway>,
-    /// The relay, for its connection counts.
-    pub relay: crate::smtp::relay::Relay,
+    /// Takes what the rest of the gateway reports (called on a blocking thread: it reads the
+    /// directory).
+    pub snapshot: Arc<dyn Fn() -> super::Snapshot + Send + Sync>,
+    /// Readiness: `Err(why)` when the directory cannot be read (on a blocking thread).
+    pub health: Arc<dyn Fn() -> Result<(), String> + Send + Sync>,
     /// Who may read it (`Host` names, bearer token).
     pub access: super::access::Access,
 }
@@ -135,11 +135,10 @@ async fn respond(req: &http::Request, state: Arc<MetricsState>) -> Vec<u8> {
     match req.path.as_str() {
         "/metrics" => {
             // Directory reads block: keep them off the async workers.
-            let body = tokio::task::spawn_blocking(move || {
-                state.metrics.render(&state.gateway, &state.relay)
-            })
-            .await
-            .unwrap_or_else(|e| format!("# metrics rendering failed: {e}\n"));
+            let body =
+                tokio::task::spawn_blocking(move || state.metrics.render(&(state.snapshot)()))
+                    .await
+                    .unwrap_or_else(|e| format!("# metrics rendering failed: {e}\n"));
             http::response(
                 200,
                 "OK",
@@ -149,8 +148,7 @@ async fn respond(req: &http::Request, state: Arc<MetricsState>) -> Vec<u8> {
             )
         }
         "/healthz" => {
-            let health =
-                tokio::task::spawn_blocking(move || state.gateway.directory().health()).await;
+            let health = tokio::task::spawn_blocking(move || (state.health)()).await;
             match health {
                 Ok(Ok(())) => http::response(200, "OK", "text/plain", b"ok\n", head),
                 Ok(Err(e)) => http::response(
