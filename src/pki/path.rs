@@ -245,6 +245,13 @@ fn could_issue(child: &Cert, issuer: &Cert) -> bool {
     }
 }
 
+/// Whether a certificate's own extensions allow `usage` (keyUsage, extendedKeyUsage), before
+/// any path is built: the cheap question to ask first, since a signing-only certificate
+/// (the normal dual-certificate case) can never validate for encryption.
+pub fn leaf_allows(leaf: &Cert, usage: Usage) -> bool {
+    usage_of_leaf(leaf, usage).is_ok()
+}
+
 fn usage_of_leaf(leaf: &Cert, usage: Usage) -> Result<(), String> {
     let ku = leaf.key_usage().map_err(|e| e.to_string())?;
     if let Some(ku) = ku {

@@ -242,7 +242,7 @@ fn expect<'a>(
 /// A degenerate SignedData with no SignerInfo (certs-only, RFC 8551 section 3.8) parses; it
 /// simply yields no reports from [`verify`].
 pub fn parse(ber_bytes: &[u8]) -> Result<SignedMessage, SignedError> {
-    let der = ber::to_der(ber_bytes)?;
+    let der = ber::to_der_view(ber_bytes)?;
     let (ci, _) = asn1::read(&der).map_err(|e| malformed("ContentInfo", e))?;
     if ci.tag != 0x30 {
         return Err(malformed("ContentInfo", "not a SEQUENCE"));

@@ -523,7 +523,10 @@ fn harvest(
                 None
             }
         },
-        // A signing-only certificate is the normal dual-certificate case: no warning.
+        // A signing-only certificate is the normal dual-certificate case: no warning, and no
+        // path validation either (it would fail at the usage check after verifying the whole
+        // chain, on every message, since failures are not cached).
+        None if !crate::pki::path::leaf_allows(cert, Usage::Encryption) => None,
         None => env
             .validate(cert, Usage::Encryption)
             .ok()
