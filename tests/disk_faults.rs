@@ -253,14 +253,8 @@ fn harvesting_on_a_full_disk_still_delivers_the_message_and_logs_why() {
     let partner = common::partner::setup(&gw);
     let log = gw.path("serve.log");
     let _serve = Serve(
-        Command::new(env!("CARGO_BIN_EXE_smimegw"))
-            .arg("--config")
-            .arg(&gw.config)
-            .arg("serve")
+        gw.serve_command()
             .env("SMIMEGW_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
     );

@@ -8,7 +8,6 @@
 mod common;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fs::File;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,21 +20,9 @@ use common::{Gw, Serve};
 /// Starts `smimegw serve` and waits until it listens; its stderr is appended to `serve.log` in
 /// the gateway's directory, whose tail failing assertions print.
 fn serve(gw: &Gw, port: u16) -> Serve {
-    let log = File::options()
-        .create(true)
-        .append(true)
-        .open(gw.path("serve.log"))
-        .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_smimegw"))
-        .arg("--config")
-        .arg(&gw.config)
-        .arg("serve")
-        .env_remove("SMIMEGW_DATA_DIR")
-        .env_remove("SMIMEGW_CONFIG")
+    let child = gw
+        .serve_command()
         .env("SMIMEGW_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
         .spawn()
         .expect("spawn smimegw serve");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();

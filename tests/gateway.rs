@@ -859,14 +859,9 @@ fn tells_systemd_ready_and_stopping() {
     let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(std::time::Duration::from_secs(20)))
         .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smimegw"))
-        .arg("--config")
-        .arg(&gw.config)
-        .arg("serve")
+    let mut child = gw
+        .serve_command()
         .env("NOTIFY_SOCKET", &sock_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut buf = [0u8; 256];

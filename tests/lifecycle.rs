@@ -868,14 +868,9 @@ fn serve_renews_expiring_certificates_by_itself() {
     csr_user(&gw, "csr@acme.test", "5");
     let before = serials(&gw, "soon@acme.test");
     let log = gw.path("serve.log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smimegw"))
-        .arg("--config")
-        .arg(&gw.config)
-        .arg("serve")
+    let mut child = gw
+        .serve_command()
         .env("SMIMEGW_LOG", "info")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let audit = gw.wait_for_audit("user.renew.auto");

@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use common::smtp::{Sink, free_port, send, wait_listening};
@@ -36,19 +36,7 @@ fn gateway(sink: &Sink, extra_listen: &str, extra: &str) -> (Gw, u16, u16) {
 }
 
 fn serve(gw: &Gw, port: u16, mport: u16) -> Serve {
-    let child = Command::new(env!("CARGO_BIN_EXE_smimegw"))
-        .arg("--config")
-        .arg(&gw.config)
-        .arg("serve")
-        .env_remove("SMIMEGW_DATA_DIR")
-        .env_remove("SMIMEGW_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(gw.path("serve.log")).unwrap(),
-        ))
-        .spawn()
-        .unwrap();
+    let child = gw.spawn_serve();
     let smtp: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let http: SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
     let s = Serve { child, smtp, http };

@@ -301,17 +301,7 @@ struct Serve {
 impl Serve {
     fn start(gw: &Gw, port: u16) -> Self {
         let log = gw.path("serve.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_smimegw"))
-            .arg("--config")
-            .arg(&gw.config)
-            .arg("serve")
-            .env_remove("SMIMEGW_DATA_DIR")
-            .env_remove("SMIMEGW_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("spawn smimegw serve");
+        let child = gw.spawn_serve();
         let s = Serve { child, log };
         assert!(
             wait_listening(SocketAddr::from(([127, 0, 0, 1], port))),

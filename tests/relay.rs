@@ -151,14 +151,9 @@ fn kept_connections_work_over_required_starttls() {
         "[listen]\naddress = \"127.0.0.1:{port}\"\n[relay]\nnext_hop = \"localhost:{hop_port}\"\nstarttls = \"required\"\n"
     ));
     gw.init_ca();
-    let child = Command::new(env!("CARGO_BIN_EXE_smimegw"))
-        .arg("--config")
-        .arg(&gw.config)
-        .arg("serve")
+    let child = gw
+        .serve_command()
         .env("SSL_CERT_FILE", &hop_ca)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let s = Serve::listening(child, port);

@@ -19,7 +19,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -177,16 +177,8 @@ fn rss_and_file_descriptors_stay_flat_under_steady_load() {
     ]);
 
     let serve = Serve(
-        Command::new(env!("CARGO_BIN_EXE_smimegw"))
-            .arg("--config")
-            .arg(&gw.config)
-            .arg("serve")
+        gw.serve_command()
             .env_remove("SMIMEGW_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(gw.path("serve.log")).unwrap(),
-            ))
             .spawn()
             .unwrap(),
     );

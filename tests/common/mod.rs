@@ -232,17 +232,36 @@ impl Gw {
         out
     }
 
-    /// `smimegw serve` on this configuration, quiet (no stdio), as a child process.
-    pub fn spawn_serve(&self) -> std::process::Child {
-        std::process::Command::new(env!("CARGO_BIN_EXE_smimegw"))
-            .arg("--config")
+    /// The one way the tests start `smimegw serve`: this configuration, no inherited data
+    /// directory or configuration from the environment, stdin and stdout closed, stderr
+    /// appended to `serve.log` in the temp dir ([`Gw::serve_log`]). Add `.env(...)` (say
+    /// `SMIMEGW_LOG`) before `.spawn()`.
+    pub fn serve_command(&self) -> Command {
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.path("serve.log"))
+            .expect("serve.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smimegw"));
+        cmd.arg("--config")
             .arg(&self.config)
             .arg("serve")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
+            .env_remove("SMIMEGW_DATA_DIR")
+            .env_remove("SMIMEGW_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
+        cmd
+    }
+
+    /// What every `serve` of this gateway logged so far.
+    pub fn serve_log(&self) -> String {
+        std::fs::read_to_string(self.path("serve.log")).unwrap_or_default()
+    }
+
+    /// `smimegw serve` on this configuration ([`Gw::serve_command`]), as a child process.
+    pub fn spawn_serve(&self) -> std::process::Child {
+        self.serve_command().spawn().expect("spawn smimegw serve")
     }
 
     /// [`Gw::spawn_serve`], once it listens on 127.0.0.1:`port`.
