@@ -11,6 +11,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::pki::KeyAlgorithm;
+use crate::smime::enveloped::ContentCipher;
 
 /// Where the configuration lives unless `--config` or `SMIMEGW_CONFIG` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/smimegw/smimegw.toml";
@@ -435,26 +436,37 @@ pub enum SignatureForm {
     Opaque,
 }
 
-/// Content cipher policy.
+/// The content cipher of outgoing mail: one choice, in the library's own cipher type.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize,
 )]
+#[serde(try_from = "String", into = "String")]
 pub enum CipherChoice {
     /// GCM when every recipient advertised it, else AES-256-CBC.
-    #[serde(rename = "auto")]
     Auto,
-    /// Always AES-128-CBC.
-    #[serde(rename = "aes128-cbc")]
-    Aes128Cbc,
-    /// Always AES-256-CBC.
-    #[serde(rename = "aes256-cbc")]
-    Aes256Cbc,
-    /// Always AES-128-GCM.
-    #[serde(rename = "aes128-gcm")]
-    Aes128Gcm,
-    /// Always AES-256-GCM.
-    #[serde(rename = "aes256-gcm")]
-    Aes256Gcm,
+    /// Always this cipher.
+    Fixed(ContentCipher),
+}
+
+impl TryFrom<String> for CipherChoice {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s == "auto" {
+            return Ok(Self::Auto);
+        }
+        ContentCipher::parse_written(&s)
+            .map(Self::Fixed)
+            .map_err(|e| format!("{e}, or auto"))
+    }
+}
+
+impl From<CipherChoice> for String {
+    fn from(c: CipherChoice) -> String {
+        match c {
+            CipherChoice::Auto => "auto".into(),
+            CipherChoice::Fixed(c) => c.to_string(),
+        }
+    }
 }
 
 /// What to do with mail from an internal sender who is not enrolled.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use smimegw::pki::KeyAlgorithm;
+use smimegw::smime::enveloped::ContentCipher;
 
 /// smimegw — an S/MIME gateway for your MTA, with its own CA and certificate directory.
 ///
@@ -120,9 +121,10 @@ pub enum Command {
         /// p384.
         #[arg(long, default_value = "rsa2048")]
         key: KeyAlgorithm,
-        /// Content cipher.
-        #[arg(long, value_enum, default_value = "aes256-cbc")]
-        cipher: CipherArg,
+        /// Content cipher: aes128-cbc, aes256-cbc (every client reads it), aes128-gcm or
+        /// aes256-gcm (AuthEnvelopedData, RFC 5083).
+        #[arg(long, value_parser = ContentCipher::parse_written, default_value = "aes256-cbc")]
+        cipher: ContentCipher,
         /// Print one JSON object per operation and ceiling, one per line, instead of a table.
         #[arg(long)]
         json: bool,
@@ -608,23 +610,6 @@ pub struct MessageIo {
     pub output: Option<PathBuf>,
 }
 
-/// Content ciphers on the command line.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum CipherArg {
-    /// AES-128-CBC (EnvelopedData).
-    #[value(name = "aes128-cbc")]
-    Aes128Cbc,
-    /// AES-256-CBC (EnvelopedData; the default: every client reads it).
-    #[value(name = "aes256-cbc")]
-    Aes256Cbc,
-    /// AES-128-GCM (AuthEnvelopedData, RFC 5083).
-    #[value(name = "aes128-gcm")]
-    Aes128Gcm,
-    /// AES-256-GCM (AuthEnvelopedData, RFC 5083).
-    #[value(name = "aes256-gcm")]
-    Aes256Gcm,
-}
-
 /// Digest algorithms on the command line.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum DigestArg {
@@ -667,9 +652,10 @@ pub enum SmimeCommand {
         /// A recipient certificate file (PEM or DER) for someone not in the directory (repeatable).
         #[arg(long = "to-cert")]
         to_cert: Vec<PathBuf>,
-        /// Content cipher.
-        #[arg(long, value_enum, default_value = "aes256-cbc")]
-        cipher: CipherArg,
+        /// Content cipher: aes128-cbc, aes256-cbc (every client reads it), aes128-gcm or
+        /// aes256-gcm (AuthEnvelopedData, RFC 5083).
+        #[arg(long, value_parser = ContentCipher::parse_written, default_value = "aes256-cbc")]
+        cipher: ContentCipher,
         /// RSA-OAEP (SHA-256) key transport instead of PKCS #1 v1.5 for RSA recipients.
         #[arg(long)]
         oaep: bool,

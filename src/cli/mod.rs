@@ -267,7 +267,7 @@ fn bench(
     recipients: u16,
     seconds: f64,
     key: smimegw::pki::KeyAlgorithm,
-    cipher: args::CipherArg,
+    cipher: smimegw::smime::enveloped::ContentCipher,
     json: bool,
 ) -> Result<u8> {
     if !(seconds.is_finite() && seconds > 0.0) {
@@ -278,7 +278,7 @@ fn bench(
         recipients: usize::from(recipients),
         seconds,
         key,
-        cipher: smime::content_cipher(cipher),
+        cipher,
     };
     let mut progress = |line: &str| eprintln!("bench: {line}");
     let mut rows = smimegw::bench::run(&opts, &mut progress)?;

@@ -4,12 +4,12 @@ use std::io::{Read, Write};
 
 use anyhow::{Context, Result, bail};
 
-use super::args::{CipherArg, DigestArg, MessageIo, SmimeCommand};
+use super::args::{DigestArg, MessageIo, SmimeCommand};
 use smimegw::directory::Directory;
 use smimegw::pki::cert::read_certs_file;
 use smimegw::pki::keys::HashAlgorithm;
 use smimegw::pki::profile;
-use smimegw::smime::enveloped::{ContentCipher, Recipient, RecipientIdKind};
+use smimegw::smime::enveloped::{Recipient, RecipientIdKind};
 use smimegw::smime::message::{self, TrustInput};
 use smimegw::smime::signed::{SignOptions, Signer};
 
@@ -101,8 +101,7 @@ pub(super) fn run(dir: &Directory, cmd: &SmimeCommand) -> Result<u8> {
                     id,
                 })
                 .collect();
-            let out = message::encrypt(&raw, &recipients, content_cipher(*cipher))
-                .context("encrypting")?;
+            let out = message::encrypt(&raw, &recipients, *cipher).context("encrypting")?;
             write_output(io, &out)?;
             Ok(0)
         }
@@ -190,15 +189,5 @@ pub(super) fn process(
             write_output(io, &out)?;
             Ok(0)
         }
-    }
-}
-
-/// The library's cipher for a command-line choice.
-pub(super) fn content_cipher(c: CipherArg) -> ContentCipher {
-    match c {
-        CipherArg::Aes128Cbc => ContentCipher::Aes128Cbc,
-        CipherArg::Aes256Cbc => ContentCipher::Aes256Cbc,
-        CipherArg::Aes128Gcm => ContentCipher::Aes128Gcm,
-        CipherArg::Aes256Gcm => ContentCipher::Aes256Gcm,
     }
 }

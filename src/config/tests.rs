@@ -173,3 +173,27 @@ fn missing_data_dir_says_how_to_fix() {
     .unwrap();
     assert_eq!(c.data_dir(), Path::new("/d"));
 }
+
+#[test]
+fn a_cipher_is_auto_or_one_we_write_and_the_error_names_them() {
+    let base = "data_dir = \"/d\"\ninternal_domains = [\"acme.test\"]\n[policy]\n";
+    let c = parse(&format!("{base}cipher = \"aes128-gcm\"\n")).unwrap();
+    assert_eq!(
+        c.policy.cipher,
+        Some(CipherChoice::Fixed(ContentCipher::Aes128Gcm))
+    );
+    let c = parse(&format!("{base}cipher = \"auto\"\n")).unwrap();
+    assert_eq!(c.policy.cipher, Some(CipherChoice::Auto));
+    // AES-192 is read, never written; anything else is refused with the choices.
+    for bad in ["aes192-cbc", "des3"] {
+        let e = parse(&format!("{base}cipher = \"{bad}\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(bad)
+                && e.contains("aes128-cbc, aes256-cbc, aes128-gcm, aes256-gcm")
+                && e.contains("auto"),
+            "{e}"
+        );
+    }
+}

@@ -156,10 +156,7 @@ impl Gateway {
                         ContentCipher::Aes256Cbc
                     }
                 }
-                CipherChoice::Aes128Cbc => ContentCipher::Aes128Cbc,
-                CipherChoice::Aes256Cbc => ContentCipher::Aes256Cbc,
-                CipherChoice::Aes128Gcm => ContentCipher::Aes128Gcm,
-                CipherChoice::Aes256Gcm => ContentCipher::Aes256Gcm,
+                CipherChoice::Fixed(c) => c,
             };
             let mut recipients: Vec<Recipient<'_>> = certs
                 .iter()

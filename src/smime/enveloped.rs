@@ -52,7 +52,7 @@ pub const MAX_RECIPIENT_INFOS: usize = 64;
 
 /// The content-encryption algorithm. CBC modes travel in EnvelopedData (RFC 5652 section 6,
 /// RFC 3565), GCM modes in AuthEnvelopedData (RFC 5083, RFC 5084).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ContentCipher {
     /// AES-128 in CBC mode with PKCS #7 padding (RFC 3565 section 2.3.1).
     Aes128Cbc,
@@ -106,6 +106,22 @@ impl ContentCipher {
             Self::Aes128Gcm => oid::AES128_GCM,
             Self::Aes192Gcm => oid::AES192_GCM,
             Self::Aes256Gcm => oid::AES256_GCM,
+        }
+    }
+
+    /// The ciphers we write, for help texts and error messages (AES-192 is read, never
+    /// written).
+    pub const WRITTEN_NAMES: &'static str = "aes128-cbc, aes256-cbc, aes128-gcm, aes256-gcm";
+
+    /// Parses the name of a cipher we write: the one parser for the configuration
+    /// (`policy.cipher`) and the command line (`--cipher`).
+    pub fn parse_written(s: &str) -> Result<Self, String> {
+        match s.parse::<Self>() {
+            Ok(c) if c.key_len() != 24 => Ok(c),
+            _ => Err(format!(
+                "'{s}' is not a content cipher smimegw writes (expected one of {})",
+                Self::WRITTEN_NAMES
+            )),
         }
     }
 
