@@ -9,7 +9,7 @@
 //! What happens at a limit is decided by the caller, not here: inbound mail is delivered
 //! unchanged with a result header naming the limit, outbound mail that must be protected is
 //! refused with `554 5.6.0`, and a message over its time budget gets `451 4.3.0` (see
-//! `gateway.rs` and `smtp/server.rs`).
+//! `gateway/` and `smtp/reply.rs`).
 
 use std::time::{Duration, Instant};
 

@@ -527,7 +527,7 @@ pub struct TrustInput<'a> {
 /// Verifies a signed message. The From address is matched against the signer certificate
 /// (RFC 8550 section 3) unless `from` overrides it; without the override the message must have
 /// exactly one From field with exactly one mailbox ([`address::from_field`]), or no signature
-/// is valid (see [`judge_from`]).
+/// is valid (see `judge_from`).
 pub fn verify(
     raw: &[u8],
     trust: &TrustInput<'_>,

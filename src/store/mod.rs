@@ -1,11 +1,11 @@
 //! The directory's storage: a small transactional key-value interface with named tables.
 //!
 //! The interface is deliberately narrow (get, scan, put, insert-if-absent, delete, append to the
-//! audit log, commit) so that a PostgreSQL backend for a fleet of gateways is a table
-//! `(tbl, key, value)` plus a sequence: `insert_new` maps to `INSERT .. ON CONFLICT DO NOTHING`,
-//! which is what keeps certificate serial numbers unique across nodes. Typed records live in
-//! [`records`]; the embedded default backend is [`redb`](self::redb); private keys are sealed by
-//! [`kek`] before they reach any backend.
+//! audit log, commit), so that the PostgreSQL backend for a fleet of gateways ([`postgres`]) is
+//! a table `(tbl, key, value)` and an audit table: `insert_new` maps to `INSERT .. ON CONFLICT
+//! DO NOTHING`, which is what keeps certificate serial numbers unique across nodes. Typed
+//! records live in [`records`]; the embedded default backend is [`self::redb`]; private keys are
+//! sealed by [`kek`] before they reach any backend.
 
 pub mod kek;
 pub mod postgres;
