@@ -391,59 +391,6 @@ fn hop_session(
     }
 }
 
-/// An SMTP client that keeps one session open across transactions, like an MTA.
-struct Client {
-    r: std::io::BufReader<std::net::TcpStream>,
-    w: std::net::TcpStream,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Self {
-        let s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
-        let w = s.try_clone().unwrap();
-        let mut c = Self {
-            r: std::io::BufReader::new(s),
-            w,
-        };
-        let (code, text) = common::smtp::read_reply(&mut c.r);
-        assert_eq!(code, 220, "{text}");
-        let (code, text) = c.command("EHLO client.test");
-        assert_eq!(code, 250, "{text}");
-        c
-    }
-
-    fn command(&mut self, cmd: &str) -> (u16, String) {
-        use std::io::Write;
-        self.w.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
-        common::smtp::read_reply(&mut self.r)
-    }
-
-    /// One transaction; returns the reply to the final dot and how long it took to come.
-    fn transaction(&mut self, msg: &[u8]) -> (u16, String, Duration) {
-        self.transaction_to("carol@acme.test", msg)
-    }
-
-    /// One transaction from alice to `rcpt`.
-    fn transaction_to(&mut self, rcpt: &str, msg: &[u8]) -> (u16, String, Duration) {
-        use std::io::Write;
-        for (cmd, want) in [
-            ("MAIL FROM:<alice@acme.test>".to_string(), 250),
-            (format!("RCPT TO:<{rcpt}>"), 250),
-            ("DATA".to_string(), 354),
-        ] {
-            let (code, text) = self.command(&cmd);
-            assert_eq!(code, want, "{cmd}: {text}");
-        }
-        let mut body = msg.to_vec();
-        body.extend_from_slice(b".\r\n");
-        self.w.write_all(&body).unwrap();
-        let t = Instant::now();
-        let (code, text) = common::smtp::read_reply(&mut self.r);
-        (code, text, t.elapsed())
-    }
-}
-
 /// Next hops that stall, hang up or answer nonsense: the gateway answers 4xx within the relay
 /// timeout (so the MTA keeps the message), closes its side, and serves the next message. A
 /// next hop's own 5xx is the one failure passed on as 5xx. Every fault here meets a new
@@ -483,7 +430,7 @@ fn next_hop_faults(relay: &str, faults: &[HopMode]) {
     let (gw, port) = enrolled_gateway(hop.addr, &format!("timeout_secs = 2\n{relay}"));
     let _serve = serve(&gw, port);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut client = Client::connect(addr);
+    let mut client = common::smtp::Client::connect(addr);
     let timeout = Duration::from_secs(2);
     let mut n = 1000;
     let mut report = Vec::new();
@@ -836,7 +783,7 @@ fn sighup_reloads_the_policy_without_dropping_connections() {
     let sink = Sink::start();
     let (gw, port) = enrolled_gateway(sink.addr, "");
     let mut s = serve(&gw, port);
-    let mut client = Client::connect(s.addr);
+    let mut client = common::smtp::Client::connect(s.addr);
     let to_secret = |n: u64| {
         format!(
             "From: alice@acme.test\r\nTo: x@secret.test\r\nSubject: s{n}\r\nMessage-ID: <hup-{n}@acme.test>\r\n\r\nhello\r\n"
@@ -1060,7 +1007,7 @@ fn sighup_reload_applies_to_rcpt_checks_and_unknown_senders() {
     let (gw, port) = enrolled_gateway(sink.addr, "");
     let mut s = serve(&gw, port);
     let nobody = b"From: nobody@acme.test\r\nTo: y@other.test\r\nSubject: n\r\n\r\nhi\r\n";
-    let mut client = Client::connect(s.addr);
+    let mut client = common::smtp::Client::connect(s.addr);
     // As started: no RCPT-time refusal, and an unenrolled sender is relayed unsigned.
     let (code, text) = client.command("MAIL FROM:<alice@acme.test>");
     assert_eq!(code, 250, "{text}");

@@ -314,3 +314,56 @@ pub fn wait_listening(addr: SocketAddr) -> bool {
     }
     false
 }
+
+/// An SMTP client that keeps one session open across transactions, like an MTA.
+pub struct Client {
+    r: std::io::BufReader<std::net::TcpStream>,
+    w: std::net::TcpStream,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Self {
+        let s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+        let w = s.try_clone().unwrap();
+        let mut c = Self {
+            r: std::io::BufReader::new(s),
+            w,
+        };
+        let (code, text) = read_reply(&mut c.r);
+        assert_eq!(code, 220, "{text}");
+        let (code, text) = c.command("EHLO client.test");
+        assert_eq!(code, 250, "{text}");
+        c
+    }
+
+    pub fn command(&mut self, cmd: &str) -> (u16, String) {
+        use std::io::Write;
+        self.w.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
+        read_reply(&mut self.r)
+    }
+
+    /// One transaction; returns the reply to the final dot and how long it took to come.
+    pub fn transaction(&mut self, msg: &[u8]) -> (u16, String, Duration) {
+        self.transaction_to("carol@acme.test", msg)
+    }
+
+    /// One transaction from alice to `rcpt`.
+    pub fn transaction_to(&mut self, rcpt: &str, msg: &[u8]) -> (u16, String, Duration) {
+        use std::io::Write;
+        for (cmd, want) in [
+            ("MAIL FROM:<alice@acme.test>".to_string(), 250),
+            (format!("RCPT TO:<{rcpt}>"), 250),
+            ("DATA".to_string(), 354),
+        ] {
+            let (code, text) = self.command(&cmd);
+            assert_eq!(code, want, "{cmd}: {text}");
+        }
+        let mut body = msg.to_vec();
+        body.extend_from_slice(b".\r\n");
+        self.w.write_all(&body).unwrap();
+        let t = std::time::Instant::now();
+        let (code, text) = read_reply(&mut self.r);
+        (code, text, t.elapsed())
+    }
+}
