@@ -586,6 +586,8 @@ fn metrics_snapshot(
     let s = revocation.counts();
     let c = relay.connection_counts();
     let dir = gateway.directory();
+    // Read before this scrape's own directory reads, as the metric's help says.
+    let directory_round_trips = dir.store().round_trips();
     let directory = dir
         .health()
         .and_then(|()| Ok((dir.expiry_report()?, dir.harvested_count()?, dir.ca_cert()?)))
@@ -619,7 +621,7 @@ fn metrics_snapshot(
             ("found_closed", c.found_closed),
         ],
         relay_idle: relay.idle_count() as u64,
-        directory_round_trips: dir.store().round_trips(),
+        directory_round_trips,
         directory,
     }
 }

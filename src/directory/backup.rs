@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::{Directory, DirectoryError, META_KEK_CHECK, current_actor};
+use super::{Directory, DirectoryError, META_KEK_CHECK};
 use crate::config::Config;
 use crate::pki::profile;
 use crate::store::postgres::{Migrate, PgStore};
@@ -184,13 +184,7 @@ impl Directory {
             None => Box::new(RedbStore::create(config.data_dir())?),
         };
         ensure_empty(store.as_ref())?;
-        let dir = Self {
-            store,
-            kek,
-            config: config.clone(),
-            actor: current_actor(),
-            key_cache: Default::default(),
-        };
+        let dir = Self::assemble(store, kek, config);
         {
             let mut tx = dir.store.write()?;
             for (table, key, value) in &records {

@@ -290,7 +290,11 @@ impl Directory {
     }
 
     fn open_with(config: &Config, migrate: Migrate) -> Result<Self, DirectoryError> {
-        let store = Self::open_store(config, migrate)?;
+        Self::with_existing_kek(Self::open_store(config, migrate)?, config)
+    }
+
+    /// An opened store with the KEK that must already exist for it, checked against the store.
+    fn with_existing_kek(store: Box<dyn Store>, config: &Config) -> Result<Self, DirectoryError> {
         let kek = Kek::load(&config.kek_path())?;
         let dir = Self::assemble(store, kek, config);
         dir.verify_kek()?;
@@ -327,7 +331,7 @@ impl Directory {
                 let store = PgStore::open(db, &config.source, Migrate::Apply)?;
                 let in_use = store.read()?.get(Table::Meta, META_KEK_CHECK)?.is_some();
                 if in_use {
-                    return Self::open_migrating(config);
+                    return Self::with_existing_kek(Box::new(store), config);
                 }
                 Box::new(store)
             }
